@@ -1,0 +1,120 @@
+"""The headless analysis path: a source in, faces per frame out, written as an OpenFace-style CSV.
+
+`analyze_input` is what one worker process runs for one input; `plan_jobs` turns the command
+line's inputs (files, folders, cameras) into such jobs, and the errors for what cannot be one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import InputError
+from .export import OpenFaceWriter
+from .faces import Face, FaceTracker
+from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Frame, Source, camera_index, open_source
+
+ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
+
+
+@dataclass(frozen=True)
+class AnalyzeOptions:
+    every: int = 1                  # analyse every Nth frame
+    max_faces: int = 8
+    device: str = "cpu"
+    duration: float | None = None   # seconds to record from a camera (None: until stopped)
+
+
+@dataclass
+class JobResult:
+    input: str
+    output: str | None = None   # CSV written (also for a partly readable input)
+    frames: int = 0             # frames analysed
+    face_frames: int = 0        # of which with at least one face
+    error: str | None = None    # one line; with `output` set, the rows before the damage were kept
+    notes: list[str] = field(default_factory=list)  # one line each: images skipped and similar
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def iter_faces(source: Source, tracker: FaceTracker, every: int = 1) -> Iterator[tuple[Frame, list[Face]]]:
+    """(frame, faces) for every ``every``-th frame of ``source``."""
+    for frame in source:
+        if frame.index % every == 0:
+            yield frame, tracker.process(frame.rgb)
+
+
+def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None) -> JobResult:
+    """Analyse one input into ``out_path``; never raises for bad input, reports it in the result."""
+    result = JobResult(spec)
+    try:
+        source = open_source(spec, options.duration)
+    except InputError as e:
+        result.error = str(e)
+        return result
+    expected = None if source.frame_count is None else -(-source.frame_count // options.every)
+    writer = OpenFaceWriter(out_path)
+    try:
+        with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
+            try:
+                for frame, faces in iter_faces(source, tracker, options.every):
+                    writer.write(frame.index, frame.timestamp, faces)
+                    result.frames += 1
+                    result.face_frames += bool(faces)
+                    if progress and (result.frames % 8 == 0 or result.frames == expected):
+                        progress(result.frames, expected)
+            except InputError as e:
+                result.error = str(e)
+            except KeyboardInterrupt:
+                result.error = f"{spec}: stopped by the user after {result.frames} frames"
+    except BaseException:
+        writer.discard()
+        raise
+    result.notes = list(getattr(source, "skipped", []))
+    if result.frames:
+        writer.close()
+        result.output = str(out_path)
+    else:
+        writer.discard()
+        result.error = result.error or f"{spec}: no frame could be read"
+    return result
+
+
+def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str]]:
+    """(job specs, error lines). A folder contributes each of its videos and, if it has images,
+    itself as one image sequence; other files in it are reported, not silently skipped."""
+    jobs: list[str] = []
+    errors: list[str] = []
+    for spec in inputs:
+        path = Path(spec)
+        if camera_index(spec) is not None or not path.is_dir():
+            jobs.append(spec)
+            continue
+        entries = sorted(p for p in path.iterdir() if p.is_file())
+        videos = [p for p in entries if p.suffix.lower() in VIDEO_SUFFIXES]
+        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
+        junk = [p for p in entries if p not in videos and p not in images and not p.name.startswith(".")]
+        errors += [f"{p}: not a video or image file (skipped)" for p in junk]
+        jobs += [str(p) for p in videos]
+        if images:
+            jobs.append(spec)
+        if not videos and not images:
+            errors.append(f"{path}: folder holds no videos or images")
+    return jobs, errors
+
+
+def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:
+    """One CSV per job, named after the input; repeated names get a numeric suffix."""
+    used: set[str] = set()
+    paths = []
+    for spec in jobs:
+        index = camera_index(spec)
+        stem = f"camera{index}" if index is not None else (Path(spec).stem if Path(spec).is_file() else Path(spec).name)
+        name, n = stem, 2
+        while name in used:
+            name, n = f"{stem}_{n}", n + 1
+        used.add(name)
+        paths.append(out_dir / f"{name}.csv")
+    return paths

@@ -1,0 +1,63 @@
+"""Per-frame CSV in the layout of OpenFace 2.x, which clinicians' analysis scripts already read.
+
+Compatibility details copied from real OpenFace output: the header separates names with
+``", "`` (scripts strip the spaces or read with ``skipinitialspace``), values with ``","``;
+``frame`` counts from 1; ``pose_R*`` are radians; ``x_0..x_67``/``y_0..y_67`` are the 68 iBUG
+landmarks in pixels; a frame without a face gets one row with ``success=0``, ``face_id=-1`` and
+zeros, as OpenFace writes it. AU and emotion columns appear only when a model produced them.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..faces import Face
+
+N_POINTS = 68
+
+
+def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = ()) -> list[str]:
+    """Header names. ``au_columns`` are stems like ``AU01``; ``emotions`` become ``emotion_<name>``."""
+    return (["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
+            + [f"x_{i}" for i in range(N_POINTS)] + [f"y_{i}" for i in range(N_POINTS)]
+            + [f"{au}_r" for au in au_columns] + [f"{au}_c" for au in au_columns]
+            + [f"emotion_{e}" for e in emotions])
+
+
+class OpenFaceWriter:
+    """Writes rows to ``path`` through a temporary file renamed into place on `close`, so a crash
+    never leaves a half-written CSV under the final name."""
+
+    def __init__(self, path: Path, au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = ()):
+        self.path = Path(path)
+        self._tmp = self.path.with_name(self.path.name + ".part")
+        self._file = open(self._tmp, "w", newline="\n", encoding="utf-8")
+        self._n_extra = 2 * len(au_columns) + len(emotions)
+        self._file.write(", ".join(openface_columns(au_columns, emotions)) + "\n")
+
+    def write(self, frame_index: int, timestamp: float, faces: list[Face], extra: list[list[float]] | None = None):
+        """One row per face (``extra[i]``: that face's AU r, AU c and emotion values), or a
+        ``success=0`` row when ``faces`` is empty."""
+        head = f"{frame_index + 1},"
+        ts = f"{timestamp:.3f}"
+        if not faces:
+            zeros = ",".join(["0"] * (3 + 2 * N_POINTS + self._n_extra))
+            self._file.write(f"{head}-1,{ts},0,0,{zeros}\n")
+            return
+        for i, face in enumerate(faces):
+            rx, ry, rz = face.pose.radians()
+            pts = face.points68
+            values = [f"{rx:.4f}", f"{ry:.4f}", f"{rz:.4f}"]
+            values += [f"{v:.1f}" for v in pts[:, 0]] + [f"{v:.1f}" for v in pts[:, 1]]
+            if extra is not None:
+                values += [f"{v:.4g}" for v in extra[i]]
+            self._file.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + "\n")
+
+    def close(self) -> None:
+        """Finish the file and move it to its final name."""
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def discard(self) -> None:
+        self._file.close()
+        self._tmp.unlink(missing_ok=True)

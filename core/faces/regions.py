@@ -1,0 +1,45 @@
+"""Facial regions where Action Units show, as landmark sets of the MediaPipe mesh.
+
+Each region is one or two convex patches (bilateral regions have one per side). A patch is the
+convex hull of its landmarks, so the polygons follow the face as it moves and turns. The model's
+local branch pools features inside these patches and the studio paints them, so an AU score
+always points at the skin it was read from. ``core.taxonomy`` names each AU's region.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+REGIONS: dict[str, tuple[tuple[int, ...], ...]] = {
+    "inner_brows": ((107, 66, 55, 65, 108, 69), (336, 296, 285, 295, 337, 299)),
+    "outer_brows": ((105, 63, 70, 52, 53, 46, 104, 68, 71), (334, 293, 300, 282, 283, 276, 333, 298, 301)),
+    "glabella": ((107, 55, 8, 9, 336, 285, 151, 108, 337, 168),),
+    "upper_eyelids": ((33, 246, 161, 160, 159, 158, 157, 173, 133, 190, 56, 28, 27, 29, 30, 247, 130),
+                      (263, 466, 388, 387, 386, 385, 384, 398, 362, 414, 286, 258, 257, 259, 260, 467, 359)),
+    "lower_eyelids": ((33, 7, 163, 144, 145, 153, 154, 155, 133, 112, 26, 22, 23, 24, 110, 25),
+                      (263, 249, 390, 373, 374, 380, 381, 382, 362, 341, 256, 252, 253, 254, 339, 255)),
+    "cheeks": ((117, 118, 101, 50, 123, 116, 111, 36, 205, 187),
+               (346, 347, 330, 280, 352, 345, 340, 266, 425, 411)),
+    "nose": ((168, 6, 122, 351, 196, 419, 3, 248, 236, 456, 198, 420, 5, 195, 197),),
+    "nasolabial_folds": ((129, 203, 206, 216, 98, 64), (358, 423, 426, 436, 327, 294)),
+    "upper_lip": ((61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 2, 97, 98, 326, 327, 164),),
+    "lip_corners": ((61, 185, 40, 91, 146, 57, 186, 43, 212, 202),
+                    (291, 409, 270, 321, 375, 287, 410, 273, 432, 422)),
+    "lips": ((61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146),),
+    "lower_lip": ((61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 287, 273, 335, 406, 313, 18, 83, 182,
+                   106, 43, 57),),
+    "chin": ((18, 83, 313, 200, 199, 175, 152, 148, 377, 208, 428, 201, 421, 32, 262, 171, 396),),
+    "jaw": ((57, 287, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 58),),
+}
+
+
+def region_polygons(points: np.ndarray, region: str) -> list[np.ndarray]:
+    """Convex polygons (each (K, 2) float32, in the coordinates of ``points``) of one region."""
+    xy = np.ascontiguousarray(points[:, :2], dtype=np.float32)
+    return [cv2.convexHull(xy[list(patch)]).reshape(-1, 2) for patch in REGIONS[region]]
+
+
+def region_centers(points: np.ndarray) -> dict[str, np.ndarray]:
+    """Centre of every patch of every region, (P, 2) per region: where the local branch samples."""
+    xy = points[:, :2]
+    return {name: np.stack([xy[list(p)].mean(axis=0) for p in patches]) for name, patches in REGIONS.items()}

@@ -1,0 +1,133 @@
+"""Faces in a frame: a face detector finds them, a face mesh on each face's crop places 478 points.
+
+Both models ship inside the mediapipe 0.10.21 wheel; nothing is downloaded. Two detectors run on
+every frame and their boxes are merged: the short-range one finds close-ups (also half hidden
+behind a hand), the full-range one finds the small faces of group shots that the mesh's own
+built-in detector misses. The detector's score is each face's confidence. In video a face must
+score at least ``start_confidence`` to start a track and ``min_confidence`` to keep it, which
+keeps one-frame false alarms (score just over 0.5 on textures) out of the output. Each face is then cut out square around its detection and
+meshed: in video mode one mesh instance per track, so MediaPipe's landmark tracking (which skips
+re-detection and smooths jitter) works inside a crop that follows the face.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .landmarks import ibug68
+from .pose import HeadPose, estimate_pose
+from .tracking import IdAssigner, box_iou
+
+CROP_SIZE = 256      # side of the square crop the mesh runs on
+CROP_MARGIN = 1.8    # crop side / longest side of the detection box
+
+
+@dataclass
+class Face:
+    track_id: int
+    box: np.ndarray          # x0, y0, x1, y1 in pixels (extent of the landmarks)
+    confidence: float        # face detector score, 0..1
+    landmarks: np.ndarray    # (478, 3) float32: x, y in pixels, z relative depth in pixel units
+    pose: HeadPose
+
+    @property
+    def points68(self) -> np.ndarray:
+        return ibug68(self.landmarks)
+
+
+class FaceTracker:
+    """Finds and tracks faces frame after frame. Not thread-safe; one per worker."""
+
+    def __init__(self, max_faces: int = 8, static: bool = False, min_confidence: float = 0.5,
+                 start_confidence: float = 0.7):
+        """``static=True`` treats every frame as an unrelated photo (image folders, stills)."""
+        import mediapipe as mp  # heavy import kept out of `core` import time
+
+        self._mp = mp
+        self.max_faces = max_faces
+        self.static = static
+        self.start_confidence = start_confidence
+        self._detectors = [mp.solutions.face_detection.FaceDetection(
+            model_selection=selection, min_detection_confidence=min_confidence) for selection in (0, 1)]
+        self._ids = IdAssigner()
+        self._meshes: dict[int, object] = {}  # track id -> FaceMesh (video mode) or -1 -> shared static one
+
+    def _mesh_for(self, track_id: int):
+        key = -1 if self.static else track_id
+        if key not in self._meshes:
+            self._meshes[key] = self._mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=self.static, max_num_faces=1, refine_landmarks=True,
+                min_detection_confidence=0.5, min_tracking_confidence=0.5)
+        return self._meshes[key]
+
+    def process(self, rgb: np.ndarray) -> list[Face]:
+        """Faces in one RGB uint8 frame, sorted by track id."""
+        h, w = rgb.shape[:2]
+        rgb = np.ascontiguousarray(rgb)
+        boxes, scores = self._detect(rgb)
+        if self.static:
+            ids = list(range(len(boxes)))  # photos are unrelated: number faces left to right
+        else:
+            ids = self._ids.assign(boxes, [score >= self.start_confidence for score in scores])
+            for gone in set(self._meshes) - self._ids.active_ids:
+                self._meshes.pop(gone).close()
+        faces = []
+        for tid, box, score in zip(ids, boxes, scores):
+            if tid < 0:
+                continue
+            points = self._mesh_crop(rgb, box, self._mesh_for(tid))
+            if points is not None:
+                extent = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+                faces.append(Face(tid, extent, score, points, estimate_pose(points, (w, h))))
+        return sorted(faces, key=lambda f: f.track_id)
+
+    def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[float]]:
+        """Detection boxes (N, 4) in pixels, best first, at most ``max_faces``, and their scores."""
+        h, w = rgb.shape[:2]
+        candidates = []
+        for detector in self._detectors:
+            for d in detector.process(rgb).detections or []:
+                b = d.location_data.relative_bounding_box
+                candidates.append((float(d.score[0]),
+                                   [b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h]))
+        candidates.sort(key=lambda item: -item[0])
+        found = []  # non-maximum suppression across both detectors
+        for score, box in candidates:
+            if len(found) < self.max_faces and \
+                    not any(box_iou(np.array([box]), np.array([kept]))[0, 0] > 0.3 for _, kept in found):
+                found.append((score, box))
+        order = sorted(range(len(found)), key=lambda i: found[i][1][0])  # left to right
+        return np.array([found[i][1] for i in order]).reshape(-1, 4), [found[i][0] for i in order]
+
+    @staticmethod
+    def _mesh_crop(rgb: np.ndarray, box: np.ndarray, mesh) -> np.ndarray | None:
+        """Mesh one face inside a square crop around its box; landmarks in frame pixels or None."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        side = CROP_MARGIN * max(box[2] - box[0], box[3] - box[1])
+        scale = CROP_SIZE / side
+        to_crop = np.array([[scale, 0, CROP_SIZE / 2 - scale * cx], [0, scale, CROP_SIZE / 2 - scale * cy]])
+        crop = cv2.warpAffine(rgb, to_crop, (CROP_SIZE, CROP_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT)
+        found = mesh.process(crop).multi_face_landmarks
+        if not found:
+            return None
+        pts = np.array([(p.x, p.y, p.z) for p in found[0].landmark], dtype=np.float32) * CROP_SIZE
+        pts[:, 0] = (pts[:, 0] - to_crop[0, 2]) / scale
+        pts[:, 1] = (pts[:, 1] - to_crop[1, 2]) / scale
+        pts[:, 2] /= scale
+        return pts
+
+    def close(self) -> None:
+        for detector in self._detectors:
+            detector.close()
+        for mesh in self._meshes.values():
+            mesh.close()
+        self._meshes.clear()
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

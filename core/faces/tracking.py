@@ -1,0 +1,63 @@
+"""Track ids that stay with a face from frame to frame.
+
+MediaPipe returns faces in no stable order, so ids come from matching each frame's face boxes to
+the boxes of the tracks seen recently (greedy, highest overlap first). A track survives a short
+gap (a blink of the detector, a hand across the face) before its id is retired; ids are never
+reused within one run.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between boxes ``a`` (N, 4) and ``b`` (M, 4), as x0, y0, x1, y1."""
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+class IdAssigner:
+    def __init__(self, min_iou: float = 0.2, max_gap: int = 15):
+        self.min_iou = min_iou
+        self.max_gap = max_gap  # frames a track may go unseen before its id is retired
+        self._boxes: dict[int, np.ndarray] = {}
+        self._last_seen: dict[int, int] = {}
+        self._next_id = 0
+        self._step = 0
+
+    @property
+    def active_ids(self) -> set[int]:
+        return set(self._boxes)
+
+    def assign(self, boxes: np.ndarray, may_start: list[bool] | None = None) -> list[int]:
+        """Track id for each row of ``boxes`` (N, 4) in this frame. A box that matches no track
+        starts a new one only where ``may_start`` allows; otherwise its id is -1."""
+        self._step += 1
+        for tid in [t for t, seen in self._last_seen.items() if self._step - seen > self.max_gap]:
+            del self._boxes[tid], self._last_seen[tid]
+        ids = [-1] * len(boxes)
+        track_ids = list(self._boxes)
+        if track_ids and len(boxes):
+            iou = box_iou(np.asarray(boxes, dtype=np.float64), np.stack([self._boxes[t] for t in track_ids]))
+            for flat in np.argsort(-iou, axis=None):
+                i, j = divmod(int(flat), len(track_ids))
+                if iou[i, j] < self.min_iou:
+                    break
+                if ids[i] == -1 and track_ids[j] is not None:
+                    ids[i] = track_ids[j]
+                    track_ids[j] = None
+        for i, box in enumerate(boxes):
+            if ids[i] == -1 and may_start is not None and not may_start[i]:
+                continue
+            if ids[i] == -1:
+                ids[i] = self._next_id
+                self._next_id += 1
+            self._boxes[ids[i]] = np.asarray(box, dtype=np.float64)
+            self._last_seen[ids[i]] = self._step
+        return ids

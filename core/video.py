@@ -1,0 +1,234 @@
+"""One interface over video files, still images, image folders and webcams.
+
+Every source yields `Frame`s (index, true timestamp in seconds, RGB pixels). Files are decoded
+with PyAV so timestamps come from the container (variable frame rate is kept, not assumed
+away) and seeking is exact: seek to the keyframe before, then decode forward.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from .errors import InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
+CAMERA_PREFIXES = ("cam:", "camera:", "webcam:")
+
+
+@dataclass
+class Frame:
+    index: int          # 0-based position in the source
+    timestamp: float    # seconds from the start of the source
+    rgb: np.ndarray     # H x W x 3 uint8
+
+
+class Source:
+    """Base of all sources: iterate for frames; `fps`/`frame_count` are None where unknowable."""
+
+    name: str
+    fps: float | None = None
+    frame_count: int | None = None
+    static = False   # frames are unrelated photos (no tracking between them)
+    live = False     # a camera: no end, no seeking
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def read_image(path: Path) -> np.ndarray:
+    """RGB uint8 pixels of an image file (grey and RGBA are converted); InputError if unreadable."""
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if bgr is None:
+        raise InputError(f"{path}: not a readable image")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+class VideoFile(Source):
+    def __init__(self, path: Path):
+        import av  # PyAV: exact timestamps and seeking
+
+        self.path = Path(path)
+        self.name = self.path.name
+        self._av = av
+        try:
+            self._container = av.open(str(self.path))
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise InputError(f"{self.path}: not a readable video ({_reason(e)})") from None
+        if not self._container.streams.video:
+            self._container.close()
+            raise InputError(f"{self.path}: contains no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.fps = float(rate) if rate else None
+        self._start = self._stream.start_time or 0
+        self._times: list[float] | None = None
+        self.frame_count = len(self.frame_times())
+        if self.frame_count == 0:
+            self._container.close()
+            raise InputError(f"{self.path}: video stream holds no frames (empty or truncated file)")
+
+    def frame_times(self) -> list[float]:
+        """Presentation time of every frame, read from the packets without decoding."""
+        if self._times is None:
+            pts = []
+            try:
+                for packet in self._container.demux(self._stream):
+                    # pts before the stream start are pre-roll an edit list discards
+                    if packet.pts is not None and packet.size and packet.pts >= self._start:
+                        pts.append(packet.pts)
+            except self._av.FFmpegError:
+                pass  # a damaged tail: keep the packets before it; decoding reports the damage
+            tb = float(self._stream.time_base)
+            self._times = [(p - self._start) * tb for p in sorted(pts)]
+        return self._times
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    def frames(self, start: float = 0.0) -> Iterator[Frame]:
+        """Frames from ``start`` seconds on (exact: decodes forward from the keyframe before it)."""
+        times = self.frame_times()
+        tb = float(self._stream.time_base)
+        self._container.seek(int(start / tb) + self._start, stream=self._stream, backward=True)
+        index = None
+        try:
+            for frame in self._container.decode(self._stream):
+                if frame.pts is None:
+                    continue
+                t = (frame.pts - self._start) * tb
+                if t < start - 1e-6 or t < 0:
+                    continue
+                index = _nearest(times, t) if index is None else index + 1
+                yield Frame(index, t, frame.to_ndarray(format="rgb24"))
+        except self._av.FFmpegError as e:
+            where = f"after frame {index + 1}" if index is not None else "at the start"
+            raise InputError(f"{self.path}: corrupt or truncated video {where} ({_reason(e)})") from None
+        if index is not None and index + 1 < len(times) - 1 and start == 0:
+            raise InputError(f"{self.path}: truncated video: decoded {index + 1} of {len(times)} frames")
+
+    def close(self) -> None:
+        self._container.close()
+
+
+class ImageFile(Source):
+    static = True
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = self.path.name
+        self._rgb = read_image(self.path)
+        self.frame_count = 1
+
+    def __iter__(self) -> Iterator[Frame]:
+        yield Frame(0, 0.0, self._rgb)
+
+
+class ImageSequence(Source):
+    """Images in a list (a folder's images, sorted by name); timestamps are index / fps."""
+
+    static = True
+
+    def __init__(self, name: str, paths: list[Path], fps: float = 30.0):
+        self.name = name
+        self.paths = list(paths)
+        self.fps = fps
+        self.frame_count = len(self.paths)
+        self.skipped: list[str] = []  # one line per unreadable image, for the caller to report
+
+    def __iter__(self) -> Iterator[Frame]:
+        for i, path in enumerate(self.paths):
+            try:
+                rgb = read_image(path)
+            except InputError as e:
+                self.skipped.append(str(e))
+                continue
+            yield Frame(i, i / self.fps, rgb)
+
+
+class Camera(Source):
+    """A webcam by index. Timestamps are seconds since the first frame, from a monotonic clock."""
+
+    live = True
+
+    def __init__(self, index: int, duration: float | None = None):
+        self.index = index
+        self.name = f"camera {index}"
+        self.duration = duration
+        self._cap = cv2.VideoCapture(index)
+        if not self._cap.isOpened():
+            self._cap.release()
+            raise InputError(f"camera {index}: no camera found at this index (not connected, or in use)")
+        self.fps = self._cap.get(cv2.CAP_PROP_FPS) or None
+
+    def __iter__(self) -> Iterator[Frame]:
+        t0 = None
+        i = 0
+        while True:
+            ok, bgr = self._cap.read()
+            now = time.monotonic()
+            if not ok:
+                raise InputError(f"camera {self.index}: stopped delivering frames (unplugged?)")
+            t0 = now if t0 is None else t0
+            if self.duration is not None and now - t0 > self.duration:
+                return
+            yield Frame(i, now - t0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+            i += 1
+
+    def close(self) -> None:
+        self._cap.release()
+
+
+def camera_index(spec: str) -> int | None:
+    """``cam:0`` (or ``camera:0``, ``webcam:0``) -> 0; anything else -> None."""
+    for prefix in CAMERA_PREFIXES:
+        if spec.lower().startswith(prefix) and spec[len(prefix):].isdigit():
+            return int(spec[len(prefix):])
+    return None
+
+
+def open_source(spec: str | Path, duration: float | None = None) -> Source:
+    """Open a video file, an image, a folder of images or ``cam:N``; InputError if it can't be."""
+    index = camera_index(str(spec))
+    if index is not None:
+        return Camera(index, duration)
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder")
+    if path.is_dir():
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise InputError(f"{path}: folder holds no images")
+        return ImageSequence(path.name, images)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return ImageFile(path)
+    return VideoFile(path)
+
+
+def _nearest(times: list[float], t: float) -> int:
+    idx = int(np.searchsorted(times, t - 1e-6))
+    return min(idx, len(times) - 1)
+
+
+def _reason(error: Exception) -> str:
+    text = getattr(error, "strerror", None) or str(error)
+    return text.split(":")[-1].strip() or type(error).__name__
