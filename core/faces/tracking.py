@@ -1,7 +1,8 @@
 """Track ids that stay with a face from frame to frame.
 
 MediaPipe returns faces in no stable order, so ids come from matching each frame's face boxes to
-the boxes of the tracks seen recently (greedy, highest overlap first). A track survives a short
+where the recently seen tracks should be now (last box moved on by the track's velocity, so a
+fast-moving face is still matched), greedily, highest overlap first. A track survives a short
 gap (a blink of the detector, a hand across the face) before its id is retired; ids are never
 reused within one run.
 """
@@ -28,6 +29,7 @@ class IdAssigner:
         self.max_gap = max_gap  # frames a track may go unseen before its id is retired
         self._boxes: dict[int, np.ndarray] = {}
         self._last_seen: dict[int, int] = {}
+        self._velocity: dict[int, np.ndarray] = {}  # box change per frame, smoothed
         self._next_id = 0
         self._step = 0
 
@@ -40,11 +42,13 @@ class IdAssigner:
         starts a new one only where ``may_start`` allows; otherwise its id is -1."""
         self._step += 1
         for tid in [t for t, seen in self._last_seen.items() if self._step - seen > self.max_gap]:
-            del self._boxes[tid], self._last_seen[tid]
+            del self._boxes[tid], self._last_seen[tid], self._velocity[tid]
         ids = [-1] * len(boxes)
         track_ids = list(self._boxes)
         if track_ids and len(boxes):
-            iou = box_iou(np.asarray(boxes, dtype=np.float64), np.stack([self._boxes[t] for t in track_ids]))
+            predicted = np.stack([self._boxes[t] + self._velocity[t] * (self._step - self._last_seen[t])
+                                  for t in track_ids])
+            iou = box_iou(np.asarray(boxes, dtype=np.float64), predicted)
             for flat in np.argsort(-iou, axis=None):
                 i, j = divmod(int(flat), len(track_ids))
                 if iou[i, j] < self.min_iou:
@@ -55,9 +59,14 @@ class IdAssigner:
         for i, box in enumerate(boxes):
             if ids[i] == -1 and may_start is not None and not may_start[i]:
                 continue
+            box = np.asarray(box, dtype=np.float64)
             if ids[i] == -1:
                 ids[i] = self._next_id
                 self._next_id += 1
-            self._boxes[ids[i]] = np.asarray(box, dtype=np.float64)
+                self._velocity[ids[i]] = np.zeros(4)
+            else:
+                step = (box - self._boxes[ids[i]]) / (self._step - self._last_seen[ids[i]])
+                self._velocity[ids[i]] = 0.5 * self._velocity[ids[i]] + 0.5 * step
+            self._boxes[ids[i]] = box
             self._last_seen[ids[i]] = self._step
         return ids

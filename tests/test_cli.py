@@ -1,0 +1,159 @@
+"""`mf2 analyze` end to end, as a user runs it: real processes, exit codes, files, messages."""
+import csv
+import io
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from core.progress import ProgressLine
+
+from .conftest import SHARED_DATA, needs_shared
+
+
+def mf2(*args, timeout=300):
+    return subprocess.run([sys.executable, "-m", "core.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def read_rows(path):
+    with open(path, newline="") as f:
+        reader = csv.reader(f, skipinitialspace=True)
+        header = next(reader)
+        return header, [dict(zip(header, row)) for row in reader]
+
+
+def test_analyze_writes_openface_rows(tmp_path, face_clip):
+    run = mf2("analyze", face_clip, "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+    header, rows = read_rows(tmp_path / "out" / "face.csv")
+    assert header[:8] == ["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
+    assert header[8:8 + 68] == [f"x_{i}" for i in range(68)] and header[76:144] == [f"y_{i}" for i in range(68)]
+    assert not [h for h in header if h.startswith(("AU", "emotion"))]  # no model yet: no invented numbers
+    assert [int(r["frame"]) for r in rows] == list(range(1, 13))
+    assert [float(r["timestamp"]) for r in rows] == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
+    assert {r["success"] for r in rows} == {"1"} and {r["face_id"] for r in rows} == {"0"}
+    assert all(float(r["confidence"]) > 0.7 for r in rows)
+    assert all(abs(float(r[k])) < 1.0 for r in rows for k in ("pose_Rx", "pose_Ry", "pose_Rz"))  # radians
+    xs = [float(r["x_33"]) for r in rows]  # nose tip glides to the right with the face
+    assert xs == sorted(xs) and xs[-1] - xs[0] > 150
+    assert "wrote" not in run.stdout and "face.csv: 12 frames, face found in 12" in run.stdout
+
+
+def test_header_matches_real_openface_file(tmp_path, face_clip):
+    if not SHARED_DATA.is_dir():
+        pytest.skip("needs ../shared/data/reference/openface_output_sample.csv")
+    reference = (SHARED_DATA / "reference" / "openface_output_sample.csv").read_text().splitlines()[0].split(", ")
+    mf2("analyze", face_clip, "-o", tmp_path)
+    ours = (tmp_path / "face.csv").read_text().splitlines()[0].split(", ")
+    shared = [c for c in ours if c != "face_id"]
+    assert set(shared) <= set(reference)
+    assert [c for c in reference if c in shared] == shared  # same relative order
+
+
+def test_frame_without_face_gets_a_success_zero_row(tmp_path, blank_clip):
+    run = mf2("analyze", blank_clip, "-o", tmp_path)
+    assert run.returncode == 0
+    _, rows = read_rows(tmp_path / "blank.csv")
+    assert len(rows) == 6
+    assert all(r["success"] == "0" and r["face_id"] == "-1" and r["confidence"] == "0" for r in rows)
+
+
+def test_every_nth_frame_keeps_true_frame_numbers(tmp_path, face_clip):
+    assert mf2("analyze", face_clip, "-o", tmp_path, "--every", "3").returncode == 0
+    _, rows = read_rows(tmp_path / "face.csv")
+    assert [int(r["frame"]) for r in rows] == [1, 4, 7, 10]
+    assert float(rows[1]["timestamp"]) == pytest.approx(0.12, abs=1e-3)
+
+
+def test_bad_inputs_get_one_line_each_and_good_ones_still_run(tmp_path, face_clip):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(face_clip.read_bytes()[:3000])
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "readme.txt").write_text("hello")
+    shutil.copy(face_clip, junk / "inside.mp4")
+    out = tmp_path / "out"
+    run = mf2("analyze", face_clip, tmp_path / "missing.mp4", text, cut, junk, "cam:57", "-o", out)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    lines = run.stderr.strip().splitlines()
+    for needle in ("missing.mp4: no such file", "notes.mp4: not a readable video", "cut.mp4:",
+                   "readme.txt: not a video or image file", "camera 57: no camera found"):
+        assert sum(needle in line for line in lines) == 1, (needle, lines)
+    assert len(lines) == 5
+    assert (out / "face.csv").is_file() and (out / "inside.csv").is_file()
+    assert not list(out.glob("*.part"))
+
+
+def test_nothing_processable_exits_2(tmp_path):
+    run = mf2("analyze", tmp_path / "nope.mov", "-o", tmp_path / "out")
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"mf2: {tmp_path / 'nope.mov'}: no such file or folder"
+
+
+def test_parallel_workers_match_a_single_process(tmp_path, face_clip):
+    twin = tmp_path / "twin.mp4"
+    shutil.copy(face_clip, twin)
+    assert mf2("analyze", face_clip, twin, "-o", tmp_path / "par", "--workers", "2").returncode == 0
+    assert mf2("analyze", face_clip, "-o", tmp_path / "seq", "--workers", "1").returncode == 0
+    seq = (tmp_path / "seq" / "face.csv").read_text()
+    assert (tmp_path / "par" / "face.csv").read_text() == seq
+    assert (tmp_path / "par" / "twin.csv").read_text() == seq
+
+
+def test_cuda_request_without_gpu_is_a_clear_error(tmp_path, face_clip):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    run = mf2("analyze", face_clip, "-o", tmp_path, "--device", "cuda")
+    assert run.returncode == 2 and run.stderr.startswith("mf2: --device cuda: no CUDA GPU")
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_line_shows_percent_fps_and_eta():
+    stream = FakeTerminal()
+    line = ProgressLine(2, stream, min_interval=0)
+    line.update("a.mp4", 50, 100)
+    line.update("b.mp4", 25, 100)
+    text = line.line(line._t0 + 5.0)
+    assert "37.5%" in text and "75/200 frames" in text and "15.0 fps" in text and "ETA 0:08" in text
+    assert "\r" in stream.getvalue()
+
+
+def test_progress_line_is_silent_off_a_terminal():
+    stream = io.StringIO()
+    ProgressLine(1, stream, min_interval=0).update("a.mp4", 5, 10)
+    assert stream.getvalue() == ""
+
+
+@needs_shared
+def test_real_clips(tmp_path):
+    """The acceptance figures of the foundation issue, on the shared clips."""
+    videos = SHARED_DATA / "videos"
+    tracked = ["WolfgangLanger_Pexels.mp4", "liveportrait_d0.mp4", "liveportrait_d3.mp4", "liveportrait_d11.mp4",
+               "liveportrait_d12.mp4"]
+    others = ["no_face.mp4", "face_noface.mov", "noface_face.mov"]
+    run = mf2("analyze", *[videos / n for n in tracked + others], "-o", tmp_path, timeout=900)
+    assert run.returncode == 0, run.stderr
+    for name in tracked:
+        _, rows = read_rows(tmp_path / name.replace(".mp4", ".csv"))
+        frames_with_face = {r["frame"] for r in rows if r["success"] == "1"}
+        assert len(frames_with_face) >= 0.95 * len({r["frame"] for r in rows}), name
+        assert len({r["face_id"] for r in rows if r["success"] == "1"}) == 1, name  # one person, one id
+    _, rows = read_rows(tmp_path / "no_face.csv")
+    assert len(rows) == 95 and all(r["success"] == "0" for r in rows)
+    # the shot cuts between frames 72 and 73 (face leaves) and 96 and 97 (face enters), 1-based
+    _, rows = read_rows(tmp_path / "face_noface.csv")
+    assert "".join(r["success"] for r in rows)[:80] == "1" * 72 + "0" * 8
+    _, rows = read_rows(tmp_path / "noface_face.csv")
+    assert "".join(r["success"] for r in rows)[88:110] == "0" * 8 + "1" * 14

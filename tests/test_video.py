@@ -1,0 +1,97 @@
+"""Sources: true timestamps (also variable frame rate), seeking, and clear errors for bad input."""
+import numpy as np
+import pytest
+
+from core.errors import InputError
+from core.video import Camera, ImageSequence, VideoFile, open_source
+
+from .conftest import SHARED_DATA, needs_shared, write_clip
+
+
+def test_clip_frame_count_fps_and_timestamps(face_clip):
+    with open_source(face_clip) as source:
+        assert isinstance(source, VideoFile)
+        assert source.frame_count == 12 and source.fps == pytest.approx(25)
+        frames = list(source)
+    assert [f.index for f in frames] == list(range(12))
+    assert [f.timestamp for f in frames] == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
+    assert frames[0].rgb.shape == (360, 480, 3) and frames[0].rgb.dtype == np.uint8
+
+
+def test_variable_frame_rate_is_kept(tmp_path, face_crop):
+    times = [0.0, 0.04, 0.08, 0.30, 0.34, 1.00, 1.02]
+    frames = [np.full((64, 64, 3), 40 * i, np.uint8) for i in range(len(times))]
+    path = write_clip(tmp_path / "vfr.mp4", frames, times)
+    with open_source(path) as source:
+        assert source.frame_times() == pytest.approx(times, abs=1e-3)
+        assert [f.timestamp for f in source] == pytest.approx(times, abs=1e-3)
+
+
+def test_seek_lands_on_the_exact_frame(face_clip):
+    with open_source(face_clip) as source:
+        everything = list(source)
+        for target in (7, 3, 11):
+            frame = next(source.frames(start=target / 25))
+            assert frame.index == target
+            assert frame.timestamp == pytest.approx(target / 25, abs=1e-3)
+            assert np.array_equal(frame.rgb, everything[target].rgb)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(InputError, match=r"missing\.mp4: no such file"):
+        open_source(tmp_path / "missing.mp4")
+
+
+def test_text_file_named_mp4(tmp_path):
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("this is not a video\n")
+    with pytest.raises(InputError, match=r"notes\.mp4: not a readable video"):
+        open_source(fake)
+
+
+def test_truncated_video_reports_where_it_broke(tmp_path, face_clip):
+    data = face_clip.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.mp4: .*(truncated|corrupt|not a readable)"):
+        with open_source(cut) as source:
+            for _ in source:
+                pass
+
+
+def test_image_folder_skips_junk_with_a_message(tmp_path, astronaut):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "a.png"), astronaut[:, :, ::-1])
+    (tmp_path / "b.jpg").write_bytes(b"garbage")
+    cv2.imwrite(str(tmp_path / "c.png"), astronaut[::2, ::2, ::-1])
+    with open_source(tmp_path) as source:
+        assert isinstance(source, ImageSequence) and source.static
+        frames = list(source)
+    assert [f.index for f in frames] == [0, 2]
+    assert len(source.skipped) == 1 and "b.jpg: not a readable image" in source.skipped[0]
+
+
+def test_grey_and_alpha_images_become_rgb(tmp_path, astronaut):
+    import cv2
+
+    grey, rgba = tmp_path / "grey.png", tmp_path / "rgba.png"
+    cv2.imwrite(str(grey), astronaut[:, :, 0])
+    cv2.imwrite(str(rgba), np.dstack([astronaut[:, :, ::-1], np.full(astronaut.shape[:2], 128, np.uint8)]))
+    for path in (grey, rgba):
+        (frame,) = list(open_source(path))
+        assert frame.rgb.shape == (512, 512, 3)
+
+
+def test_absent_camera():
+    with pytest.raises(InputError, match="camera 57: no camera found"):
+        Camera(57)
+
+
+@needs_shared
+@pytest.mark.parametrize("name", ["face_noface.mov", "noface_face.mov"])
+def test_hevc_mov_decodes_with_timestamps(name):
+    with open_source(SHARED_DATA / "videos" / name) as source:
+        times = [f.timestamp for f in source]
+    assert len(times) == source.frame_count == 169
+    assert np.all(np.diff(times) > 0)
