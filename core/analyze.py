@@ -67,12 +67,16 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                         progress(result.frames, expected)
             except InputError as e:
                 result.error = str(e)
-            except KeyboardInterrupt:
-                result.error = f"{spec}: stopped by the user after {result.frames} frames"
+            except KeyboardInterrupt:  # Ctrl-C is how a camera recording ends; for a file it cuts it short
+                stopped = f"{spec}: stopped by the user after {result.frames} frames"
+                if source.live:
+                    result.notes.append(stopped)
+                else:
+                    result.error = stopped
     except BaseException:
         writer.discard()
         raise
-    result.notes = list(getattr(source, "skipped", []))
+    result.notes += getattr(source, "skipped", [])
     if result.frames:
         writer.close()
         result.output = str(out_path)

@@ -64,7 +64,7 @@ def cmd_analyze(args) -> int:
     written = 0
     for r in results:
         for note in r.notes:
-            print(f"mf2: {note} (skipped)", file=sys.stderr)
+            print(f"mf2: {note}", file=sys.stderr)
         if r.error:
             kept = f"; kept {r.frames} frames before it in {r.output}" if r.output else ""
             print(f"mf2: {r.error}{kept}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Keeps the native libraries' log chatter (TFLite, absl, OpenCV) off the user's terminal.
+"""Keeps the native libraries' log chatter (TFLite, absl) off the user's terminal.
 
 MediaPipe's C++ threads write warnings straight to file descriptor 2, where they would bury the
 one-line errors and the progress bar the CLI promises. Python's own stderr is moved to a copy
@@ -20,7 +20,4 @@ def silence_native_stderr() -> None:
     os.dup2(devnull, 2)
     os.close(devnull)
     sys.stderr = os.fdopen(saved, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8", errors="replace")
-    import cv2
-
-    cv2.setLogLevel(0)  # OpenCV's own logger (camera probing warnings), LOG_LEVEL_SILENT
     silence_native_stderr.done = True

@@ -160,7 +160,7 @@ class ImageSequence(Source):
             try:
                 rgb = read_image(path)
             except InputError as e:
-                self.skipped.append(str(e))
+                self.skipped.append(f"{e} (skipped)")
                 continue
             yield Frame(i, i / self.fps, rgb)
 
@@ -171,6 +171,7 @@ class Camera(Source):
     live = True
 
     def __init__(self, index: int, duration: float | None = None):
+        cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: probing an absent device logs errors of its own
         self.index = index
         self.name = f"camera {index}"
         self.duration = duration
