@@ -37,7 +37,7 @@ class HeadPose:
         return math.radians(self.pitch), math.radians(self.yaw), math.radians(self.roll)
 
 
-def estimate_pose(landmarks: np.ndarray, image_size: tuple[int, int] | None = None) -> HeadPose:
+def estimate_pose(landmarks: np.ndarray) -> HeadPose:
     """Pitch, yaw and roll in degrees of one face from its (478, 3) landmarks."""
     observed = landmarks[_MESH_POINTS].astype(np.float64)
     src = _MODEL_POINTS - _MODEL_POINTS.mean(axis=0)

@@ -64,7 +64,6 @@ class FaceTracker:
 
     def process(self, rgb: np.ndarray) -> list[Face]:
         """Faces in one RGB uint8 frame, sorted by track id."""
-        h, w = rgb.shape[:2]
         rgb = np.ascontiguousarray(rgb)
         boxes, scores = self._detect(rgb)
         if self.static:
@@ -80,7 +79,7 @@ class FaceTracker:
             points = self._mesh_crop(rgb, box, self._mesh_for(tid))
             if points is not None:
                 extent = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
-                faces.append(Face(tid, extent, score, points, estimate_pose(points, (w, h))))
+                faces.append(Face(tid, extent, score, points, estimate_pose(points)))
         return sorted(faces, key=lambda f: f.track_id)
 
     def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[float]]:
