@@ -35,6 +35,39 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="for cameras: stop after this long (default: until Ctrl-C)")
 
+    for name, text in (("pretrain", "train the whole MF² model (encoder, language alignment, heads)"),
+                       ("finetune", "DFN: train the side networks and heads of a model, encoder frozen")):
+        t = sub.add_parser(name, help=text, description=text + ". Data: any mix of the sources below.")
+        t.add_argument("--emotion-folder", type=Path, action="append", default=[], metavar="DIR",
+                       help="one subfolder per emotion (repeatable)")
+        t.add_argument("--fer-csv", type=Path, action="append", default=[], metavar="CSV",
+                       help="original FER2013 CSV, rows with Usage=Training (repeatable)")
+        t.add_argument("--au-csv", type=Path, action="append", default=[], metavar="CSV",
+                       help="path + 0/1 AU columns (+ emotion, subject), CK+ style (repeatable)")
+        t.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="model folder to write")
+        if name == "finetune":
+            t.add_argument("--model", type=Path, default=None, metavar="DIR", help="model to start from (default: shipped)")
+        t.add_argument("--epochs", type=_positive_int, default=20 if name == "pretrain" else 10)
+        t.add_argument("--batch-size", type=_positive_int, default=128)
+        t.add_argument("--lr", type=float, default=3e-3 if name == "pretrain" else 2e-3)
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        t.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+
+    ev = sub.add_parser("evaluate", help="accuracy of a model on labelled data")
+    ev_sub = ev.add_subparsers(dest="task", required=True)
+    for task, target, text in (("emotion", "FOLDER", "one subfolder per emotion"),
+                               ("au", "LABELS_CSV", "path column (relative to the CSV) and 0/1 AU columns"),
+                               ("au-cv", "LABELS_CSV", "subject-disjoint k-fold DFN on an AU CSV with a subject column")):
+        e = ev_sub.add_parser(task, help=text)
+        e.add_argument("data", type=Path, metavar=target)
+        e.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON")
+        e.add_argument("--model", type=Path, default=None, metavar="DIR", help="model folder (default: shipped)")
+        e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        if task == "au-cv":
+            e.add_argument("--folds", type=_positive_int, default=5)
+            e.add_argument("--epochs", type=_positive_int, default=30)
+
     b = sub.add_parser("bench", help="median fps of decoding, face tracking and the whole analyze path")
     b.add_argument("video", nargs="?", default=str(DEFAULT_BENCH_VIDEO))
     b.add_argument("--max-faces", type=_positive_int, default=8, metavar="N")
@@ -76,6 +109,82 @@ def cmd_analyze(args) -> int:
     return 0 if all(r.ok for r in results) and not errors else 1
 
 
+def load_training_samples(args) -> list:
+    from .data.sources import load_au_csv, load_emotion_folder, load_fer_csv
+
+    samples = []
+    for folder in args.emotion_folder:
+        samples += load_emotion_folder(folder)
+    for path in args.fer_csv:
+        samples += load_fer_csv(path, usage="Training")
+    for path in args.au_csv:
+        samples += load_au_csv(path)
+    if not samples:
+        raise InputError("no training data: give --emotion-folder, --fer-csv or --au-csv")
+    return samples
+
+
+def cmd_train(args) -> int:
+    from .data.prepare import prepare
+    from .device import resolve_device
+    from .model.config import ModelConfig
+    from .model.model import MF2
+    from .training.checkpoint import load_model
+    from .training.loop import TrainSettings, train
+
+    device = resolve_device(args.device)
+    samples = load_training_samples(args)
+    if args.resume:
+        model = load_model(args.output, device)
+    elif args.command == "finetune":
+        model = load_model(args.model or default_model_dir(), device)
+    else:
+        model = MF2(ModelConfig())
+    print(f"mf2 {args.command}: {len(samples)} samples, preparing aligned crops...", file=sys.stderr, flush=True)
+    data = prepare(samples, model.cfg.input_size)
+    settings = TrainSettings(phase=args.command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             seed=args.seed, device=device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if args.command == "pretrain" \
+        else sum(p.numel() for p in model.head_parameters())
+    print(f"mf2 {args.command}: {len(data)} crops ({data.aligned.mean():.1%} aligned by landmarks), "
+          f"{trainable:,} trainable parameters, device {device}", file=sys.stderr, flush=True)
+    train(model, data, args.output, settings, resume=args.resume)
+    print(f"{args.output}: model written")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+
+    from .data.sources import load_au_csv, load_emotion_folder
+    from .device import resolve_device
+    from .evaluate import cross_validate_au, evaluate_au, evaluate_emotion
+    from .training.checkpoint import load_model
+
+    device = resolve_device(args.device)
+    model_dir = args.model or default_model_dir()
+    if args.task == "emotion":
+        result = evaluate_emotion(load_model(model_dir, device), load_emotion_folder(args.data))
+        print(f"n={result['n']} accuracy={result['accuracy']:.4f} macro_f1={result['macro_f1']:.4f}")
+        width = max(len(label) for label in result["labels"])
+        print(" " * (width + 2) + " ".join(f"{label[:7]:>7}" for label in result["labels"]) + "   <- predicted")
+        for label, row in zip(result["labels"], result["confusion"]):
+            print(f"{label:>{width}}  " + " ".join(f"{v:7d}" for v in row))
+    else:
+        samples = load_au_csv(args.data)
+        result = evaluate_au(load_model(model_dir, device), samples) if args.task == "au" else \
+            cross_validate_au(model_dir, samples, args.folds, args.epochs, device)
+        print(f"n={result['n']} mean_f1={result['mean_f1']:.4f}")
+        print(" ".join(f"{code}={f:.3f}" for code, f in result["per_au_f1"].items()))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def default_model_dir() -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / "models" / "mf2-default"
+
+
 def cmd_bench(args) -> int:
     from .bench import bench_video
 
@@ -94,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
 
         silence_native_stderr()
     try:
-        return {"analyze": cmd_analyze, "bench": cmd_bench}[args.command](args)
+        return {"analyze": cmd_analyze, "bench": cmd_bench, "pretrain": cmd_train,
+                "finetune": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
     except InputError as e:
         print(f"mf2: {e}", file=sys.stderr)
         return 2

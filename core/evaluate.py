@@ -1,0 +1,85 @@
+"""`mf2 evaluate`: emotion accuracy / macro-F1 / confusion on an emotion folder, per-AU F1 on a CSV.
+
+Both run the full pipeline on every image (find and align the face; a small crop with no face
+found is used whole) and score in the label space of the data given: emotions the folder does
+not have are not predicted, AUs are scored where both the model and the labels have them.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .data.prepare import AU_NUMBERS, prepare
+from .data.sources import Sample
+from .model.model import MF2
+from .model.predict import predict
+from .taxonomy import AU_BY_NUMBER, EMOTIONS
+
+
+def f1_score(truth: np.ndarray, pred: np.ndarray) -> float:
+    tp = float(np.sum(truth & pred))
+    denom = float(np.sum(truth) + np.sum(pred))
+    return 2 * tp / denom if denom else 0.0
+
+
+def evaluate_emotion(model: MF2, samples: list[Sample]) -> dict:
+    data = prepare(samples, model.cfg.input_size)
+    present = sorted(set(int(e) for e in data.emotions if e >= 0))
+    probs = predict(model, data.images, data.centers)["emotion"]
+    model_index = [model.cfg.emotions.index(EMOTIONS[e]) for e in present]
+    pred = np.array(present)[probs[:, model_index].argmax(1)]
+    truth = data.emotions
+    confusion = np.zeros((len(present), len(present)), dtype=int)
+    for t, p in zip(truth, pred):
+        confusion[present.index(int(t)), present.index(int(p))] += 1
+    f1s = [f1_score(truth == e, pred == e) for e in present]
+    return {"n": int(len(truth)), "accuracy": float(np.mean(pred == truth)), "macro_f1": float(np.mean(f1s)),
+            "labels": [EMOTIONS[e] for e in present], "confusion": confusion.tolist(),
+            "per_class_f1": {EMOTIONS[e]: round(f, 4) for e, f in zip(present, f1s)}}
+
+
+def au_scores(truth: np.ndarray, prob: np.ndarray, numbers: list[int], threshold: float = 0.5) -> dict:
+    """Per-AU F1 over labelled entries; ``truth`` NaN where unlabelled."""
+    per_au = {}
+    for j, n in enumerate(numbers):
+        mask = ~np.isnan(truth[:, j])
+        if mask.any():
+            per_au[AU_BY_NUMBER[n].code] = round(f1_score(truth[mask, j] > 0.5, prob[mask, j] >= threshold), 4)
+    return {"n": int(len(truth)), "per_au_f1": per_au,
+            "mean_f1": float(np.mean(list(per_au.values()))) if per_au else 0.0}
+
+
+def evaluate_au(model: MF2, samples: list[Sample]) -> dict:
+    data = prepare(samples, model.cfg.input_size)
+    shared = [n for n in model.cfg.aus if n in AU_NUMBERS and not np.isnan(data.aus[:, AU_NUMBERS.index(n)]).all()]
+    probs = predict(model, data.images, data.centers)["au"]
+    truth = data.aus[:, [AU_NUMBERS.index(n) for n in shared]]
+    prob = probs[:, [model.cfg.aus.index(n) for n in shared]]
+    return au_scores(truth, prob, shared)
+
+
+def cross_validate_au(model_dir, samples: list[Sample], folds: int = 5, epochs: int = 30, device: str = "cpu",
+                      seed: int = 0) -> dict:
+    """Subject-disjoint k-fold DFN: for each fold, fine-tune the heads of ``model_dir`` on the other
+    folds' subjects and predict the held-out subjects; F1 over all held-out predictions."""
+    import tempfile
+    from pathlib import Path
+
+    from .data.splits import subject_folds
+    from .training.checkpoint import load_model
+    from .training.loop import TrainSettings, train
+
+    base = load_model(model_dir, device)
+    data = prepare(samples, base.cfg.input_size)
+    fold_index = subject_folds(samples, folds, seed)
+    shared = [n for n in base.cfg.aus if n in AU_NUMBERS and not np.isnan(data.aus[:, AU_NUMBERS.index(n)]).all()]
+    probs = np.full((len(data), len(shared)), np.nan, dtype=np.float32)
+    for k, test in enumerate(fold_index):
+        train_idx = np.array(sorted(set(range(len(data))) - set(test)))
+        model = load_model(model_dir, device)
+        with tempfile.TemporaryDirectory() as tmp:
+            train(model, data.subset(train_idx), Path(tmp), TrainSettings(
+                phase="finetune", epochs=epochs, batch_size=64, lr=2e-3, seed=seed + k, device=device))
+        p = predict(model, data.images[test], data.centers[test])["au"]
+        probs[test] = p[:, [model.cfg.aus.index(n) for n in shared]]
+    truth = data.aus[:, [AU_NUMBERS.index(n) for n in shared]]
+    return {**au_scores(truth, probs, shared), "folds": folds}

@@ -1,0 +1,33 @@
+"""Model configuration as plain data: saved as JSON beside the weights, read back without code."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..faces.regions import REGIONS
+from ..taxonomy import ACTION_UNITS, EMOTIONS
+
+
+@dataclass
+class ModelConfig:
+    input_size: int = 48                       # aligned grey crop side, pixels
+    widths: tuple[int, ...] = (32, 64, 128, 256)  # CNN stage widths; stage 3 feeds the local branch
+    embed_dim: int = 256                       # shared image-text space
+    text_dim: int = 384                        # all-MiniLM-L6-v2
+    local_dim: int = 128                       # per-region feature width
+    side_dim: int = 128                        # DFN side-network width
+    emotions: tuple[str, ...] = EMOTIONS
+    aus: tuple[int, ...] = tuple(au.number for au in ACTION_UNITS)
+    regions: tuple[str, ...] = tuple(REGIONS)
+    au_regions: tuple[str, ...] = field(default_factory=lambda: tuple(au.region for au in ACTION_UNITS))
+    version: str = "untrained"
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self), indent=2))
+
+    @classmethod
+    def load(cls, path: Path) -> "ModelConfig":
+        data = json.loads(Path(path).read_text())
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)

@@ -1,0 +1,123 @@
+"""MF²: a face encoder seen at two levels and aligned with language, plus DFN heads.
+
+- Global branch: a small residual CNN over the aligned grey crop -> one face embedding.
+- Local branch: features sampled (``grid_sample``) at each AU region's landmarks-derived centre on
+  the stage-3 feature map -> one embedding per region. Each AU is scored from its own region's
+  embedding only, so every AU activation traces back to a patch of skin the studio can paint.
+- Language alignment: learned projections into a space shared with the frozen MiniLM sentence
+  embeddings, with a learned temperature (CLIP-style).
+- DFN heads: the backbone is frozen after pre-training; a small side network per task re-reads
+  the frozen features and feeds light heads (emotion, AU occurrence, AU strength).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import ModelConfig
+from .transform import PATCH_REGION
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.skip = nn.Sequential() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.skip(x))
+
+
+class FaceEncoder(nn.Module):
+    """Global + local face features. Outputs a dict: ``global`` (B, E), ``regions`` (B, R, E)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        w = cfg.widths
+        self.stem = nn.Sequential(nn.Conv2d(1, w[0], 3, 1, 1, bias=False), nn.BatchNorm2d(w[0]), nn.ReLU())
+        self.stage1 = nn.Sequential(ResBlock(w[0], w[0], 1), ResBlock(w[0], w[0], 1))
+        self.stage2 = nn.Sequential(ResBlock(w[0], w[1], 2), ResBlock(w[1], w[1], 1))   # 1/2
+        self.stage3 = nn.Sequential(ResBlock(w[1], w[2], 2), ResBlock(w[2], w[2], 1))   # 1/4: local branch
+        self.stage4 = nn.Sequential(ResBlock(w[2], w[3], 2), ResBlock(w[3], w[3], 1))   # 1/8: global branch
+        self.global_proj = nn.Sequential(nn.Dropout(0.3), nn.Linear(w[3], cfg.embed_dim))
+        self.local_proj = nn.Sequential(nn.Linear(w[2] * 9, cfg.local_dim), nn.ReLU(), nn.Linear(cfg.local_dim, cfg.embed_dim))
+        self.register_buffer("patch_region", torch.as_tensor(PATCH_REGION, dtype=torch.long), persistent=False)
+        self.n_regions = len(cfg.regions)
+        offsets = torch.stack(torch.meshgrid(torch.linspace(-1, 1, 3), torch.linspace(-1, 1, 3), indexing="xy"), -1)
+        self.register_buffer("offsets", offsets.reshape(9, 2) * 0.08, persistent=False)  # 3x3 samples, ±8% of the crop
+
+    def forward(self, image: torch.Tensor, centers: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``image`` (B, 1, S, S) normalised grey; ``centers`` (B, P, 2) patch centres in 0..1."""
+        x = self.stage2(self.stage1(self.stem(image)))
+        local_map = self.stage3(x)
+        g = self.stage4(local_map).mean(dim=(2, 3))
+        # sample a 3x3 neighbourhood around every patch centre: (B, P*9, 1, 2) in -1..1
+        grid = (centers[:, :, None, :] * 2 - 1) + self.offsets[None, None]
+        b, p = centers.shape[:2]
+        sampled = F.grid_sample(local_map, grid.reshape(b, p * 9, 1, 2), align_corners=False)  # (B, C, P*9, 1)
+        patches = sampled.reshape(b, -1, p, 9).permute(0, 2, 1, 3).reshape(b, p, -1)
+        patch_emb = self.local_proj(patches)  # (B, P, E)
+        regions = torch.zeros(b, self.n_regions, patch_emb.shape[-1], dtype=patch_emb.dtype, device=patch_emb.device)
+        regions.index_add_(1, self.patch_region, patch_emb)
+        counts = torch.bincount(self.patch_region, minlength=self.n_regions).clamp(min=1).to(patch_emb.dtype)
+        return {"global": self.global_proj(g), "regions": regions / counts[None, :, None]}
+
+
+class SideNetwork(nn.Module):
+    """DFN side network: a residual MLP over frozen features, the only part trained per task."""
+
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+
+    def forward(self, x):
+        return x + self.net(x)
+
+
+class MF2(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        e = cfg.embed_dim
+        self.encoder = FaceEncoder(cfg)
+        self.text_proj = nn.Linear(cfg.text_dim, e, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as CLIP starts
+        # DFN: side networks + heads (emotion from the face, each AU from its region)
+        self.emotion_side = SideNetwork(e, cfg.side_dim)
+        self.emotion_head = nn.Linear(e, len(cfg.emotions))
+        self.au_side = SideNetwork(e, cfg.side_dim)
+        self.au_occurrence = nn.Parameter(torch.zeros(len(cfg.aus), e))
+        self.au_occurrence_bias = nn.Parameter(torch.zeros(len(cfg.aus)))
+        self.au_strength = nn.Parameter(torch.zeros(len(cfg.aus), e))
+        self.au_strength_bias = nn.Parameter(torch.zeros(len(cfg.aus)))
+        nn.init.normal_(self.au_occurrence, std=0.02)
+        nn.init.normal_(self.au_strength, std=0.02)
+        self.register_buffer("au_region", torch.as_tensor([cfg.regions.index(r) for r in cfg.au_regions]),
+                             persistent=False)
+
+    def backbone_parameters(self):
+        return [*self.encoder.parameters(), *self.text_proj.parameters(), self.logit_scale]
+
+    def head_parameters(self):
+        return [p for n, p in self.named_parameters()
+                if not n.startswith(("encoder.", "text_proj.")) and n != "logit_scale"]
+
+    def forward(self, image: torch.Tensor, centers: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.encoder(image, centers)
+        g = self.emotion_side(feats["global"])
+        r = self.au_side(feats["regions"])[:, self.au_region]  # (B, n_AU, E): each AU's own region
+        return {
+            **feats,
+            "emotion_logits": self.emotion_head(g),
+            "au_logits": (r * self.au_occurrence).sum(-1) + self.au_occurrence_bias,
+            "au_strength": torch.sigmoid((r * self.au_strength).sum(-1) + self.au_strength_bias),
+        }
+
+    def embed_text(self, text_embeddings: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text_proj(text_embeddings), dim=-1)

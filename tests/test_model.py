@@ -1,0 +1,108 @@
+"""The MF² network: region traceability, augmentation geometry, checkpoints, DFN freezing, resume."""
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from core.data.prepare import Prepared
+from core.errors import InputError
+from core.model.config import ModelConfig
+from core.model.model import MF2
+from core.model.transform import CANONICAL_CENTERS, PATCH_REGION
+from core.taxonomy import ACTION_UNITS
+from core.training.augment import augment
+from core.training.checkpoint import load_model, save_model
+from core.training.loop import TrainSettings, train
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return MF2(ModelConfig()).eval()
+
+
+def batch(n=2):
+    torch.manual_seed(1)
+    return torch.randn(n, 1, 48, 48), torch.as_tensor(CANONICAL_CENTERS).expand(n, -1, -1).clone()
+
+
+def test_each_au_reads_only_its_own_region(model):
+    x, c = batch()
+    with torch.no_grad():
+        before = model(x, c)["au_logits"]
+        moved = c.clone()
+        lips = model.cfg.regions.index("lips")
+        moved[:, PATCH_REGION == lips] += 0.1  # look somewhere else for the lips only
+        after = model(x, moved)["au_logits"]
+    changed = {au.number for au, d in zip(ACTION_UNITS, (after - before).abs().amax(0)) if d > 1e-6}
+    assert changed == {au.number for au in ACTION_UNITS if au.region == "lips"}
+
+
+def test_augmentation_moves_centres_with_the_pixels():
+    image = torch.zeros(16, 1, 48, 48)
+    image[:, 0, 14, 30] = 10.0  # one bright dot at (x=30, y=14)
+    centers = torch.tensor([[(30.5 / 48, 14.5 / 48)]]).expand(16, 1, 2).clone()
+    out, moved = augment(image, centers, torch.Generator().manual_seed(3))
+    checked = 0
+    for img, c in zip(out[:, 0], moved[:, 0]):
+        if img.max() < 3:  # the dot was erased by the random box
+            continue
+        y, x = divmod(int(img.argmax()), 48)
+        assert abs(x + 0.5 - float(c[0]) * 48) < 1.6 and abs(y + 0.5 - float(c[1]) * 48) < 1.6
+        checked += 1
+    assert checked >= 8
+
+
+def test_checkpoint_round_trip_and_foreign_files(model, tmp_path):
+    save_model(model, tmp_path / "m", {"note": "test"})
+    again = load_model(tmp_path / "m")
+    x, c = batch()
+    with torch.no_grad():
+        assert torch.allclose(model(x, c)["emotion_logits"], again(x, c)["emotion_logits"])
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    ModelConfig().save(foreign / "config.json")
+    save_file({"fc.weight": torch.zeros(3, 3)}, str(foreign / "model.safetensors"))
+    with pytest.raises(InputError, match="do not fit the MF² architecture"):
+        load_model(foreign)
+    torch.save({"x": 1}, foreign / "model.safetensors")  # a pickle dressed as safetensors
+    with pytest.raises(InputError, match="unreadable model"):
+        load_model(foreign)
+    with pytest.raises(InputError, match="not an MF² model folder"):
+        load_model(tmp_path / "nowhere")
+
+
+def tiny_data(n=64):
+    rng = np.random.default_rng(0)
+    emotions = rng.integers(0, 3, n)
+    images = (rng.random((n, 48, 48)) * 60).astype(np.uint8)
+    for i, e in enumerate(emotions):  # a learnable signal: a bright band whose height tells the class
+        images[i, 8 + 12 * e: 16 + 12 * e] += 150
+    aus = np.full((n, len(ACTION_UNITS)), np.nan, np.float32)
+    aus[:, 0] = emotions == 1
+    return Prepared(images, np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n, bool), emotions, aus,
+                    np.array(["s"] * n))
+
+
+def test_dfn_finetune_trains_heads_only(tmp_path):
+    model = MF2(ModelConfig())
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    heads_before = [p.detach().clone() for p in model.head_parameters()]
+    train(model, tiny_data(), tmp_path / "ft", TrainSettings(phase="finetune", epochs=2, batch_size=16))
+    for k, v in model.encoder.state_dict().items():
+        assert torch.equal(v, encoder_before[k]), k  # weights and BatchNorm statistics untouched
+    assert any(not torch.equal(a, b) for a, b in zip(heads_before, model.head_parameters()))
+
+
+def test_pretraining_learns_and_resumes(tmp_path):
+    torch.manual_seed(0)
+    model = MF2(ModelConfig())
+    settings = TrainSettings(epochs=4, batch_size=16, lr=3e-3)
+    first = train(model, tiny_data(), tmp_path / "run", settings, stop_after=2)
+    assert len(first) == 2
+    resumed = load_model(tmp_path / "run")
+    history = train(resumed, tiny_data(), tmp_path / "run", settings, resume=True)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert history[-1]["emotion"] < history[0]["emotion"]
+    with pytest.raises(InputError, match="cannot resume with other settings"):
+        train(resumed, tiny_data(), tmp_path / "run", TrainSettings(epochs=9, batch_size=16), resume=True)
