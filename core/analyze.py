@@ -23,6 +23,7 @@ class AnalyzeOptions:
     max_faces: int = 8
     device: str = "cpu"
     duration: float | None = None   # seconds to record from a camera (None: until stopped)
+    model: str | None = None        # MF² model folder; None: faces only, no AU/emotion columns
 
 
 @dataclass
@@ -55,12 +56,23 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         result.error = str(e)
         return result
     expected = None if source.frame_count is None else -(-source.frame_count // options.every)
-    writer = OpenFaceWriter(out_path)
+    scorer = None
+    if options.model:
+        from .model.scorer import FaceScorer
+
+        try:
+            scorer = FaceScorer(Path(options.model), options.device)
+        except InputError as e:
+            source.close()
+            result.error = str(e)
+            return result
+    writer = OpenFaceWriter(out_path, scorer.au_columns, scorer.emotions) if scorer else OpenFaceWriter(out_path)
     try:
         with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
             try:
                 for frame, faces in iter_faces(source, tracker, options.every):
-                    writer.write(frame.index, frame.timestamp, faces)
+                    extra = [scorer.csv_values(s) for s in scorer.score(frame.rgb, faces)] if scorer else None
+                    writer.write(frame.index, frame.timestamp, faces, extra)
                     result.frames += 1
                     result.face_frames += bool(faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="parallel worker processes (default: one per CPU core, at most one per input)")
     a.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="for cameras: stop after this long (default: until Ctrl-C)")
+    a.add_argument("--model", type=Path, default=None, metavar="DIR",
+                   help="MF² model folder for the AU and emotion columns (default: the shipped model)")
 
     for name, text in (("pretrain", "train the whole MF² model (encoder, language alignment, heads)"),
                        ("finetune", "DFN: train the side networks and heads of a model, encoder frozen")):
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
         t.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+        if name == "finetune":
+            t.add_argument("--tasks", default="emotion,au", help="heads to train: emotion, au or both (default)")
 
     ev = sub.add_parser("evaluate", help="accuracy of a model on labelled data")
     ev_sub = ev.add_subparsers(dest="task", required=True)
@@ -90,7 +94,13 @@ def cmd_analyze(args) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{args.output}: cannot create output folder ({e.strerror})") from None
-    options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration)
+    model = args.model or (default_model_dir() if (default_model_dir() / "model.safetensors").is_file() else None)
+    if model is not None:
+        from .training.checkpoint import load_model
+
+        load_model(model)  # a bad --model is one error up front, not one per input
+    options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
+                             model=str(model) if model else None)
     display = ProgressLine(len(jobs))
     results = run_jobs(jobs, output_paths(jobs, args.output), options, args.workers, display)
     display.clear()
@@ -142,10 +152,13 @@ def cmd_train(args) -> int:
         model = MF2(ModelConfig())
     print(f"mf2 {args.command}: {len(samples)} samples, preparing aligned crops...", file=sys.stderr, flush=True)
     data = prepare(samples, model.cfg.input_size)
+    tasks = tuple(t.strip() for t in getattr(args, "tasks", "emotion,au").split(","))
+    if not set(tasks) <= {"emotion", "au"}:
+        raise InputError(f"--tasks {args.tasks}: choose from emotion, au")
     settings = TrainSettings(phase=args.command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             seed=args.seed, device=device)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad) if args.command == "pretrain" \
-        else sum(p.numel() for p in model.head_parameters())
+                             seed=args.seed, device=device, tasks=tasks)
+    trainable = sum(p.numel() for p in model.parameters()) if args.command == "pretrain" \
+        else sum(p.numel() for p in model.head_parameters(tasks))
     print(f"mf2 {args.command}: {len(data)} crops ({data.aligned.mean():.1%} aligned by landmarks), "
           f"{trainable:,} trainable parameters, device {device}", file=sys.stderr, flush=True)
     train(model, data, args.output, settings, resume=args.resume)

@@ -23,7 +23,7 @@ def f1_score(truth: np.ndarray, pred: np.ndarray) -> float:
 
 def evaluate_emotion(model: MF2, samples: list[Sample]) -> dict:
     data = prepare(samples, model.cfg.input_size)
-    present = sorted(set(int(e) for e in data.emotions if e >= 0))
+    present = sorted(set(int(e) for e in data.emotions if e >= 0) & {EMOTIONS.index(e) for e in model.cfg.trained_emotions})
     probs = predict(model, data.images, data.centers)["emotion"]
     model_index = [model.cfg.emotions.index(EMOTIONS[e]) for e in present]
     pred = np.array(present)[probs[:, model_index].argmax(1)]
@@ -50,7 +50,7 @@ def au_scores(truth: np.ndarray, prob: np.ndarray, numbers: list[int], threshold
 
 def evaluate_au(model: MF2, samples: list[Sample]) -> dict:
     data = prepare(samples, model.cfg.input_size)
-    shared = [n for n in model.cfg.aus if n in AU_NUMBERS and not np.isnan(data.aus[:, AU_NUMBERS.index(n)]).all()]
+    shared = [n for n in model.cfg.trained_aus if not np.isnan(data.aus[:, AU_NUMBERS.index(n)]).all()]
     probs = predict(model, data.images, data.centers)["au"]
     truth = data.aus[:, [AU_NUMBERS.index(n) for n in shared]]
     prob = probs[:, [model.cfg.aus.index(n) for n in shared]]
@@ -71,14 +71,14 @@ def cross_validate_au(model_dir, samples: list[Sample], folds: int = 5, epochs: 
     base = load_model(model_dir, device)
     data = prepare(samples, base.cfg.input_size)
     fold_index = subject_folds(samples, folds, seed)
-    shared = [n for n in base.cfg.aus if n in AU_NUMBERS and not np.isnan(data.aus[:, AU_NUMBERS.index(n)]).all()]
+    shared = [n for n in base.cfg.aus if not np.isnan(data.aus[:, AU_NUMBERS.index(n)]).all()]
     probs = np.full((len(data), len(shared)), np.nan, dtype=np.float32)
     for k, test in enumerate(fold_index):
         train_idx = np.array(sorted(set(range(len(data))) - set(test)))
         model = load_model(model_dir, device)
         with tempfile.TemporaryDirectory() as tmp:
             train(model, data.subset(train_idx), Path(tmp), TrainSettings(
-                phase="finetune", epochs=epochs, batch_size=64, lr=2e-3, seed=seed + k, device=device))
+                phase="finetune", epochs=epochs, batch_size=64, lr=2e-3, seed=seed + k, device=device, tasks=("au",)))
         p = predict(model, data.images[test], data.centers[test])["au"]
         probs[test] = p[:, [model.cfg.aus.index(n) for n in shared]]
     truth = data.aus[:, [AU_NUMBERS.index(n) for n in shared]]

@@ -84,14 +84,17 @@ def tiny_data(n=64):
                     np.array(["s"] * n))
 
 
-def test_dfn_finetune_trains_heads_only(tmp_path):
+def test_dfn_finetune_trains_only_the_chosen_heads(tmp_path):
     model = MF2(ModelConfig())
-    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
-    heads_before = [p.detach().clone() for p in model.head_parameters()]
-    train(model, tiny_data(), tmp_path / "ft", TrainSettings(phase="finetune", epochs=2, batch_size=16))
-    for k, v in model.encoder.state_dict().items():
-        assert torch.equal(v, encoder_before[k]), k  # weights and BatchNorm statistics untouched
-    assert any(not torch.equal(a, b) for a, b in zip(heads_before, model.head_parameters()))
+    frozen_before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith("au_")}
+    au_before = [p.detach().clone() for p in model.head_parameters(("au",))]
+    train(model, tiny_data(), tmp_path / "ft", TrainSettings(phase="finetune", epochs=2, batch_size=16, tasks=("au",)))
+    for k, v in model.state_dict().items():
+        if k in frozen_before:  # encoder weights, BatchNorm statistics, emotion head: untouched
+            assert torch.equal(v, frozen_before[k]), k
+    assert any(not torch.equal(a, b) for a, b in zip(au_before, model.head_parameters(("au",))))
+    assert model.cfg.trained_aus == (1,) and model.cfg.trained_emotions == ()  # only AU1 had labels
+    assert load_model(tmp_path / "ft").cfg.trained_aus == (1,)
 
 
 def test_pretraining_learns_and_resumes(tmp_path):
@@ -104,5 +107,6 @@ def test_pretraining_learns_and_resumes(tmp_path):
     history = train(resumed, tiny_data(), tmp_path / "run", settings, resume=True)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert history[-1]["emotion"] < history[0]["emotion"]
+    assert resumed.cfg.trained_emotions == ("neutral", "happy", "sad")
     with pytest.raises(InputError, match="cannot resume with other settings"):
         train(resumed, tiny_data(), tmp_path / "run", TrainSettings(epochs=9, batch_size=16), resume=True)

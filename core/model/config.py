@@ -12,7 +12,7 @@ from ..taxonomy import ACTION_UNITS, EMOTIONS
 @dataclass
 class ModelConfig:
     input_size: int = 48                       # aligned grey crop side, pixels
-    widths: tuple[int, ...] = (32, 64, 128, 256)  # CNN stage widths; stage 3 feeds the local branch
+    widths: tuple[int, ...] = (24, 48, 96, 192)  # CNN stage widths; stage 3 feeds the local branch
     embed_dim: int = 256                       # shared image-text space
     text_dim: int = 384                        # all-MiniLM-L6-v2
     local_dim: int = 128                       # per-region feature width
@@ -21,6 +21,8 @@ class ModelConfig:
     aus: tuple[int, ...] = tuple(au.number for au in ACTION_UNITS)
     regions: tuple[str, ...] = tuple(REGIONS)
     au_regions: tuple[str, ...] = field(default_factory=lambda: tuple(au.region for au in ACTION_UNITS))
+    trained_emotions: tuple[str, ...] = ()     # emotions whose head saw labelled examples
+    trained_aus: tuple[int, ...] = ()          # AUs whose head saw labels: the only ones reported
     version: str = "untrained"
 
     def save(self, path: Path) -> None:

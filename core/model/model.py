@@ -7,7 +7,8 @@
 - Language alignment: learned projections into a space shared with the frozen MiniLM sentence
   embeddings, with a learned temperature (CLIP-style).
 - DFN heads: the backbone is frozen after pre-training; a small side network per task re-reads
-  the frozen features and feeds light heads (emotion, AU occurrence, AU strength).
+  the frozen features and feeds light heads (emotion, AU occurrence). There is no AU intensity
+  head: the training data (CK+) labels occurrence only, and an untrained head would be a lie.
 """
 from __future__ import annotations
 
@@ -94,19 +95,17 @@ class MF2(nn.Module):
         self.au_side = SideNetwork(e, cfg.side_dim)
         self.au_occurrence = nn.Parameter(torch.zeros(len(cfg.aus), e))
         self.au_occurrence_bias = nn.Parameter(torch.zeros(len(cfg.aus)))
-        self.au_strength = nn.Parameter(torch.zeros(len(cfg.aus), e))
-        self.au_strength_bias = nn.Parameter(torch.zeros(len(cfg.aus)))
         nn.init.normal_(self.au_occurrence, std=0.02)
-        nn.init.normal_(self.au_strength, std=0.02)
         self.register_buffer("au_region", torch.as_tensor([cfg.regions.index(r) for r in cfg.au_regions]),
                              persistent=False)
 
     def backbone_parameters(self):
         return [*self.encoder.parameters(), *self.text_proj.parameters(), self.logit_scale]
 
-    def head_parameters(self):
-        return [p for n, p in self.named_parameters()
-                if not n.startswith(("encoder.", "text_proj.")) and n != "logit_scale"]
+    def head_parameters(self, tasks: tuple[str, ...] = ("emotion", "au")):
+        """The DFN part: side networks and heads of the given tasks."""
+        prefixes = tuple(f"{t}_" for t in tasks)
+        return [p for n, p in self.named_parameters() if n.startswith(prefixes)]
 
     def forward(self, image: torch.Tensor, centers: torch.Tensor) -> dict[str, torch.Tensor]:
         feats = self.encoder(image, centers)
@@ -116,7 +115,6 @@ class MF2(nn.Module):
             **feats,
             "emotion_logits": self.emotion_head(g),
             "au_logits": (r * self.au_occurrence).sum(-1) + self.au_occurrence_bias,
-            "au_strength": torch.sigmoid((r * self.au_strength).sum(-1) + self.au_strength_bias),
         }
 
     def embed_text(self, text_embeddings: torch.Tensor) -> torch.Tensor:

@@ -11,17 +11,16 @@ from .model import MF2
 @torch.no_grad()
 def predict(model: MF2, images: np.ndarray, centers: np.ndarray, batch_size: int = 256) -> dict[str, np.ndarray]:
     """``images`` (N, S, S) uint8 aligned grey crops, ``centers`` (N, P, 2). Returns ``emotion``
-    (N, n_emotions) probabilities, ``au`` (N, n_AU) occurrence probabilities, ``au_strength``
-    (N, n_AU) in 0..1, and ``global`` (N, E) unit face embeddings."""
+    (N, n_emotions) probabilities, ``au`` (N, n_AU) occurrence probabilities and ``global``
+    (N, E) unit face embeddings."""
     model.eval()
     device = next(model.parameters()).device
-    out: dict[str, list] = {"emotion": [], "au": [], "au_strength": [], "global": []}
+    out: dict[str, list] = {"emotion": [], "au": [], "global": []}
     for start in range(0, len(images), batch_size):
         x = to_input(images[start:start + batch_size], device)
         c = torch.as_tensor(centers[start:start + batch_size], device=device)
         o = model(x, c)
         out["emotion"].append(torch.softmax(o["emotion_logits"].float(), -1).cpu())
         out["au"].append(torch.sigmoid(o["au_logits"].float()).cpu())
-        out["au_strength"].append(o["au_strength"].float().cpu())
         out["global"].append(torch.nn.functional.normalize(o["global"].float(), dim=-1).cpu())
     return {k: torch.cat(v).numpy() if v else np.zeros((0,)) for k, v in out.items()}

@@ -40,6 +40,7 @@ class TrainSettings:
     seed: int = 0
     device: str = "cpu"
     align_weight: float = 0.5     # weight of the two language-alignment losses
+    tasks: tuple[str, ...] = ("emotion", "au")  # heads trained (fine-tuning trains only these)
 
 
 def to_input(images: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
@@ -72,6 +73,17 @@ def label_keys(data: Prepared) -> np.ndarray:
     return inverse
 
 
+def mark_trained(model: MF2, data: Prepared, tasks: tuple[str, ...]) -> None:
+    """Record in the config which emotions and AUs now have trained heads (saved with the weights)."""
+    cfg = model.cfg
+    if "emotion" in tasks:
+        seen = {EMOTIONS[e] for e in np.unique(data.emotions) if e >= 0}
+        cfg.trained_emotions = tuple(e for e in cfg.emotions if e in seen or e in cfg.trained_emotions)
+    if "au" in tasks:
+        seen = {n for n, col in zip(AU_NUMBERS, data.aus.T) if not np.isnan(col).all()}
+        cfg.trained_aus = tuple(n for n in cfg.aus if n in seen or n in cfg.trained_aus)
+
+
 def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume: bool = False,
           stop_after: int | None = None, log=sys.stderr) -> list[dict]:
     """Train in place; after every epoch the model folder ``out`` holds the current weights and the
@@ -83,8 +95,9 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
     rng = np.random.default_rng(settings.seed)
     model.to(device)
     frozen = settings.phase == "finetune"
-    for p in model.backbone_parameters():
-        p.requires_grad_(not frozen)
+    trained = set(map(id, model.head_parameters(settings.tasks)))
+    for p in model.parameters():
+        p.requires_grad_(id(p) in trained or (not frozen and id(p) not in set(map(id, model.head_parameters()))))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = max(1, len(data) // settings.batch_size)
@@ -138,10 +151,11 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
             e, a = emotions[idx].to(device), aus[idx].to(device)
             with autocast:
                 outputs = model(x, c)
-                losses = {
-                    "emotion": emotion_loss(outputs["emotion_logits"].float(), e, class_weight),
-                    "au": masked_bce(outputs["au_logits"].float(), a, pos_weight),
-                }
+                losses = {}
+                if "emotion" in settings.tasks:
+                    losses["emotion"] = emotion_loss(outputs["emotion_logits"].float(), e, class_weight)
+                if "au" in settings.tasks:
+                    losses["au"] = masked_bce(outputs["au_logits"].float(), a, pos_weight)
                 if not frozen:
                     img = torch.nn.functional.normalize(outputs["global"].float(), dim=-1)
                     txt = model.embed_text(text_emb[torch.as_tensor(text_index, device=device)[idx]])
@@ -165,6 +179,7 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
                 print(f"\repoch {epoch + 1}/{settings.epochs} {100 * (step + 1) / steps_per_epoch:5.1f}% "
                       f"loss {float(loss):.3f} {rate:.0f} img/s ETA {eta:.0f}s   ", end="", file=log, flush=True)
         seconds = time.perf_counter() - t0
+        mark_trained(model, data, settings.tasks)
         record = {"epoch": epoch + 1, "seconds": round(seconds, 1), **{k: round(v / n, 4) for k, v in sums.items()}}
         history.append(record)
         print(("\r" if log.isatty() else "") + " ".join(f"{k}={v}" for k, v in record.items()), file=log, flush=True)

@@ -1,0 +1,53 @@
+"""Per-face AU and emotion scores for tracked faces in a frame: the model as the pipeline uses it."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..faces import Face
+from ..taxonomy import AU_BY_NUMBER
+from .predict import predict
+from .transform import face_input
+
+AU_THRESHOLD = 0.5  # occurrence probability at which an AU counts as present (AUxx_c = 1)
+
+
+@dataclass
+class FaceScores:
+    au: dict[int, float]        # AU number -> occurrence probability
+    emotion: dict[str, float]   # emotion -> probability
+
+
+class FaceScorer:
+    def __init__(self, model_dir: Path, device: str = "cpu"):
+        import torch
+
+        from ..training.checkpoint import load_model
+
+        torch.set_num_threads(1)  # batch-1 inference is overhead-bound; the tracker uses the other cores
+        self.model = load_model(model_dir, device)
+        cfg = self.model.cfg
+        self.aus = cfg.trained_aus  # untrained heads are never reported
+        self.emotions = cfg.trained_emotions
+        self._au_index = [cfg.aus.index(n) for n in self.aus]
+        self._emotion_index = [cfg.emotions.index(e) for e in self.emotions]
+        self.au_columns = tuple(AU_BY_NUMBER[n].column for n in self.aus)
+        self.version = cfg.version
+
+    def score(self, rgb: np.ndarray, faces: list[Face]) -> list[FaceScores]:
+        if not faces:
+            return []
+        size = self.model.cfg.input_size
+        crops, centers = zip(*(face_input(rgb, f.landmarks, size) for f in faces))
+        out = predict(self.model, np.stack(crops), np.stack(centers))
+        emotion = out["emotion"][:, self._emotion_index]
+        emotion /= emotion.sum(1, keepdims=True)
+        return [FaceScores(dict(zip(self.aus, map(float, au))), dict(zip(self.emotions, map(float, em))))
+                for au, em in zip(out["au"][:, self._au_index], emotion)]
+
+    def csv_values(self, scores: FaceScores) -> list[float]:
+        """OpenFace order: AUxx_r (0..5, the occurrence probability on OpenFace's scale), AUxx_c, emotions."""
+        p = [scores.au[n] for n in self.aus]
+        return [5 * v for v in p] + [float(v >= AU_THRESHOLD) for v in p] + [scores.emotion[e] for e in self.emotions]
