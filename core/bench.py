@@ -5,6 +5,7 @@ beforehand), and the whole `analyze` path (decode, faces, pose, CSV row) as it r
 """
 from __future__ import annotations
 
+import os
 import statistics
 import tempfile
 import time
@@ -46,7 +47,8 @@ def _timed(iterable):
         yield item, (time.perf_counter() - t0) * 1000.0
 
 
-def bench_video(path: str, max_faces: int = 8) -> list[StageTiming]:
+def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTiming]:
+    """``model_dir``: include the MF² model in the whole path, as `analyze` runs it."""
     with open_source(path) as source:
         decode = [ms for _, ms in _timed(source)]
     with open_source(path) as source:
@@ -60,19 +62,115 @@ def bench_video(path: str, max_faces: int = 8) -> list[StageTiming]:
             faces_ms.append((time.perf_counter() - t0) * 1000.0)
     del frames
     whole = []
+    scorer = None
+    if model_dir is not None:
+        from .model.scorer import FaceScorer
+
+        scorer = FaceScorer(Path(model_dir))
+
+    def step(frame, tracker, writer):
+        faces = tracker.process(frame.rgb)
+        extra = [scorer.csv_values(s) for s in scorer.score(frame.rgb, faces)] if scorer else None
+        writer.write(frame.index, frame.timestamp, faces, extra)
+
     with tempfile.TemporaryDirectory() as tmp, open_source(path) as source, \
             FaceTracker(max_faces=max_faces) as tracker:
-        writer = OpenFaceWriter(Path(tmp) / "bench.csv")
+        writer = OpenFaceWriter(Path(tmp) / "bench.csv", *((scorer.au_columns, scorer.emotions) if scorer else ()))
         frames_iter = iter(source)
-        first = next(frames_iter)
-        writer.write(first.index, first.timestamp, tracker.process(first.rgb))  # warm-up
+        step(next(frames_iter), tracker, writer)  # warm-up
         while True:
             t0 = time.perf_counter()
             frame = next(frames_iter, None)
             if frame is None:
                 break
-            writer.write(frame.index, frame.timestamp, tracker.process(frame.rgb))
+            step(frame, tracker, writer)
             whole.append((time.perf_counter() - t0) * 1000.0)
         writer.close()
     return [StageTiming("decode", decode), StageTiming("detection + landmarks", faces_ms),
-            StageTiming("whole analyze path", whole)]
+            StageTiming("whole analyze path" + (" + MF²" if scorer else ""), whole)]
+
+
+def bench_model(model_dir, device: str = "cpu", batch: int = 256, repeats: int = 200) -> list[str]:
+    """The model as the pipeline calls it (`predict`: tensor conversion, forward, softmax): median
+    ms per face at batch 1, on one CPU thread (as `analyze` runs it beside MediaPipe) and on all
+    cores (the model alone), and faces/s at ``batch``."""
+    import numpy as np
+    import torch
+
+    from .model.predict import predict
+    from .model.transform import CANONICAL_CENTERS
+    from .training.checkpoint import load_model
+
+    model = load_model(model_dir, device)
+    size = model.cfg.input_size
+    rng = np.random.default_rng(0)
+
+    def timed(n, count):
+        images = rng.integers(0, 255, (n, size, size), dtype=np.uint8)
+        centers = np.repeat(CANONICAL_CENTERS[None], n, 0)
+        for _ in range(5):
+            predict(model, images, centers, batch_size=n)
+        times = []
+        for _ in range(count):
+            t0 = time.perf_counter()
+            predict(model, images, centers, batch_size=n)  # returns numpy: synchronised on GPU too
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    lines = []
+    if device == "cpu":
+        cores = os.cpu_count() or 1
+        for threads in sorted({1, cores}):
+            torch.set_num_threads(threads)
+            lines.append(f"{'model, batch 1':<22} median {timed(1, repeats) * 1000:6.2f} ms/face (cpu, {threads} thread(s))")
+        lines.append(f"{'model, batch ' + str(batch):<22} median {batch / timed(batch, 10):8.0f} faces/s (cpu, {cores} threads)")
+    else:
+        lines.append(f"{'model, batch 1':<22} median {timed(1, repeats) * 1000:6.2f} ms/face ({device})")
+        lines.append(f"{'model, batch ' + str(batch):<22} median {batch / timed(batch, 20):8.0f} faces/s ({device})")
+    return lines
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def _train_one_epoch(args) -> dict:
+    import torch
+
+    from .data.prepare import prepare
+    from .data.sources import load_au_csv
+    from .training.checkpoint import load_model
+    from .training.loop import TrainSettings, train
+
+    model_dir, labels, phase, device = args
+    data = prepare(load_au_csv(labels), 48)
+    model = load_model(model_dir, device)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the peak resident size (Linux), so the peak below is training's own
+    base = _peak_rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        history = train(model, data, Path(tmp), TrainSettings(phase=phase, epochs=2, batch_size=64, device=device,
+                                                              tasks=("au",)), log=open(os.devnull, "w"))
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else \
+        _peak_rss_mb() - base
+    return {"phase": phase, "trainable": trainable, "seconds": history[-1]["seconds"], "peak_mb": peak}
+
+
+def bench_dfn(model_dir, labels, device: str = "cpu") -> list[str]:
+    """DFN (encoder frozen, heads trained) against full fine-tuning, on the AU task of ``labels``:
+    trainable parameters, seconds per epoch (the second, warm one) and peak memory, each mode in a
+    fresh process so the peaks do not mix."""
+    import multiprocessing as mp
+
+    lines = []
+    with mp.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        for phase, name in (("finetune", "DFN (heads only)"), ("pretrain", "full fine-tuning")):
+            r = pool.apply(_train_one_epoch, ((str(model_dir), str(labels), phase, device),))
+            memory = "peak GPU memory" if device == "cuda" else "peak RSS growth"
+            lines.append(f"{name:<22} {r['trainable']:>10,} trainable parameters, {r['seconds']:6.1f} s/epoch, "
+                         f"{memory} {r['peak_mb']:7.1f} MB")
+    return lines

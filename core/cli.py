@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON")
         e.add_argument("--model", type=Path, default=None, metavar="DIR", help="model folder (default: shipped)")
         e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        if task == "emotion":
+            e.add_argument("--zero-shot", action="store_true",
+                           help="score by similarity to emotion descriptions instead of the emotion head")
+            e.add_argument("--mirror", action="store_true",
+                           help="average each face with its mirror image (not what `analyze` does)")
         if task == "au-cv":
             e.add_argument("--folds", type=_positive_int, default=5)
             e.add_argument("--epochs", type=_positive_int, default=30)
@@ -75,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="median fps of decoding, face tracking and the whole analyze path")
     b.add_argument("video", nargs="?", default=str(DEFAULT_BENCH_VIDEO))
     b.add_argument("--max-faces", type=_positive_int, default=8, metavar="N")
+    b.add_argument("--model", type=Path, default=None, metavar="DIR", help="model to time (default: shipped)")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    b.add_argument("--dfn", type=Path, default=None, metavar="LABELS_CSV",
+                   help="also compare DFN with full fine-tuning on this AU CSV (e.g. CK+ labels.csv)")
     return parser
 
 
@@ -150,6 +159,9 @@ def cmd_train(args) -> int:
         model = load_model(args.model or default_model_dir(), device)
     else:
         model = MF2(ModelConfig())
+    import datetime
+
+    model.cfg.version = f"{args.output.resolve().name}-{datetime.date.today().isoformat()}"
     print(f"mf2 {args.command}: {len(samples)} samples, preparing aligned crops...", file=sys.stderr, flush=True)
     data = prepare(samples, model.cfg.input_size)
     tasks = tuple(t.strip() for t in getattr(args, "tasks", "emotion,au").split(","))
@@ -177,7 +189,8 @@ def cmd_evaluate(args) -> int:
     device = resolve_device(args.device)
     model_dir = args.model or default_model_dir()
     if args.task == "emotion":
-        result = evaluate_emotion(load_model(model_dir, device), load_emotion_folder(args.data))
+        result = evaluate_emotion(load_model(model_dir, device), load_emotion_folder(args.data), args.zero_shot,
+                                  args.mirror)
         print(f"n={result['n']} accuracy={result['accuracy']:.4f} macro_f1={result['macro_f1']:.4f}")
         width = max(len(label) for label in result["labels"])
         print(" " * (width + 2) + " ".join(f"{label[:7]:>7}" for label in result["labels"]) + "   <- predicted")
@@ -203,9 +216,21 @@ def cmd_bench(args) -> int:
 
     if not Path(args.video).is_file():
         raise InputError(f"{args.video}: no such video (pass one: mf2 bench VIDEO)")
+    from .bench import bench_dfn, bench_model
+    from .device import resolve_device
+
+    device = resolve_device(args.device)
     print(f"mf2 bench: {args.video}")
-    for stage in bench_video(args.video, args.max_faces):
-        print(stage.line())
+    model = args.model or default_model_dir()
+    has_model = (Path(model) / "model.safetensors").is_file()
+    for stage in bench_video(args.video, args.max_faces, model if has_model else None):
+        print(stage.line(), flush=True)
+    if has_model:
+        for line in bench_model(model, "cpu") + (bench_model(model, "cuda") if device == "cuda" else []):
+            print(line, flush=True)
+        if args.dfn:
+            for line in bench_dfn(model, args.dfn, device):
+                print(line, flush=True)
     return 0
 
 

@@ -29,6 +29,11 @@ _GLOBAL_TEMPLATES = (
     "A {emotion_adj}face: {actions}.",
     "This face shows {actions}; the expression suggests {noun}.",
 )
+_EMOTION_ONLY_TEMPLATES = (
+    "A face showing {noun}.",
+    "A {emotion_adj}face.",
+    "A face whose expression conveys {noun}.",
+)
 _REST_TEMPLATES = (
     "A face at rest, with no clear facial muscle movement.",
     "A calm face without visible muscle action.",
@@ -56,10 +61,15 @@ class Description:
         return " ".join([self.global_text, *(self.au_texts[n] for n in sorted(self.au_texts)), self.emotion_text]).strip()
 
 
-def describe(aus: dict[int, float], emotion: str | None, seed: int = 0) -> Description:
-    """Describe a face from its active AUs (number -> strength 0..1) and its emotion (any synonym)."""
+_ADJECTIVES = {"neutral": "neutral ", "happy": "happy ", "sad": "sad ", "surprise": "surprised ", "fear": "fearful ",
+               "disgust": "disgusted ", "angry": "angry ", "contempt": "contemptuous "}
+
+
+def describe(aus: dict[int, float] | None, emotion: str | None, seed: int = 0) -> Description:
+    """Describe a face from its AUs (number -> strength 0..1; ``None`` when they are unknown, as in
+    emotion-only datasets, which is not the same as a face at rest) and its emotion (any synonym)."""
     rng = random.Random(seed)
-    active = {n: v for n, v in sorted(aus.items()) if v > 0 and n in AU_BY_NUMBER}
+    active = {n: v for n, v in sorted((aus or {}).items()) if v > 0 and n in AU_BY_NUMBER}
     emotion = canonical_emotion(emotion) if emotion else None
     au_texts = {}
     for n, value in active.items():
@@ -71,13 +81,14 @@ def describe(aus: dict[int, float], emotion: str | None, seed: int = 0) -> Descr
             region=region_words(au.region), description_lc=description_lc, description_lc_trim=description_lc.rstrip("."))
     noun = EMOTION_NOUNS[emotion] if emotion else "no particular emotion"
     emotion_text = rng.choice(_EMOTION_TEMPLATES).format(noun=noun) if emotion else ""
+    adjective = _ADJECTIVES[emotion] if emotion else ""
     if active:
         names = [AU_BY_NUMBER[n].name.lower() for n in sorted(active, key=lambda k: -active[k])[:3]]
         actions = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-        adjective = "" if emotion in (None, "neutral") else {"happy": "happy ", "sad": "sad ", "surprise": "surprised ",
-                                                             "fear": "fearful ", "disgust": "disgusted ", "angry": "angry ",
-                                                             "contempt": "contemptuous "}[emotion]
-        global_text = rng.choice(_GLOBAL_TEMPLATES).format(actions=actions, noun=noun, emotion_adj=adjective)
+        global_text = rng.choice(_GLOBAL_TEMPLATES).format(actions=actions, noun=noun,
+                                                           emotion_adj="" if emotion == "neutral" else adjective)
+    elif aus is None and emotion:
+        global_text = rng.choice(_EMOTION_ONLY_TEMPLATES).format(noun=noun, emotion_adj=adjective)
     else:
         global_text = rng.choice(_REST_TEMPLATES)
     return Description(global_text, au_texts, emotion_text)

@@ -31,7 +31,14 @@ def test_analyze_writes_openface_rows(tmp_path, face_clip):
     header, rows = read_rows(tmp_path / "out" / "face.csv")
     assert header[:8] == ["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
     assert header[8:8 + 68] == [f"x_{i}" for i in range(68)] and header[76:144] == [f"y_{i}" for i in range(68)]
-    assert not [h for h in header if h.startswith(("AU", "emotion"))]  # no model yet: no invented numbers
+    from core.cli import default_model_dir
+    from core.training.checkpoint import load_model
+
+    shipped = load_model(default_model_dir()).cfg
+    # AU and emotion columns: exactly the heads the shipped model trained, nothing invented
+    assert [h for h in header if h.startswith("AU")] == [f"AU{n:02d}_r" for n in shipped.trained_aus] + \
+        [f"AU{n:02d}_c" for n in shipped.trained_aus]
+    assert [h for h in header if h.startswith("emotion_")] == [f"emotion_{e}" for e in shipped.trained_emotions]
     assert [int(r["frame"]) for r in rows] == list(range(1, 13))
     assert [float(r["timestamp"]) for r in rows] == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
     assert {r["success"] for r in rows} == {"1"} and {r["face_id"] for r in rows} == {"0"}
@@ -48,9 +55,11 @@ def test_header_matches_real_openface_file(tmp_path, face_clip):
     reference = (SHARED_DATA / "reference" / "openface_output_sample.csv").read_text().splitlines()[0].split(", ")
     mf2("analyze", face_clip, "-o", tmp_path)
     ours = (tmp_path / "face.csv").read_text().splitlines()[0].split(", ")
-    shared = [c for c in ours if c != "face_id"]
-    assert set(shared) <= set(reference)
-    assert [c for c in reference if c in shared] == shared  # same relative order
+    base = ours[:ours.index("y_67") + 1]
+    assert set(base) - {"face_id"} <= set(reference)  # every OpenFace column we write is spelled as OpenFace does
+    shared = [c for c in ours if c in reference]
+    assert [c for c in reference if c in shared] == shared  # in OpenFace's relative order
+    assert {"AU01_r", "AU12_r", "AU12_c", "AU25_c"} <= set(shared)  # AU columns line up with OpenFace's
 
 
 def test_frame_without_face_gets_a_success_zero_row(tmp_path, blank_clip):

@@ -30,3 +30,10 @@ def test_every_au_can_be_described():
     d = describe({n: 0.8 for n in AU_BY_NUMBER}, "angry")
     assert set(d.au_texts) == set(AU_BY_NUMBER)
     assert all(t.endswith(".") for t in d.au_texts.values())
+
+
+def test_unknown_aus_are_not_described_as_a_face_at_rest():
+    unknown = describe(None, "angry", seed=0)
+    assert unknown.au_texts == {} and "rest" not in unknown.text and "calm" not in unknown.text
+    assert "ang" in unknown.global_text.lower()
+    assert "rest" in describe({}, "angry", seed=0).global_text or "calm" in describe({}, "angry", seed=0).global_text

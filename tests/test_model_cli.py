@@ -47,14 +47,14 @@ def test_bad_model_is_one_line(tmp_path, face_clip):
 def test_evaluate_emotion_reports_in_the_folders_label_space(tmp_path, face_crop, partly_trained, monkeypatch):
     monkeypatch.setenv("MF2_CACHE", str(tmp_path / "cache"))
     grey = cv2.cvtColor(face_crop, cv2.COLOR_RGB2GRAY)
-    for emotion, flip in (("happy", False), ("sadness", True)):
+    for emotion, flip in (("happy", False), ("sadness", True), ("fear", False)):
         (tmp_path / "data" / emotion).mkdir(parents=True)
         for i in range(2):
             cv2.imwrite(str(tmp_path / "data" / emotion / f"{i}.png"), grey[:, ::-1] if flip else grey)
     run = mf2("evaluate", "emotion", tmp_path / "data", "--model", partly_trained, "--json", tmp_path / "e.json")
     assert run.returncode == 0, run.stderr
     result = json.loads((tmp_path / "e.json").read_text())
-    assert result["n"] == 4 and result["labels"] == ["happy", "sad"]
+    assert result["n"] == 4 and result["labels"] == ["happy", "sad"] and result["left_out"] == 2  # no fear head
     assert np.array(result["confusion"]).sum() == 4 and 0 <= result["accuracy"] <= 1
     assert "accuracy=" in run.stdout and "<- predicted" in run.stdout
 
@@ -65,3 +65,14 @@ def test_f1_and_au_scores_ignore_unlabelled():
     prob = np.array([[0.9, 0.9], [0.2, 0.8], [0.7, 0.1]], dtype=np.float32)
     result = au_scores(truth, prob, [6, 12])
     assert result["per_au_f1"] == {"AU6": 1.0, "AU12": 1.0} and result["mean_f1"] == 1.0 and result["n"] == 3
+
+
+def test_zero_shot_scores_every_emotion_of_the_folder(tmp_path, face_crop, partly_trained, monkeypatch):
+    monkeypatch.setenv("MF2_CACHE", str(tmp_path / "cache"))
+    for emotion in ("fear", "happy"):
+        (tmp_path / "data" / emotion).mkdir(parents=True)
+        cv2.imwrite(str(tmp_path / "data" / emotion / "0.png"), face_crop)
+    run = mf2("evaluate", "emotion", tmp_path / "data", "--model", partly_trained, "--zero-shot", "--json", tmp_path / "z.json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads((tmp_path / "z.json").read_text())
+    assert result["labels"] == ["happy", "fear"] and result["n"] == 2 and result["left_out"] == 0

@@ -44,7 +44,8 @@ def _grey(image: np.ndarray) -> np.ndarray:
 def face_input(image: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(grey ``size`` x ``size`` crop, (N_PATCHES, 2) patch centres in 0..1) for one tracked face."""
     matrix = alignment_matrix(landmarks, size)
-    crop = cv2.warpAffine(_grey(image), matrix, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    # warp first, then grey: both are linear, and this way only the small crop is converted
+    crop = _grey(cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))
     centers = region_centers(landmarks)
     patches = np.concatenate([transform_points(centers[name], matrix) for name in REGIONS]) / size
     return crop, patches.astype(np.float32)

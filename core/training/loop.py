@@ -7,7 +7,6 @@ freezes the encoder and the text projection and trains only the side networks an
 """
 from __future__ import annotations
 
-import math
 import random
 import sys
 import time
@@ -55,7 +54,8 @@ def description_table(data: Prepared, paraphrases: int = 4) -> tuple[list[str], 
     texts: dict[str, int] = {}
     index = np.zeros(len(data), dtype=np.int64)
     for i in range(len(data)):
-        aus = {n: float(v) for n, v in zip(AU_NUMBERS, data.aus[i]) if not math.isnan(v) and v > 0}
+        labelled = ~np.isnan(data.aus[i])
+        aus = {n: float(v) for n, v, k in zip(AU_NUMBERS, data.aus[i], labelled) if k and v > 0} if labelled.any() else None
         emotion = EMOTIONS[data.emotions[i]] if data.emotions[i] >= 0 else None
         text = describe(aus, emotion, seed=i % paraphrases).text
         index[i] = texts.setdefault(text, len(texts))
@@ -80,7 +80,7 @@ def mark_trained(model: MF2, data: Prepared, tasks: tuple[str, ...]) -> None:
         seen = {EMOTIONS[e] for e in np.unique(data.emotions) if e >= 0}
         cfg.trained_emotions = tuple(e for e in cfg.emotions if e in seen or e in cfg.trained_emotions)
     if "au" in tasks:
-        seen = {n for n, col in zip(AU_NUMBERS, data.aus.T) if not np.isnan(col).all()}
+        seen = {n for n, col in zip(AU_NUMBERS, data.aus.T) if np.nansum(col > 0) > 0}  # a head needs positives
         cfg.trained_aus = tuple(n for n in cfg.aus if n in seen or n in cfg.trained_aus)
 
 
@@ -117,12 +117,13 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
         start_epoch, history = int(state["epoch"]), list(state["history"])
         print(f"resuming at epoch {start_epoch + 1}", file=log)
 
-    with torch.no_grad():
-        encoder = TextEncoder(device)
-        texts, text_index = description_table(data)
-        text_emb = encoder.encode(texts).to(device)
-        au_text_emb = encoder.encode(au_texts(model)).to(device)
-        del encoder
+    if not frozen:  # the language-alignment losses need the sentence embeddings; DFN does not
+        with torch.no_grad():
+            encoder = TextEncoder(device)
+            texts, text_index = description_table(data)
+            text_emb = encoder.encode(texts).to(device)
+            au_text_emb = encoder.encode(au_texts(model)).to(device)
+            del encoder
     keys = torch.as_tensor(label_keys(data), device=device)
     images = torch.as_tensor(data.images)
     centers = torch.as_tensor(data.centers)
