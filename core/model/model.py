@@ -99,9 +99,6 @@ class MF2(nn.Module):
         self.register_buffer("au_region", torch.as_tensor([cfg.regions.index(r) for r in cfg.au_regions]),
                              persistent=False)
 
-    def backbone_parameters(self):
-        return [*self.encoder.parameters(), *self.text_proj.parameters(), self.logit_scale]
-
     def head_parameters(self, tasks: tuple[str, ...] = ("emotion", "au")):
         """The DFN part: side networks and heads of the given tasks."""
         prefixes = tuple(f"{t}_" for t in tasks)

@@ -95,9 +95,10 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
     rng = np.random.default_rng(settings.seed)
     model.to(device)
     frozen = settings.phase == "finetune"
-    trained = set(map(id, model.head_parameters(settings.tasks)))
-    for p in model.parameters():
-        p.requires_grad_(id(p) in trained or (not frozen and id(p) not in set(map(id, model.head_parameters()))))
+    heads = set(map(id, model.head_parameters()))
+    chosen = set(map(id, model.head_parameters(settings.tasks)))
+    for p in model.parameters():  # the chosen heads always train; the rest only in pre-training
+        p.requires_grad_(id(p) in chosen or (not frozen and id(p) not in heads))
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
     steps_per_epoch = max(1, len(data) // settings.batch_size)
