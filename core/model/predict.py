@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..training.loop import to_input
 from .model import MF2
+from .transform import to_input
 
 
 @torch.no_grad()

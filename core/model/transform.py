@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import torch
 
 from ..faces import FaceTracker, alignment_matrix, region_centers, transform_points
 from ..faces.regions import REGIONS
@@ -35,6 +36,7 @@ N_PATCHES = len(CANONICAL_CENTERS)
 # Which region each patch belongs to (index into the REGIONS order).
 PATCH_REGION = np.array([r for r, patches in enumerate(REGIONS.values()) for _ in patches])
 SMALL_CROP = 160  # a face crop smaller than this is upscaled before meshing
+PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
 
 
 def _grey(image: np.ndarray) -> np.ndarray:
@@ -68,3 +70,9 @@ def crop_input(image: np.ndarray, tracker: FaceTracker, size: int) -> tuple[np.n
         crop, centers = face_input(padded, face.landmarks, size)
         return crop, centers, True
     return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA), CANONICAL_CENTERS.copy(), False
+
+
+def to_input(images: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
+    """uint8 (B, S, S) grey crops -> normalised float (B, 1, S, S)."""
+    x = torch.as_tensor(images, device=device).float().unsqueeze(1) / 255.0
+    return (x - PIXEL_MEAN) / PIXEL_STD

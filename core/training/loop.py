@@ -17,17 +17,15 @@ import numpy as np
 import torch
 
 from ..data.prepare import AU_NUMBERS, Prepared
-from ..errors import InputError
 from ..describe import describe
+from ..errors import InputError
 from ..model.loss import contrastive_loss, emotion_loss, masked_bce, region_alignment_loss
 from ..model.model import MF2
 from ..model.text import TextEncoder
+from ..model.transform import to_input
 from ..taxonomy import AU_BY_NUMBER, EMOTIONS
 from .augment import augment
 from .checkpoint import save_model
-
-PIXEL_MEAN, PIXEL_STD = 0.5, 0.25
-
 
 @dataclass
 class TrainSettings:
@@ -40,12 +38,6 @@ class TrainSettings:
     device: str = "cpu"
     align_weight: float = 0.5     # weight of the two language-alignment losses
     tasks: tuple[str, ...] = ("emotion", "au")  # heads trained (fine-tuning trains only these)
-
-
-def to_input(images: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
-    """uint8 (B, S, S) grey crops -> normalised float (B, 1, S, S)."""
-    x = torch.as_tensor(images, device=device).float().unsqueeze(1) / 255.0
-    return (x - PIXEL_MEAN) / PIXEL_STD
 
 
 def description_table(data: Prepared, paraphrases: int = 4) -> tuple[list[str], np.ndarray]:
