@@ -47,6 +47,17 @@ def iter_faces(source: Source, tracker: FaceTracker, every: int = 1) -> Iterator
             yield frame, tracker.process(frame.rgb)
 
 
+def open_writer(path: Path, scorer) -> OpenFaceWriter:
+    """The CSV writer, with the model's AU and emotion columns when there is a model (``scorer``)."""
+    return OpenFaceWriter(path, scorer.au_columns, scorer.emotions) if scorer else OpenFaceWriter(path)
+
+
+def write_frame(writer: OpenFaceWriter, frame: Frame, faces: list[Face], scorer) -> None:
+    """One frame's rows: its faces, scored by the model when there is one."""
+    extra = [scorer.csv_values(s) for s in scorer.score(frame.rgb, faces)] if scorer else None
+    writer.write(frame.index, frame.timestamp, faces, extra)
+
+
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None) -> JobResult:
     """Analyse one input into ``out_path``; never raises for bad input, reports it in the result."""
     result = JobResult(spec)
@@ -66,13 +77,12 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             source.close()
             result.error = str(e)
             return result
-    writer = OpenFaceWriter(out_path, scorer.au_columns, scorer.emotions) if scorer else OpenFaceWriter(out_path)
+    writer = open_writer(out_path, scorer)
     try:
         with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
             try:
                 for frame, faces in iter_faces(source, tracker, options.every):
-                    extra = [scorer.csv_values(s) for s in scorer.score(frame.rgb, faces)] if scorer else None
-                    writer.write(frame.index, frame.timestamp, faces, extra)
+                    write_frame(writer, frame, faces, scorer)
                     result.frames += 1
                     result.face_frames += bool(faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .export import OpenFaceWriter
+from .analyze import open_writer, write_frame
 from .faces import FaceTracker
 from .video import open_source
 
@@ -69,13 +69,11 @@ def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTimi
         scorer = FaceScorer(Path(model_dir))
 
     def step(frame, tracker, writer):
-        faces = tracker.process(frame.rgb)
-        extra = [scorer.csv_values(s) for s in scorer.score(frame.rgb, faces)] if scorer else None
-        writer.write(frame.index, frame.timestamp, faces, extra)
+        write_frame(writer, frame, tracker.process(frame.rgb), scorer)
 
     with tempfile.TemporaryDirectory() as tmp, open_source(path) as source, \
             FaceTracker(max_faces=max_faces) as tracker:
-        writer = OpenFaceWriter(Path(tmp) / "bench.csv", *((scorer.au_columns, scorer.emotions) if scorer else ()))
+        writer = open_writer(Path(tmp) / "bench.csv", scorer)
         frames_iter = iter(source)
         step(next(frames_iter), tracker, writer)  # warm-up
         while True:

@@ -152,6 +152,9 @@ def cmd_train(args) -> int:
     from .training.loop import TrainSettings, train
 
     device = resolve_device(args.device)
+    tasks = tuple(t.strip() for t in getattr(args, "tasks", "emotion,au").split(","))
+    if not set(tasks) <= {"emotion", "au"}:
+        raise InputError(f"--tasks {args.tasks}: choose from emotion, au")
     samples = load_training_samples(args)
     if args.resume:
         model = load_model(args.output, device)
@@ -164,9 +167,6 @@ def cmd_train(args) -> int:
     model.cfg.version = f"{args.output.resolve().name}-{datetime.date.today().isoformat()}"
     print(f"mf2 {args.command}: {len(samples)} samples, preparing aligned crops...", file=sys.stderr, flush=True)
     data = prepare(samples, model.cfg.input_size)
-    tasks = tuple(t.strip() for t in getattr(args, "tasks", "emotion,au").split(","))
-    if not set(tasks) <= {"emotion", "au"}:
-        raise InputError(f"--tasks {args.tasks}: choose from emotion, au")
     settings = TrainSettings(phase=args.command, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              seed=args.seed, device=device, tasks=tasks)
     trainable = sum(p.numel() for p in model.parameters()) if args.command == "pretrain" \
@@ -212,12 +212,11 @@ def default_model_dir() -> Path:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench_video
+    from .bench import bench_dfn, bench_model, bench_video
+    from .device import resolve_device
 
     if not Path(args.video).is_file():
         raise InputError(f"{args.video}: no such video (pass one: mf2 bench VIDEO)")
-    from .bench import bench_dfn, bench_model
-    from .device import resolve_device
 
     device = resolve_device(args.device)
     print(f"mf2 bench: {args.video}")

@@ -87,7 +87,8 @@ def cross_validate_au(model_dir, samples: list[Sample], folds: int = 5, epochs: 
     base = load_model(model_dir, device)
     data = prepare(samples, base.cfg.input_size)
     fold_index = subject_folds(samples, folds, seed)
-    shared = [n for n in base.cfg.aus if np.nansum(data.aus[:, AU_NUMBERS.index(n)] > 0) > 0]
+    occurring = set(data.aus_with_positives())
+    shared = [n for n in base.cfg.aus if n in occurring]
     probs = np.full((len(data), len(shared)), np.nan, dtype=np.float32)
     for k, test in enumerate(fold_index):
         train_idx = np.array(sorted(set(range(len(data))) - set(test)))

@@ -35,6 +35,10 @@ class Prepared:
     def __len__(self) -> int:
         return len(self.images)
 
+    def aus_with_positives(self) -> list[int]:
+        """AU numbers labelled present in at least one sample: the only ones a head can learn or be scored on."""
+        return [n for n, col in zip(AU_NUMBERS, self.aus.T) if np.nansum(col > 0) > 0]
+
     def subset(self, index) -> "Prepared":
         return Prepared(*(getattr(self, f)[index] for f in ("images", "centers", "aligned", "emotions", "aus", "subjects")))
 

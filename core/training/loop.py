@@ -72,7 +72,7 @@ def mark_trained(model: MF2, data: Prepared, tasks: tuple[str, ...]) -> None:
         seen = {EMOTIONS[e] for e in np.unique(data.emotions) if e >= 0}
         cfg.trained_emotions = tuple(e for e in cfg.emotions if e in seen or e in cfg.trained_emotions)
     if "au" in tasks:
-        seen = {n for n, col in zip(AU_NUMBERS, data.aus.T) if np.nansum(col > 0) > 0}  # a head needs positives
+        seen = set(data.aus_with_positives())  # a head needs positive examples to learn anything
         cfg.trained_aus = tuple(n for n in cfg.aus if n in seen or n in cfg.trained_aus)
 
 
@@ -117,7 +117,9 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
             text_emb = encoder.encode(texts).to(device)
             au_text_emb = encoder.encode(au_texts(model)).to(device)
             del encoder
-    keys = torch.as_tensor(label_keys(data), device=device)
+        text_index = torch.as_tensor(text_index, device=device)
+        keys = torch.as_tensor(label_keys(data), device=device)
+    mark_trained(model, data, settings.tasks)  # saved in the config with every epoch's weights
     images = torch.as_tensor(data.images)
     centers = torch.as_tensor(data.centers)
     emotions = torch.as_tensor(data.emotions)
@@ -152,7 +154,7 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
                     losses["au"] = masked_bce(outputs["au_logits"].float(), a, pos_weight)
                 if not frozen:
                     img = torch.nn.functional.normalize(outputs["global"].float(), dim=-1)
-                    txt = model.embed_text(text_emb[torch.as_tensor(text_index, device=device)[idx]])
+                    txt = model.embed_text(text_emb[text_index[idx]])
                     same = keys[idx][:, None] == keys[idx][None, :]
                     losses["align_global"] = settings.align_weight * contrastive_loss(img, txt, same, model.logit_scale)
                     region = outputs["regions"][:, model.au_region].float()
@@ -173,7 +175,6 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
                 print(f"\repoch {epoch + 1}/{settings.epochs} {100 * (step + 1) / steps_per_epoch:5.1f}% "
                       f"loss {float(loss):.3f} {rate:.0f} img/s ETA {eta:.0f}s   ", end="", file=log, flush=True)
         seconds = time.perf_counter() - t0
-        mark_trained(model, data, settings.tasks)
         record = {"epoch": epoch + 1, "seconds": round(seconds, 1), **{k: round(v / n, 4) for k, v in sums.items()}}
         history.append(record)
         print(("\r" if log.isatty() else "") + " ".join(f"{k}={v}" for k, v in record.items()), file=log, flush=True)
