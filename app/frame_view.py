@@ -1,12 +1,14 @@
-"""Draws a frame with its faces (boxes, track ids, landmarks) into a QImage-backed label."""
+"""The video area: the current frame scaled to fit, with the overlays drawn in view coordinates."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen, QPixmap
-from PySide6.QtWidgets import QLabel, QSizePolicy
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from core.faces import Face
+from core.analysis import FrameResult
+
+from .overlay import OverlayOptions, paint_faces, paint_legend
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -15,51 +17,63 @@ def to_qimage(rgb: np.ndarray) -> QImage:
     return QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-def draw_faces(image: QImage, faces: list[Face], landmarks: bool = True) -> QImage:
-    out = image.copy()
-    painter = QPainter(out)
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-    width = max(1.5, out.width() / 400)
-    font = QFont()
-    font.setPixelSize(max(12, out.width() // 60))
-    painter.setFont(font)
-    for face in faces:
-        x0, y0, x1, y1 = (float(v) for v in face.box)
-        painter.setPen(QPen(QColor(80, 220, 120), width))
-        painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        label = f"face {face.track_id}  {face.confidence:.2f}"
-        text_box = painter.fontMetrics().boundingRect(label).adjusted(-3, -2, 3, 2)
-        text_box.moveBottomLeft(QPointF(x0, y0 - width).toPoint())
-        painter.fillRect(text_box, QColor(0, 0, 0, 170))
-        painter.setPen(QColor(140, 255, 170))
-        painter.drawText(text_box, Qt.AlignmentFlag.AlignCenter, label)
-        if landmarks:
-            painter.setPen(QPen(QColor(255, 210, 60), width))
-            for x, y in face.points68:
-                painter.drawPoint(QPointF(float(x), float(y)))
-    painter.end()
-    return out
-
-
-class FrameView(QLabel):
-    """Shows one image scaled to fit, keeping its aspect ratio."""
+class FrameView(QWidget):
+    face_clicked = Signal(int)  # track id
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setMinimumSize(320, 240)
-        self._image: QImage | None = None
+        self.image: QImage | None = None
+        self.result: FrameResult | None = None
+        self.options = OverlayOptions()
+        self.selected: int | None = None
+        self.placeholder = "Open a video (Ctrl+O), drop one here, or open a camera (Ctrl+K)"
 
-    def set_image(self, image: QImage) -> None:
-        self._image = image
-        self._rescale()
+    def show_frame(self, image: QImage, result: FrameResult | None) -> None:
+        self.image, self.result = image, result
+        self.update()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt override)
-        super().resizeEvent(event)
-        self._rescale()
+    def set_result(self, result: FrameResult | None) -> None:
+        self.result = result
+        self.update()
 
-    def _rescale(self) -> None:
-        if self._image is not None:
-            self.setPixmap(QPixmap.fromImage(self._image).scaled(
-                self.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+    def _geometry(self) -> tuple[QRectF, float]:
+        """Where the frame is drawn, and its scale."""
+        w, h = self.image.width(), self.image.height()
+        scale = min(self.width() / w, self.height() / h)
+        rect = QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+        return rect, scale
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(24, 24, 28))
+        if self.image is None:
+            painter.setPen(QColor(170, 170, 180))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, self.placeholder)
+            return
+        rect, scale = self._geometry()
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.drawImage(rect, self.image)
+        painter.translate(rect.topLeft())
+        paint_faces(painter, self.result, self.options, scale, self.selected)
+        painter.resetTransform()
+        if self.options.regions and self.result and any(f.au for f in self.result.faces):
+            paint_legend(painter, rect)
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 (Qt override)
+        """Clicking a face selects it for the timelines and the side panel."""
+        if self.image is None or self.result is None:
+            return
+        rect, scale = self._geometry()
+        p = (event.position() - rect.topLeft()) / scale
+        for face in self.result.faces:
+            x0, y0, x1, y1 = face.box
+            if x0 <= p.x() <= x1 and y0 <= p.y() <= y1:
+                self.face_clicked.emit(face.track_id)
+                return
+
+    def image_point(self, x: float, y: float) -> QPointF:
+        """Widget position of image pixel (x, y) (used by tests to click a face)."""
+        rect, scale = self._geometry()
+        return rect.topLeft() + QPointF(x * scale, y * scale)

@@ -2,6 +2,7 @@
 
 Three stages on one video: decoding alone, face detection + landmarks alone (on frames decoded
 beforehand), and the whole `analyze` path (decode, faces, pose, CSV row) as it runs for real.
+`bench_live` plays a video in real time through the live path, as the studio shows a webcam.
 """
 from __future__ import annotations
 
@@ -13,8 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analyze import open_writer, write_frame
+from .errors import InputError
 from .faces import FaceTracker
+from .live import LiveAnalyzer
 from .video import open_source
+
+DISPLAY_HZ = 60.0
 
 
 @dataclass
@@ -86,6 +91,54 @@ def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTimi
         writer.close()
     return [StageTiming("decode", decode), StageTiming("detection + landmarks", faces_ms),
             StageTiming("whole analyze path" + (" + MF²" if scorer else ""), whole)]
+
+
+def bench_live(path: str, model_dir=None, seconds: float = 10.0) -> list[str]:
+    """``path`` played as a webcam (`PacedVideo`) through a `LiveAnalyzer`, with a display loop
+    polling it at DISPLAY_HZ as the GUI does: medians over 1-s windows (``seconds`` of them, from
+    the first result on, so start-up is excluded) of the frames displayed, analysed and dropped,
+    and of the latency from a frame being read to its result."""
+    scorer = None
+    if model_dir is not None:
+        from .model.scorer import FaceScorer
+
+        scorer = FaceScorer(Path(model_dir))
+    live = LiveAnalyzer(open_source(path, paced=True), scorer)
+    windows = []  # (displayed, analysed, dropped fraction, latency ms or None)
+    live.start()
+    try:
+        while live.running and live.latest()[1] is None:
+            time.sleep(1 / DISPLAY_HZ)
+        before = live.stats()
+        shown, displayed = None, 0
+        tick = time.monotonic()
+        window_end = tick + 1.0
+        while live.running and len(windows) < max(1, round(seconds)):
+            frame, _ = live.latest()
+            if frame is not shown:
+                shown, displayed = frame, displayed + 1
+            if time.monotonic() >= window_end:
+                now = live.stats(window=1.0)
+                read = now.frames_read - before.frames_read
+                windows.append((displayed, now.frames_analysed - before.frames_analysed,
+                                (now.frames_dropped - before.frames_dropped) / read if read else 0.0, now.latency_ms))
+                before, displayed, window_end = now, 0, window_end + 1.0
+            tick = max(tick + 1 / DISPLAY_HZ, time.monotonic())
+            time.sleep(max(0.0, tick - time.monotonic()))
+    finally:
+        live.stop()
+    if live.error:
+        raise InputError(live.error)
+    if not windows:
+        raise InputError(f"{path}: too short for a live run (it ended within a second of the first result)")
+    displayed, analysed, dropped, latency = zip(*windows)
+    latency = [ms for ms in latency if ms is not None]
+    return [f"{'live: displayed':<22} median {statistics.median(displayed):6.1f} fps   "
+            f"(display polled at {DISPLAY_HZ:.0f} Hz, over {len(windows)} 1-s windows)",
+            f"{'live: analysed':<22} median {statistics.median(analysed):6.1f} fps",
+            f"{'live: dropped':<22} median {statistics.median(dropped):6.1%} of frames read",
+            f"{'live: latency':<22} " + (f"median {statistics.median(latency):6.1f} ms from frame read to result ready"
+                                         if latency else "no result within any window")]
 
 
 def bench_model(model_dir, device: str = "cpu", batch: int = 256, repeats: int = 200) -> list[str]:

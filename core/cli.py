@@ -17,6 +17,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mf2", description="MF² Studio command line: facial behaviour analysis.")
     parser.add_argument("--verbose", action="store_true", help="keep the native libraries' log messages")
@@ -84,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     b.add_argument("--dfn", type=Path, default=None, metavar="LABELS_CSV",
                    help="also compare DFN with full fine-tuning on this AU CSV (e.g. CK+ labels.csv)")
+    b.add_argument("--live", type=_positive_float, default=None, metavar="SECONDS",
+                   help="also play the video in real time through the live path for this long, as a webcam "
+                        "is shown: displayed and analysed fps, dropped frames, latency")
     return parser
 
 
@@ -212,7 +222,7 @@ def default_model_dir() -> Path:
 
 
 def cmd_bench(args) -> int:
-    from .bench import bench_dfn, bench_model, bench_video
+    from .bench import bench_dfn, bench_live, bench_model, bench_video
     from .device import resolve_device
 
     if not Path(args.video).is_file():
@@ -230,6 +240,9 @@ def cmd_bench(args) -> int:
         if args.dfn:
             for line in bench_dfn(model, args.dfn, device):
                 print(line, flush=True)
+    if args.live:
+        for line in bench_live(args.video, model if has_model else None, args.live):
+            print(line, flush=True)
     return 0
 
 

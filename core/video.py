@@ -6,6 +6,7 @@ away) and seeking is exact: seek to the keyframe before, then decode forward.
 """
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ class Source:
     fps: float | None = None
     frame_count: int | None = None
     static = False   # frames are unrelated photos (no tracking between them)
-    live = False     # a camera: no end, no seeking
+    live = False     # frames arrive in real time (a camera, or a PacedVideo); no seeking
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -130,6 +131,26 @@ class VideoFile(Source):
         self._container.close()
 
 
+class PacedVideo(VideoFile):
+    """A video file played in real time, standing in for a webcam in demos and benchmarks.
+
+    Each frame is held back until its timestamp is due on the wall clock (counted from the first
+    frame); a consumer that falls behind gets the overdue frames at once, as none are dropped here.
+    """
+
+    live = True
+
+    def __iter__(self) -> Iterator[Frame]:
+        origin = None
+        for frame in self.frames():
+            if origin is None:
+                origin = time.monotonic() - frame.timestamp
+            delay = origin + frame.timestamp - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            yield frame
+
+
 class ImageFile(Source):
     static = True
 
@@ -199,6 +220,22 @@ class Camera(Source):
         self._cap.release()
 
 
+def list_cameras() -> list[int]:
+    """Indices of the cameras present. On Linux from the /dev/video* names, since opening a device
+    is slow and can take it from the app using it; elsewhere by probing indices 0 to 4."""
+    if sys.platform.startswith("linux"):
+        names = (p.name[len("video"):] for p in Path("/dev").glob("video*"))
+        return sorted(int(n) for n in names if n.isdigit())
+    cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: absent indices log errors of their own
+    found = []
+    for index in range(5):
+        cap = cv2.VideoCapture(index)
+        if cap.isOpened():
+            found.append(index)
+        cap.release()
+    return found
+
+
 def camera_index(spec: str) -> int | None:
     """``cam:0`` (or ``camera:0``, ``webcam:0``) -> 0; anything else -> None."""
     for prefix in CAMERA_PREFIXES:
@@ -207,8 +244,9 @@ def camera_index(spec: str) -> int | None:
     return None
 
 
-def open_source(spec: str | Path, duration: float | None = None) -> Source:
-    """Open a video file, an image, a folder of images or ``cam:N``; InputError if it can't be."""
+def open_source(spec: str | Path, duration: float | None = None, paced: bool = False) -> Source:
+    """Open a video file, an image, a folder of images or ``cam:N``; InputError if it can't be.
+    ``paced``: play a video file in real time (`PacedVideo`); other sources are unaffected."""
     index = camera_index(str(spec))
     if index is not None:
         return Camera(index, duration)
@@ -222,7 +260,7 @@ def open_source(spec: str | Path, duration: float | None = None) -> Source:
         return ImageSequence(path.name, images)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFile(path)
-    return VideoFile(path)
+    return PacedVideo(path) if paced else VideoFile(path)
 
 
 def _nearest(times: list[float], t: float) -> int:

@@ -1,41 +1,275 @@
-"""The window, offscreen: opening an input finds its faces without blocking the GUI thread."""
+"""The studio window, offscreen, on real faces: open, analyse, seek, overlays, export, cache, live."""
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import cv2
+import numpy as np
 import pytest
 
 pytest.importorskip("pytestqt")
 
+from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
+from PySide6.QtGui import QDropEvent  # noqa: E402
+
 from app.main_window import MainWindow  # noqa: E402
+from core.analysis import analyze_frame  # noqa: E402
+from core.errors import InputError  # noqa: E402
+from core.video import Source, open_source  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SLOW = 60000  # ms: model load + analysis on a loaded 2-core machine
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    """Settings and cache of each test in its own folder, never the user's."""
+    monkeypatch.setenv("MF2_CACHE", str(tmp_path / "cache"))
+    QCoreApplication.setOrganizationName("MF2 Studio tests")
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path / "settings"))
 
 
 @pytest.fixture
-def window(qtbot):
+def window(qtbot, monkeypatch):
     win = MainWindow()
+    win.interactive = False  # errors are signalled, not shown in modal dialogs
     qtbot.addWidget(win)
+    win.resize(1280, 860)
     win.show()
-    return win
+    qtbot.waitUntil(lambda: not win.model_loading, timeout=SLOW)
+    yield win
+    win.close()
+
+
+def open_and_analyse(window, qtbot, path) -> None:
+    with qtbot.waitSignal(window.analysis_done, timeout=SLOW) as blocker:
+        window.open(str(path))
+    assert blocker.args == [""]
+    qtbot.waitUntil(lambda: window.frame is not None, timeout=SLOW)
+
+
+def test_opening_a_clip_analyses_every_frame_and_fills_the_views(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+    analysis = window.analysis
+    assert analysis.complete and len(analysis) == 12
+    assert all(len(r.faces) == 1 for r in analysis.frames())
+    assert window.scorer is not None and "CPU" in window.model_label.text()
+    assert window.selected == analysis.track_ids()[0]
+    assert window.view.result is not None and window.view.result.faces
+    times, curve = window.timelines._curves["happy"].getData()
+    assert len(times) == 12 and np.nanmax(curve) > 0.5  # the astronaut smiles
+    assert window.panel.description.toPlainText().startswith("Global.")
+    assert "AU12" in [row[0] for row in window.panel.au_bars.rows]
+
+
+def test_clicking_the_timeline_seeks_the_video(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+    plot = window.timelines.au_plot
+    target = window.player.time_of(8) + 0.01
+    scene = plot.getViewBox().mapViewToScene(QPointF(target, 3.0))
+    pos = window.timelines.mapFromScene(scene)
+    qtbot.mouseClick(window.timelines.viewport(), Qt.MouseButton.LeftButton, pos=pos)
+    qtbot.waitUntil(lambda: window.frame.index == 8, timeout=10000)
+    assert window.view.result.index == 8
+    assert abs(window.timelines.playheads[0].value() - window.frame.timestamp) < 1e-6
+
+
+def test_keys_step_play_and_change_speed(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.frame.index == 1, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    qtbot.waitUntil(lambda: window.frame.index == 11, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.frame.index == 10, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.player.speed == 1.5
+    qtbot.keyClick(window, Qt.Key.Key_Home)
+    qtbot.waitUntil(lambda: window.frame.index == 0, timeout=5000)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.player.playing
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=10000)  # stops at the end
+    assert window.frame.index == 11
+
+
+def test_overlay_toggles_change_what_is_drawn(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+
+    def drawn():
+        return window.view.grab().toImage()
+
+    base = drawn()
+    qtbot.keyClick(window, Qt.Key.Key_L)
+    assert window.view.options.landmarks
+    with_landmarks = drawn()
+    assert with_landmarks != base
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert not window.view.options.regions
+    assert drawn() != with_landmarks
+    window.view.options.aus = {12}
+    window.view.options.regions = True
+    only_au12 = drawn()
+    window.view.options.aus = {4}
+    assert drawn() != only_au12
+    assert QSettings().value("overlay/landmarks", type=bool)  # persisted
+
+
+def test_export_writes_the_analyze_csv_timelines_and_snapshot(window, qtbot, face_clip, tmp_path):
+    open_and_analyse(window, qtbot, face_clip)
+    csv = window.export_csv(tmp_path / "studio.csv")
+    subprocess.run([sys.executable, "-m", "core.cli", "analyze", str(face_clip), "-o", str(tmp_path / "cli")],
+                   check=True, capture_output=True, cwd=ROOT)
+    assert csv.read_bytes() == (tmp_path / "cli" / "face.csv").read_bytes()
+    timelines = window.export_timelines(tmp_path / "timelines.png")
+    image = cv2.imread(str(timelines))
+    assert image.shape[1] == window.timelines.width() and image.std() > 10
+    snapshot = window.export_snapshot(tmp_path / "snapshot.png")
+    shot = cv2.imread(str(snapshot))
+    assert shot.shape == (360, 480, 3)  # the frame at full resolution
+    plain = cv2.cvtColor(open_source(face_clip).__iter__().__next__().rgb, cv2.COLOR_RGB2BGR)
+    assert np.abs(shot.astype(int) - plain).mean() > 2  # overlays drawn on it
+
+
+def test_reopening_a_video_loads_its_analysis_from_the_cache(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+    first = window.analysis
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    started = time.monotonic()
+    open_and_analyse(window, qtbot, face_clip)
+    assert not any(m.startswith("Analysing") for m in messages)  # no frame was analysed again
+    assert window.analysis is not first and len(window.analysis) == 12
+    a, b = first.frames()[5].faces[0], window.analysis.frames()[5].faces[0]
+    assert a.au == b.au and np.array_equal(a.landmarks, b.landmarks)
+    assert time.monotonic() - started < 10
+
+
+def test_recent_files_and_drag_and_drop_open_videos(window, qtbot, face_clip, tmp_path):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(face_clip))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.analysis_done, timeout=SLOW):
+        window.dropEvent(event)
+    assert [a.toolTip() for a in window.recent_menu.actions()] == [str(face_clip)]
+    missing = tmp_path / "gone.mp4"
+    window._add_recent(str(missing))
+    errors = []
+    window.failed.connect(errors.append)
+    window.recent_menu.actions()[0].trigger()
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "gone.mp4: no such file" in errors[0]
+    assert [a.toolTip() for a in window.recent_menu.actions()] == [str(face_clip)]  # dropped from the list
+
+
+def test_no_camera_gives_a_clear_message(window, qtbot, monkeypatch):
+    errors = []
+    window.failed.connect(errors.append)
+    monkeypatch.setattr("app.main_window.list_cameras", lambda: [])
+    window.choose_camera()
+    assert errors and errors[0].startswith("No camera found")
+    window.open_live("cam:9")
+    qtbot.waitUntil(lambda: len(errors) == 2, timeout=10000)
+    assert errors[1] == "camera 9: no camera found at this index (not connected, or in use)"
+
+
+class UnpluggedCamera(Source):
+    """A real clip's frames that stop with the error a camera gives when it is pulled out."""
+
+    live = True
+
+    def __init__(self, path, after):
+        self.name, self.path, self.after = "camera 0", path, after
+
+    def __iter__(self):
+        with open_source(self.path) as source:
+            for frame in source:
+                if frame.index == self.after:
+                    raise InputError("camera 0: stopped delivering frames (unplugged?)")
+                time.sleep(0.04)
+                yield frame
+
+
+def test_camera_unplugged_mid_session_keeps_what_was_analysed(window, qtbot, face_clip, tmp_path):
+    errors = []
+    window.failed.connect(errors.append)
+    window._live_opened("cam:0", UnpluggedCamera(face_clip, after=8))
+    qtbot.waitUntil(lambda: bool(errors), timeout=SLOW)
+    assert errors[0].startswith("camera 0: stopped delivering frames (unplugged?). The ")
+    assert window.live is None and len(window.analysis) >= 1
+    assert all(r.faces for r in window.analysis.frames())
+    assert window.export_csv(tmp_path / "live.csv").is_file()
+
+
+def test_live_view_of_a_paced_video_shows_and_analyses_frames(window, qtbot, face_clip):
+    with qtbot.waitSignal(window.analysis_done, timeout=SLOW):
+        window.open_live(str(face_clip), paced=True)
+    assert window.live is None  # the clip ended
+    assert len(window.analysis) >= 3
+    indices = [r.index for r in window.analysis.frames()]
+    assert indices == sorted(indices) and indices[-1] >= 8
+    assert window.frame.index == 11  # every frame reached the screen's slot; the last is shown
+
+
+def test_shortcut_help_lists_the_real_keys(window):
+    from app.dialogs import ShortcutsDialog
+
+    dialog = ShortcutsDialog(window.shortcut_actions, window)
+    rows = {dialog.table.item(i, 0).text(): dialog.table.item(i, 1).text() for i in range(dialog.table.rowCount())}
+    assert rows["Play / Pause"] == "Space"
+    assert rows["Next Frame"] == "Right"
+    assert rows["Landmarks"] == "L"
+    assert "Export CSV" in rows and "Keyboard Shortcuts" in rows
 
 
 def test_opening_a_photo_shows_its_face(window, qtbot, tmp_path, astronaut):
     path = tmp_path / "astronaut.png"
     cv2.imwrite(str(path), astronaut[:, :, ::-1])
-    window.open(str(path))
-    qtbot.waitUntil(lambda: "1 face" in window.statusBar().currentMessage(), timeout=20000)
-    assert len(window.faces) == 1
-    assert not window.view.pixmap().isNull()
+    open_and_analyse(window, qtbot, path)
+    assert len(window.analysis) == 1 and len(window.analysis.at(0).faces) == 1
 
 
-def test_opening_a_video_shows_its_first_frame(window, qtbot, face_clip):
-    window.open(str(face_clip))
-    qtbot.waitUntil(lambda: "12 frames" in window.statusBar().currentMessage(), timeout=20000)
-    assert "480x360" in window.statusBar().currentMessage()
-
-
-def test_bad_file_is_reported_not_raised(window, qtbot, tmp_path, monkeypatch):
-    shown = []
-    monkeypatch.setattr("app.main_window.QMessageBox.warning", lambda parent, title, text: shown.append(text))
+def test_bad_file_is_reported_not_raised(window, qtbot, tmp_path):
+    errors = []
+    window.failed.connect(errors.append)
     bad = tmp_path / "broken.mp4"
     bad.write_text("not a video")
     window.open(str(bad))
-    qtbot.waitUntil(lambda: bool(shown), timeout=20000)
-    assert "broken.mp4: not a readable video" in shown[0]
-    assert "broken.mp4" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert "broken.mp4: not a readable video" in errors[0]
+
+
+def test_snapshot_mode_renders_the_window_to_a_png(tmp_path, face_clip):
+    out = tmp_path / "shot.png"
+    env = {"QT_QPA_PLATFORM": "offscreen", "MF2_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "main.py", str(face_clip), "--snapshot", str(out), "--at", "0.3",
+                           "--size", "1200x800"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    image = cv2.imread(str(out))
+    assert image.shape[1] == 1200 and image.shape[0] >= 800
+    bad = subprocess.run([sys.executable, "main.py", str(tmp_path / "none.mp4"), "--snapshot", str(out)], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "none.mp4: no such file or folder" in bad.stderr
+
+
+def test_wheel_zooms_the_timelines_in_time_only(window, qtbot, face_clip):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    open_and_analyse(window, qtbot, face_clip)
+    box = window.timelines.emotion_plot.getViewBox()
+    (x0, x1), y_before = box.viewRange()
+    pos = window.timelines.mapFromScene(box.mapViewToScene(QPointF((x0 + x1) / 2, 0.5)))
+    event = QWheelEvent(QPointF(pos), QPointF(window.timelines.viewport().mapToGlobal(pos)), QPoint(0, 0),
+                        QPoint(0, 240), Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(window.timelines.viewport(), event)
+    (z0, z1), y_after = box.viewRange()
+    assert z1 - z0 < 0.8 * (x1 - x0)  # zoomed in time
+    assert y_after == y_before
+    au_range = window.timelines.au_plot.getViewBox().viewRange()[0]
+    assert au_range == pytest.approx([z0, z1], abs=1e-6)  # the AU heatmap follows, aligned

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cache import cache_dir
 from ..errors import InputError
 from ..taxonomy import ACTION_UNITS, EMOTIONS
 from ..video import read_image
@@ -41,10 +42,6 @@ class Prepared:
 
     def subset(self, index) -> "Prepared":
         return Prepared(*(getattr(self, f)[index] for f in ("images", "centers", "aligned", "emotions", "aus", "subjects")))
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("MF2_CACHE") or Path.home() / ".cache" / "mf2")
 
 
 def labels_of(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

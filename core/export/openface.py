@@ -14,6 +14,7 @@ from pathlib import Path
 from ..faces import Face
 
 N_POINTS = 68
+AU_THRESHOLD = 0.5  # occurrence probability at which an AU counts as present (AUxx_c = 1)
 
 
 def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = ()) -> list[str]:
@@ -22,6 +23,14 @@ def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...]
             + [f"x_{i}" for i in range(N_POINTS)] + [f"y_{i}" for i in range(N_POINTS)]
             + [f"{au}_r" for au in au_columns] + [f"{au}_c" for au in au_columns]
             + [f"emotion_{e}" for e in emotions])
+
+
+def model_values(au: dict[int, float], emotion: dict[str, float], aus: tuple[int, ...],
+                 emotions: tuple[str, ...]) -> list[float]:
+    """One face's model columns in OpenFace order: AUxx_r (0..5: the occurrence probability on
+    OpenFace's intensity scale, as no intensity labels exist), AUxx_c, then the emotions."""
+    p = [au[n] for n in aus]
+    return [5 * v for v in p] + [float(v >= AU_THRESHOLD) for v in p] + [emotion[e] for e in emotions]
 
 
 class OpenFaceWriter:

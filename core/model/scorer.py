@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..export import model_values
 from ..faces import Face
 from ..taxonomy import AU_BY_NUMBER
 from .predict import predict
 from .transform import face_input
-
-AU_THRESHOLD = 0.5  # occurrence probability at which an AU counts as present (AUxx_c = 1)
 
 
 @dataclass
@@ -29,6 +28,7 @@ class FaceScorer:
         # One thread: beside MediaPipe's own threads, more made each frame slower (measured:
         # 18.5 against 21.0 ms a frame on 2 cores), as idle torch threads spin for CPU time.
         torch.set_num_threads(1)
+        self.device = device
         self.model = load_model(model_dir, device)
         cfg = self.model.cfg
         self.aus = cfg.trained_aus  # untrained heads are never reported
@@ -50,6 +50,4 @@ class FaceScorer:
                 for au, em in zip(out["au"][:, self._au_index], emotion)]
 
     def csv_values(self, scores: FaceScores) -> list[float]:
-        """OpenFace order: AUxx_r (0..5, the occurrence probability on OpenFace's scale), AUxx_c, emotions."""
-        p = [scores.au[n] for n in self.aus]
-        return [5 * v for v in p] + [float(v >= AU_THRESHOLD) for v in p] + [scores.emotion[e] for e in self.emotions]
+        return model_values(scores.au, scores.emotion, self.aus, self.emotions)

@@ -1,0 +1,136 @@
+"""What the studio draws over a frame: face boxes with ids, landmarks, AU regions coloured by
+activation (with a legend) and each face's top emotion.
+
+One painter function serves the live view (drawn in widget coordinates, so text stays crisp at
+any zoom) and the exported snapshot (drawn on the full-resolution frame).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QLinearGradient, QPainter, QPen, QPolygonF
+
+from core.analysis import FaceResult, FrameResult
+from core.export import AU_THRESHOLD
+from core.faces.landmarks import ibug68
+from core.faces.regions import region_polygons
+from core.taxonomy import AU_BY_NUMBER
+
+COLORMAP = pg.colormap.get("viridis")  # perceptually even, readable by colour-blind viewers
+DEFAULT_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 17, 25, 26)  # one headline AU for each region
+BOX_COLOR = QColor(80, 220, 120)
+SELECTED_COLOR = QColor(255, 170, 40)
+
+
+@dataclass
+class OverlayOptions:
+    boxes: bool = True
+    landmarks: bool = False
+    regions: bool = True
+    emotion: bool = True
+    aus: set[int] = field(default_factory=lambda: set(DEFAULT_AUS))
+
+
+def activation_color(p: float, alpha: int | None = None) -> QColor:
+    r, g, b, _ = COLORMAP.map([float(np.clip(p, 0, 1))])[0]
+    return QColor(int(r), int(g), int(b), int(60 + 140 * p) if alpha is None else alpha)
+
+
+def _region_activations(face: FaceResult, aus: set[int]) -> list[tuple[float, str, list[int]]]:
+    """(activation, region, AUs) per region with a chosen AU; a region shared by several AUs
+    shows the strongest of them. Weakest first, so the strongest is painted on top."""
+    regions: dict[str, tuple[float, list[int]]] = {}
+    for n in sorted(aus):
+        if n not in face.au:
+            continue
+        region = AU_BY_NUMBER[n].region
+        best, members = regions.get(region, (0.0, []))
+        regions[region] = (max(best, face.au[n]), members + [n])
+    return sorted((p, region, members) for region, (p, members) in regions.items())
+
+
+def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayOptions,
+                scale: float = 1.0, selected: int | None = None) -> None:
+    """Draw ``result``'s faces; image pixel (x, y) lands at painter point (x * scale, y * scale)."""
+    if result is None:
+        return
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    font = QFont()
+    font.setPixelSize(13)
+    painter.setFont(font)
+    for face in result.faces:
+        if options.regions and face.au:
+            _paint_regions(painter, face, options.aus, scale)
+        if options.landmarks:
+            painter.setPen(QPen(QColor(255, 210, 60), 2.0))
+            painter.drawPoints(QPolygonF([QPointF(x * scale, y * scale) for x, y in ibug68(face.landmarks)]))
+        x0, y0, x1, y1 = (float(v) * scale for v in face.box)
+        color = SELECTED_COLOR if face.track_id == selected else BOX_COLOR
+        if options.boxes:
+            painter.setPen(QPen(color, 2.0))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+        label = f"face {face.track_id}"
+        top = face.top_emotion()
+        if options.emotion and top:
+            label += f"  {top[0]} {top[1]:.0%}"
+        if options.boxes or (options.emotion and top):
+            _paint_label(painter, label, QPointF(x0, y0 - 3), color)
+
+
+def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: float) -> None:
+    points = face.landmarks * scale
+    for p, region, members in _region_activations(face, aus):
+        color = activation_color(p)
+        painter.setPen(QPen(color.darker(130), 1.0))
+        painter.setBrush(QBrush(color))
+        polygons = region_polygons(points, region)
+        for poly in polygons:
+            painter.drawPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in poly]))
+        if p >= AU_THRESHOLD:  # name the active AU at the region, so colour is not the only cue
+            strongest = max(members, key=lambda n: face.au[n])
+            cx, cy = polygons[0].mean(axis=0)
+            painter.setPen(QColor(255, 255, 255))
+            painter.drawText(QPointF(float(cx) - 12, float(cy) + 4), f"AU{strongest}")
+
+
+def _paint_label(painter: QPainter, text: str, bottom_left: QPointF, color: QColor) -> None:
+    box = painter.fontMetrics().boundingRect(text).adjusted(-4, -2, 4, 2)
+    box.moveBottomLeft(bottom_left.toPoint())
+    painter.fillRect(box, QColor(0, 0, 0, 180))
+    painter.setPen(color.lighter(130))
+    painter.drawText(box, Qt.AlignmentFlag.AlignCenter, text)
+
+
+def paint_legend(painter: QPainter, area: QRectF) -> None:
+    """Colour bar for region activations, at the bottom-right of ``area``."""
+    width, height = 150.0, 10.0
+    x, y = area.right() - width - 16, area.bottom() - 34
+    painter.fillRect(QRectF(x - 8, y - 20, width + 16, 46), QColor(0, 0, 0, 170))
+    gradient = QLinearGradient(x, 0, x + width, 0)
+    for stop in np.linspace(0, 1, 6):
+        gradient.setColorAt(float(stop), activation_color(float(stop), 255))
+    painter.fillRect(QRectF(x, y, width, height), gradient)
+    painter.setPen(QColor(230, 230, 230))
+    font = QFont()
+    font.setPixelSize(11)
+    painter.setFont(font)
+    painter.drawText(QPointF(x, y - 6), "AU activation (probability)")
+    painter.drawText(QPointF(x, y + height + 13), "0")
+    painter.drawText(QPointF(x + width / 2 - 8, y + height + 13), "0.5")
+    painter.drawText(QPointF(x + width - 8, y + height + 13), "1")
+
+
+def render_annotated(image: QImage, result: FrameResult | None, options: OverlayOptions,
+                     selected: int | None = None) -> QImage:
+    """The frame at full resolution with the overlays drawn: the exported snapshot."""
+    out = image.convertToFormat(QImage.Format.Format_RGB32)
+    painter = QPainter(out)
+    paint_faces(painter, result, options, 1.0, selected)
+    if options.regions and result and any(f.au for f in result.faces):
+        paint_legend(painter, QRectF(out.rect()))
+    painter.end()
+    return out

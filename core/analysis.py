@@ -1,0 +1,216 @@
+"""A video's analysis as data: per analysed frame, its faces with landmarks, pose and model scores.
+
+This is the studio's data model (it never imports Qt): workers fill it frame by frame, the
+overlays read one frame from it, the timelines read one face's series, the CSV export writes it
+in `mf2 analyze`'s exact format, and it saves to a single ``.npz`` (plain arrays, no pickle) so
+the per-video cache can reload it without executing anything.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .errors import InputError
+from .export import OpenFaceWriter, model_values
+from .faces import Face, FaceTracker
+from .faces.pose import HeadPose
+from .taxonomy import AU_BY_NUMBER
+from .video import Frame
+
+FORMAT = "mf2-analysis-1"
+
+
+@dataclass
+class FaceResult:
+    track_id: int
+    box: np.ndarray          # x0, y0, x1, y1 in pixels
+    confidence: float
+    landmarks: np.ndarray    # (478, 2) float32 pixels: what overlays and the CSV need
+    pose: HeadPose
+    au: dict[int, float]     # AU number -> occurrence probability (empty without a model)
+    emotion: dict[str, float]
+
+    def face(self) -> Face:
+        """As the tracker's `Face` (depth dropped), for the CSV writer."""
+        points = np.zeros((len(self.landmarks), 3), np.float32)
+        points[:, :2] = self.landmarks
+        return Face(self.track_id, self.box, self.confidence, points, self.pose)
+
+    def top_emotion(self) -> tuple[str, float] | None:
+        return max(self.emotion.items(), key=lambda kv: kv[1]) if self.emotion else None
+
+
+@dataclass
+class FrameResult:
+    index: int
+    timestamp: float
+    faces: list[FaceResult]
+
+    def face(self, track_id: int) -> FaceResult | None:
+        return next((f for f in self.faces if f.track_id == track_id), None)
+
+
+def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None) -> FrameResult:
+    """Faces of one frame, scored by the model when there is one (``scorer``: a FaceScorer)."""
+    faces = tracker.process(frame.rgb)
+    scores = scorer.score(frame.rgb, faces) if scorer else [None] * len(faces)
+    return FrameResult(frame.index, frame.timestamp, [
+        FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
+                   f.pose, s.au if s else {}, s.emotion if s else {})
+        for f, s in zip(faces, scores)])
+
+
+class Analysis:
+    """Every analysed frame of one source, in frame order, plus what produced them."""
+
+    def __init__(self, aus: tuple[int, ...] = (), emotions: tuple[str, ...] = (), model_version: str | None = None,
+                 frame_count: int | None = None, source: str = ""):
+        self.aus = tuple(aus)
+        self.emotions = tuple(emotions)
+        self.model_version = model_version
+        self.frame_count = frame_count   # frames in the source, when known
+        self.source = source
+        self.complete = False            # every frame analysed (set by whoever ran it)
+        self._frames: dict[int, FrameResult] = {}
+        self._series: dict[int, tuple[int, tuple]] = {}  # track -> (frames seen, arrays)
+
+    @classmethod
+    def for_scorer(cls, scorer, frame_count: int | None = None, source: str = "") -> "Analysis":
+        if scorer is None:
+            return cls(frame_count=frame_count, source=source)
+        return cls(scorer.aus, scorer.emotions, scorer.version, frame_count, source)
+
+    def add(self, result: FrameResult) -> None:
+        self._frames[result.index] = result
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def at(self, index: int) -> FrameResult | None:
+        return self._frames.get(index)
+
+    def frames(self) -> list[FrameResult]:
+        return [self._frames[i] for i in sorted(self._frames)]
+
+    def track_ids(self) -> list[int]:
+        """Faces seen, the one present in most frames first (the usual subject of a session video)."""
+        counts: dict[int, int] = {}
+        for result in self._frames.values():
+            for face in result.faces:
+                counts[face.track_id] = counts.get(face.track_id, 0) + 1
+        return sorted(counts, key=lambda t: (-counts[t], t))
+
+    def series(self, track_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(times (F,), AU probabilities (F, A), emotion probabilities (F, E)) over the analysed
+        frames, NaN where that face is absent, so timelines show gaps rather than invented values."""
+        cached = self._series.get(track_id)
+        if cached and cached[0] == len(self._frames):
+            return cached[1]
+        frames = self.frames()
+        times = np.array([r.timestamp for r in frames], np.float64)
+        au = np.full((len(frames), len(self.aus)), np.nan, np.float32)
+        emotion = np.full((len(frames), len(self.emotions)), np.nan, np.float32)
+        for i, result in enumerate(frames):
+            face = result.face(track_id)
+            if face is not None and face.au:
+                au[i] = [face.au[n] for n in self.aus]
+                emotion[i] = [face.emotion[e] for e in self.emotions]
+        out = (times, au, emotion)
+        self._series[track_id] = (len(self._frames), out)
+        return out
+
+    def write_csv(self, path: Path) -> None:
+        """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
+        columns = tuple(AU_BY_NUMBER[n].column for n in self.aus)
+        writer = OpenFaceWriter(path, columns, self.emotions)
+        try:
+            for result in self.frames():
+                extra = [model_values(f.au, f.emotion, self.aus, self.emotions) for f in result.faces] \
+                    if self.model_version else None
+                writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
+        except BaseException:
+            writer.discard()
+            raise
+        writer.close()
+
+    # --- persistence: plain arrays + JSON, loaded with allow_pickle=False ---------------------
+
+    def save(self, path: Path) -> None:
+        """Write to ``path`` atomically (a temporary file renamed into place)."""
+        frames = self.frames()
+        faces = [f for r in frames for f in r.faces]
+        n_points = len(faces[0].landmarks) if faces else 478
+        meta = {"format": FORMAT, "aus": list(self.aus), "emotions": list(self.emotions),
+                "model_version": self.model_version, "frame_count": self.frame_count, "source": self.source,
+                "complete": self.complete}
+        arrays = {
+            "meta": np.array(json.dumps(meta)),
+            "frame_index": np.array([r.index for r in frames], np.int64),
+            "frame_time": np.array([r.timestamp for r in frames], np.float64),
+            "faces_per_frame": np.array([len(r.faces) for r in frames], np.int64),
+            "track": np.array([f.track_id for f in faces], np.int64),
+            "box": np.array([f.box for f in faces], np.float32).reshape(-1, 4),
+            "confidence": np.array([f.confidence for f in faces], np.float64),
+            "pose": np.array([(f.pose.pitch, f.pose.yaw, f.pose.roll) for f in faces], np.float64).reshape(-1, 3),
+            "landmarks": np.array([f.landmarks for f in faces], np.float32).reshape(-1, n_points, 2),
+            "au": np.array([[f.au[n] for n in self.aus] for f in faces], np.float32).reshape(-1, len(self.aus))
+            if self.model_version else np.zeros((len(faces), 0), np.float32),
+            "emotion": np.array([[f.emotion[e] for e in self.emotions] for f in faces], np.float32)
+            .reshape(-1, len(self.emotions)) if self.model_version else np.zeros((len(faces), 0), np.float32),
+        }
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".part")
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> "Analysis":
+        """InputError for a file that is not a complete analysis of ours."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+            meta = json.loads(str(arrays["meta"]))
+            if meta.get("format") != FORMAT:
+                raise ValueError("unknown format")
+        except (OSError, ValueError, KeyError, EOFError) as e:
+            raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
+        out = cls(tuple(meta["aus"]), tuple(meta["emotions"]), meta["model_version"], meta["frame_count"],
+                  meta["source"])
+        out.complete = bool(meta["complete"])
+        row = 0
+        for index, t, n in zip(arrays["frame_index"], arrays["frame_time"], arrays["faces_per_frame"]):
+            faces = []
+            for r in range(row, row + int(n)):
+                au = dict(zip(out.aus, map(float, arrays["au"][r])))
+                emotion = dict(zip(out.emotions, map(float, arrays["emotion"][r])))
+                faces.append(FaceResult(int(arrays["track"][r]), arrays["box"][r], float(arrays["confidence"][r]),
+                                        arrays["landmarks"][r], HeadPose(*map(float, arrays["pose"][r])), au, emotion))
+            row += int(n)
+            out.add(FrameResult(int(index), float(t), faces))
+        return out
+
+
+def run_analysis(source, analysis: Analysis, tracker: FaceTracker, scorer=None,
+                 on_frame: Callable[[FrameResult], None] | None = None,
+                 cancelled: Callable[[], bool] = lambda: False) -> str | None:
+    """Analyse every frame of ``source`` into ``analysis``. Returns None when it ran to the end
+    (``analysis.complete`` is then set), else a one-line reason: cancelled, or the damage that
+    stopped decoding (the frames before it are kept)."""
+    try:
+        for frame in source:
+            if cancelled():
+                return f"{source.name}: analysis cancelled after {len(analysis)} frames"
+            result = analyze_frame(frame, tracker, scorer)
+            analysis.add(result)
+            if on_frame:
+                on_frame(result)
+    except InputError as e:
+        return str(e)
+    analysis.complete = True
+    return None
