@@ -470,8 +470,8 @@ class MainWindow(QMainWindow):
     def _poll_live(self) -> None:
         frame, result = self.live.latest()
         now = time.monotonic()
-        if result is not None and result.index != self._live_shown[1]:
-            self.analysis.add(result)
+        for analysed in self.live.take_results():
+            self.analysis.add(analysed)
         if frame is not None and (frame.index, getattr(result, "index", -1)) != self._live_shown:
             new_frame = frame.index != self._live_shown[0]
             self._live_shown = (frame.index, getattr(result, "index", -1))
@@ -488,15 +488,15 @@ class MainWindow(QMainWindow):
             self._refresh_timelines()
             if result is not None:
                 self.timelines.set_time(result.timestamp)
+        if not self.live.running:  # the analyser may have finished after this poll began
+            for analysed in self.live.take_results():
+                self.analysis.add(analysed)
         if self.live.error:
             message = self.live.error
             self.stop_live()
             self._fail(f"{message}. The {len(self.analysis)} frames analysed are kept: export them with File > Export")
         elif not self.live.running:  # a video standing in for a camera reached its end
             name = self.live.source.name
-            _, last = self.live.latest()  # the analyser may have finished after this poll began
-            if last is not None:
-                self.analysis.add(last)
             self.stop_live()
             self._refresh_timelines(force=True)
             self.statusBar().showMessage(f"Live: {name} ended; {len(self.analysis)} frames analysed")

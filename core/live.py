@@ -20,6 +20,7 @@ from .faces import FaceTracker
 from .video import Frame, Source
 
 HISTORY_S = 10.0  # how far back `stats` can look
+UNREAD_MAX = 1000  # results kept for a front end that has not taken them (about 30 s of analysis)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class LiveAnalyzer:
         self._alive = 0
         self._failure: str | None = None
         self._result: FrameResult | None = None
+        self._unread: deque[FrameResult] = deque(maxlen=UNREAD_MAX)  # results not yet taken
         self._reads: deque[tuple[float, None]] = deque()      # (read at, -)
         self._results: deque[tuple[float, float]] = deque()   # (ready at, latency in s)
         self._threads: list[threading.Thread] = []
@@ -82,6 +84,14 @@ class LiveAnalyzer:
         pixels are shared with the analyser: draw on a copy."""
         with self._wake:
             return self._frame, self._result
+
+    def take_results(self) -> list[FrameResult]:
+        """Every result since the last call, oldest first: a front end that records the session
+        gets each analysed frame, however its polling lines up with the analyser."""
+        with self._wake:
+            results = list(self._unread)
+            self._unread.clear()
+            return results
 
     def stats(self, window: float = 2.0) -> LiveStats:
         """Counts so far, and rates and latency over the last ``window`` seconds (at most HISTORY_S)."""
@@ -128,6 +138,7 @@ class LiveAnalyzer:
                 with self._wake:
                     now = time.monotonic()
                     self._result = result
+                    self._unread.append(result)
                     self._analysed += 1
                     _push(self._results, now, now - read_at)
         except Exception as e:

@@ -225,7 +225,7 @@ def list_cameras() -> list[int]:
     is slow and can take it from the app using it; elsewhere by probing indices 0 to 4."""
     if sys.platform.startswith("linux"):
         names = (p.name[len("video"):] for p in Path("/dev").glob("video*"))
-        return sorted(int(n) for n in names if n.isdigit())
+        return sorted(int(n) for n in names if n.isdigit() and _capture_node(int(n)))
     cv2.setLogLevel(0)  # LOG_LEVEL_SILENT: absent indices log errors of their own
     found = []
     for index in range(5):
@@ -234,6 +234,15 @@ def list_cameras() -> list[int]:
             found.append(index)
         cap.release()
     return found
+
+
+def _capture_node(index: int) -> bool:
+    """False for the extra metadata node a UVC webcam adds beside its picture node (its sysfs
+    ``index`` is not 0); True where sysfs does not say."""
+    try:
+        return (Path("/sys/class/video4linux") / f"video{index}" / "index").read_text().strip() == "0"
+    except OSError:
+        return True
 
 
 def camera_index(spec: str) -> int | None:

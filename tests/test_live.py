@@ -3,6 +3,7 @@
 Timing checks compare against what the wrong behaviour would take (a queue, a stalled clock), with
 wide margins, so a busy 2-core machine does not make them flake.
 """
+import random
 import sys
 import time
 from pathlib import Path
@@ -241,3 +242,16 @@ def test_mf2_bench_live_prints_displayed_fps(long_clip):
     assert 0 < float(displayed.split()[3]) <= 27  # a 25 fps source, counted in 1-s windows
     bad = mf2("bench", long_clip, "--live", "0")
     assert bad.returncode == 2 and "--live: must be more than 0" in bad.stderr
+
+
+def test_take_results_hands_over_every_analysed_frame_once(long_clip, monkeypatch):
+    monkeypatch.setattr(live_module, "FaceTracker", SlowTracker)
+    live = LiveAnalyzer(open_source(long_clip, paced=True))
+    taken = []
+    live.start()
+    run_until_done(live, lambda: taken.extend(live.take_results()) if random.random() < 0.1 else None)
+    live.stop()
+    taken += live.take_results()
+    indices = [r.index for r in taken]
+    assert len(indices) == live.stats(window=10.0).frames_analysed
+    assert indices == sorted(set(indices)) and live.take_results() == []
