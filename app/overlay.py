@@ -23,6 +23,7 @@ COLORMAP = pg.colormap.get("viridis")  # perceptually even, readable by colour-b
 DEFAULT_AUS = (1, 2, 4, 5, 6, 7, 9, 10, 12, 17, 25, 26)  # one headline AU for each region
 BOX_COLOR = QColor(80, 220, 120)
 SELECTED_COLOR = QColor(255, 170, 40)
+LABEL_MIN_PX = 160  # on-screen face width from which active AUs are named on their regions
 
 
 @dataclass
@@ -63,7 +64,8 @@ def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayO
     painter.setFont(font)
     for face in result.faces:
         if options.regions and face.au:
-            _paint_regions(painter, face, options.aus, scale)
+            # names only where the face is big enough on screen for them not to pile up
+            _paint_regions(painter, face, options.aus, scale, (face.box[2] - face.box[0]) * scale >= LABEL_MIN_PX)
         if options.landmarks:
             painter.setPen(QPen(QColor(255, 210, 60), 2.0))
             painter.drawPoints(QPolygonF([QPointF(x * scale, y * scale) for x, y in ibug68(face.landmarks)]))
@@ -81,7 +83,7 @@ def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayO
             _paint_label(painter, label, QPointF(x0, y0 - 3), color)
 
 
-def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: float) -> None:
+def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: float, labels: bool) -> None:
     points = face.landmarks * scale
     for p, region, members in _region_activations(face, aus):
         color = activation_color(p)
@@ -90,7 +92,7 @@ def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: fl
         polygons = region_polygons(points, region)
         for poly in polygons:
             painter.drawPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in poly]))
-        if p >= AU_THRESHOLD:  # name the active AU at the region, so colour is not the only cue
+        if labels and p >= AU_THRESHOLD:  # name the active AU at its region: colour is not the only cue
             strongest = max(members, key=lambda n: face.au[n])
             cx, cy = polygons[0].mean(axis=0)
             painter.setPen(QColor(255, 255, 255))

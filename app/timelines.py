@@ -15,6 +15,7 @@ from .overlay import COLORMAP
 
 EMOTION_COLORS = {"neutral": "#9e9e9e", "happy": "#f2c12e", "sad": "#4a7bd0", "surprise": "#ff8c1a",
                   "fear": "#8e5bd0", "disgust": "#3aa655", "angry": "#e0403a", "contempt": "#b07a4a"}
+MAX_COLUMNS = 4000  # heatmap columns: finer than any screen, bounded for hour-long videos
 _LUT = (COLORMAP.getLookupTable(0.0, 1.0, 256, alpha=False)).astype(np.uint8)
 
 
@@ -26,6 +27,18 @@ def heatmap_rgba(values: np.ndarray) -> np.ndarray:
     rgba[..., :3] = _LUT[idx]
     rgba[..., 3] = np.where(finite, 255, 0)
     return rgba
+
+
+def uniform_columns(times: np.ndarray, values: np.ndarray, max_columns: int = MAX_COLUMNS):
+    """An image's columns are evenly spaced, frame times need not be (variable frame rate): each
+    column at time t shows the frame on screen at t. Long videos get at most ``max_columns``."""
+    step = float(np.percentile(np.diff(times), 10)) if len(times) > 1 else 1.0 / 25  # resolves the dense parts
+    step = max(step, float(times[-1] - times[0]) / max_columns, 1e-3)
+    grid = np.arange(float(times[0]), float(times[-1]) + step / 2, step)
+    if len(grid) < 2:
+        grid = np.array([float(times[0]), float(times[0]) + step])
+    index = np.clip(np.searchsorted(times, grid + 1e-6, side="right") - 1, 0, len(times) - 1)
+    return grid, values[index]
 
 
 class Timelines(pg.GraphicsLayoutWidget):
@@ -86,10 +99,10 @@ class Timelines(pg.GraphicsLayoutWidget):
             self.au_plot.getAxis("left").setTicks([ticks[::2], ticks[1::2]])
             self.au_plot.setYRange(0, len(aus), padding=0)
         if len(times) and len(aus):
-            step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0 / 25
-            rgba = heatmap_rgba(au.T)  # rows: AUs
-            self.heatmap.setImage(rgba, autoLevels=False)
-            self.heatmap.setRect(float(times[0]), 0.0, float(times[-1] - times[0]) + step, float(len(aus)))
+            grid, columns = uniform_columns(times, au)
+            self.heatmap.setImage(heatmap_rgba(columns.T), autoLevels=False)  # rows: AUs
+            self.heatmap.setRect(float(grid[0]), 0.0, float(grid[-1] - grid[0]) + float(grid[1] - grid[0]),
+                                 float(len(aus)))
         else:
             self.heatmap.clear()
 

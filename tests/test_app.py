@@ -273,3 +273,17 @@ def test_wheel_zooms_the_timelines_in_time_only(window, qtbot, face_clip):
     assert y_after == y_before
     au_range = window.timelines.au_plot.getViewBox().viewRange()[0]
     assert au_range == pytest.approx([z0, z1], abs=1e-6)  # the AU heatmap follows, aligned
+
+
+def test_heatmap_columns_follow_true_time_at_variable_frame_rate():
+    from app.timelines import uniform_columns
+
+    times = np.array([0.0, 0.1, 0.2, 1.0, 2.0])  # dense, then sparse
+    values = np.arange(5, dtype=np.float32)[:, None]
+    grid, columns = uniform_columns(times, values)
+    assert np.allclose(np.diff(grid), 0.1)
+    assert columns[np.argmin(abs(grid - 0.9)), 0] == 2   # the frame at 0.2 s is still on screen
+    assert columns[np.argmin(abs(grid - 1.5)), 0] == 3
+    assert columns[-1, 0] == 4
+    long_grid, _ = uniform_columns(np.arange(0, 3600, 0.04), np.zeros((90000, 1)), max_columns=4000)
+    assert len(long_grid) <= 4001
