@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -72,8 +72,3 @@ class FrameView(QWidget):
             if x0 <= p.x() <= x1 and y0 <= p.y() <= y1:
                 self.face_clicked.emit(face.track_id)
                 return
-
-    def image_point(self, x: float, y: float) -> QPointF:
-        """Widget position of image pixel (x, y) (used by tests to click a face)."""
-        rect, scale = self._geometry()
-        return rect.topLeft() + QPointF(x * scale, y * scale)

@@ -33,7 +33,6 @@ class Player(QObject):
         self._timer = QTimer(self, interval=5, timerType=Qt.TimerType.PreciseTimer, timeout=self._tick)
         self._decoded.connect(self._on_decoded, Qt.ConnectionType.QueuedConnection)
         self._error.connect(self._on_error, Qt.ConnectionType.QueuedConnection)
-        self.frames_shown = 0     # counted for tests and the status bar
         self._generation = 0
 
     def callbacks(self):
@@ -137,7 +136,6 @@ class Player(QObject):
         if self.reader is None or gen != self._generation:
             return
         self.index = frame.index
-        self.frames_shown += 1
         self.frame_ready.emit(frame)
 
     def _on_error(self, gen: int, message: str) -> None:
