@@ -64,6 +64,17 @@ def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None) -> FrameResul
         for f, s in zip(faces, scores)])
 
 
+def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...]) -> OpenFaceWriter:
+    """The per-frame CSV, with a column pair per AU and a column per emotion (none without a model)."""
+    return OpenFaceWriter(path, tuple(AU_BY_NUMBER[n].column for n in aus), emotions)
+
+
+def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...]) -> None:
+    """One frame's rows: the one path by which `mf2 analyze`, the bench and the studio write CSVs."""
+    extra = [model_values(f.au, f.emotion, aus, emotions) for f in result.faces]
+    writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
+
+
 class Analysis:
     """Every analysed frame of one source, in frame order, plus what produced them."""
 
@@ -125,13 +136,10 @@ class Analysis:
 
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
-        columns = tuple(AU_BY_NUMBER[n].column for n in self.aus)
-        writer = OpenFaceWriter(path, columns, self.emotions)
+        writer = csv_writer(path, self.aus, self.emotions)
         try:
             for result in self.frames():
-                extra = [model_values(f.au, f.emotion, self.aus, self.emotions) for f in result.faces] \
-                    if self.model_version else None
-                writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
+                write_result(writer, result, self.aus, self.emotions)
         except BaseException:
             writer.discard()
             raise

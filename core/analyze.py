@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
+from .analysis import analyze_frame, csv_writer, write_result
 from .errors import InputError
-from .export import OpenFaceWriter
-from .faces import Face, FaceTracker
-from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, Frame, Source, camera_index, open_source
+from .faces import FaceTracker
+from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_index, open_source
 
 ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
 
@@ -40,24 +40,6 @@ class JobResult:
         return self.error is None
 
 
-def iter_faces(source: Source, tracker: FaceTracker, every: int = 1) -> Iterator[tuple[Frame, list[Face]]]:
-    """(frame, faces) for every ``every``-th frame of ``source``."""
-    for frame in source:
-        if frame.index % every == 0:
-            yield frame, tracker.process(frame.rgb)
-
-
-def open_writer(path: Path, scorer) -> OpenFaceWriter:
-    """The CSV writer, with the model's AU and emotion columns when there is a model (``scorer``)."""
-    return OpenFaceWriter(path, scorer.au_columns, scorer.emotions) if scorer else OpenFaceWriter(path)
-
-
-def write_frame(writer: OpenFaceWriter, frame: Frame, faces: list[Face], scorer) -> None:
-    """One frame's rows: its faces, scored by the model when there is one."""
-    extra = [scorer.csv_values(s) for s in scorer.score(frame.rgb, faces)] if scorer else None
-    writer.write(frame.index, frame.timestamp, faces, extra)
-
-
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None) -> JobResult:
     """Analyse one input into ``out_path``; never raises for bad input, reports it in the result."""
     result = JobResult(spec)
@@ -77,14 +59,18 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             source.close()
             result.error = str(e)
             return result
-    writer = open_writer(out_path, scorer)
+    aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
+    writer = csv_writer(out_path, aus, emotions)
     try:
         with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
             try:
-                for frame, faces in iter_faces(source, tracker, options.every):
-                    write_frame(writer, frame, faces, scorer)
+                for frame in source:
+                    if frame.index % options.every:
+                        continue
+                    analysed = analyze_frame(frame, tracker, scorer)
+                    write_result(writer, analysed, aus, emotions)
                     result.frames += 1
-                    result.face_frames += bool(faces)
+                    result.face_frames += bool(analysed.faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):
                         progress(result.frames, expected)
             except InputError as e:

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analyze import open_writer, write_frame
+from .analysis import analyze_frame, csv_writer, write_result
 from .errors import InputError
 from .faces import FaceTracker
 from .live import LiveAnalyzer
@@ -73,12 +73,14 @@ def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTimi
 
         scorer = FaceScorer(Path(model_dir))
 
+    aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
+
     def step(frame, tracker, writer):
-        write_frame(writer, frame, tracker.process(frame.rgb), scorer)
+        write_result(writer, analyze_frame(frame, tracker, scorer), aus, emotions)
 
     with tempfile.TemporaryDirectory() as tmp, open_source(path) as source, \
             FaceTracker(max_faces=max_faces) as tracker:
-        writer = open_writer(Path(tmp) / "bench.csv", scorer)
+        writer = csv_writer(Path(tmp) / "bench.csv", aus, emotions)
         frames_iter = iter(source)
         step(next(frames_iter), tracker, writer)  # warm-up
         while True:

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..export import model_values
 from ..faces import Face
-from ..taxonomy import AU_BY_NUMBER
 from .predict import predict
 from .transform import face_input
 
@@ -35,7 +33,6 @@ class FaceScorer:
         self.emotions = cfg.trained_emotions
         self._au_index = [cfg.aus.index(n) for n in self.aus]
         self._emotion_index = [cfg.emotions.index(e) for e in self.emotions]
-        self.au_columns = tuple(AU_BY_NUMBER[n].column for n in self.aus)
         self.version = cfg.version
 
     def score(self, rgb: np.ndarray, faces: list[Face]) -> list[FaceScores]:
@@ -48,6 +45,3 @@ class FaceScorer:
         emotion /= emotion.sum(1, keepdims=True)
         return [FaceScores(dict(zip(self.aus, map(float, au))), dict(zip(self.emotions, map(float, em))))
                 for au, em in zip(out["au"][:, self._au_index], emotion)]
-
-    def csv_values(self, scores: FaceScores) -> list[float]:
-        return model_values(scores.au, scores.emotion, self.aus, self.emotions)
