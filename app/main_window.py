@@ -481,9 +481,8 @@ class MainWindow(QMainWindow):
             if new_frame:
                 self._live_counts = [t for t in self._live_counts if now - t < 2.0] + [now]
                 stats = self.live.stats()
-                shown = (len(self._live_counts) - 1) / max(now - self._live_counts[0], 1e-3)
                 self.time_label.setText(f"live {_fmt_time(frame.timestamp)}")
-                self.statusBar().showMessage(f"Live: {shown:.1f} fps shown, {stats.analysed_fps:.1f} fps analysed, "
+                self.statusBar().showMessage(f"Live: {self.live_fps:.1f} fps shown, {stats.analysed_fps:.1f} fps analysed, "
                                              f"{stats.frames_dropped} frames dropped")
             self._refresh_timelines()
             if result is not None:
