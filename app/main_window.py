@@ -18,6 +18,7 @@ from core.cli import default_model_dir
 from core.live import LiveAnalyzer
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
 
+from .annotation import Annotator
 from .dialogs import AuPicker, ShortcutsDialog, pick_camera
 from .face_panel import FacePanel
 from .frame_view import FrameView, to_qimage
@@ -48,7 +49,8 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = QSettings()
         self.pool = QThreadPool.globalInstance()
-        self.model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.base_model_dir = Path(model_dir) if model_dir else default_model_dir()
+        self.model_dir = self.base_model_dir   # the base, or a version fine-tuned on the dataset
         self.scorer = None
         self.model_key = "faces"
         self.model_loading = True
@@ -77,11 +79,15 @@ class MainWindow(QMainWindow):
         self.timelines.seek_requested.connect(self.player.seek_time)
         self._build_transport()
         self._build_docks()
+        self.annotator = Annotator(self)
         self._build_actions()
         self._build_status()
         self._restore_settings()
         self._live_timer = QTimer(self, interval=LIVE_POLL_MS, timeout=self._poll_live)
         self._load_model()
+        dataset = self.settings.value("dataset")
+        if dataset and Path(dataset).is_dir():
+            self.annotator.open_dataset(Path(dataset))
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -137,6 +143,7 @@ class MainWindow(QMainWindow):
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                              | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
             self.addDockWidget(area, dock)
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)  # side docks: full height
         self.timelines.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.panel.face_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.panel.description.setFocusPolicy(Qt.FocusPolicy.NoFocus)
@@ -209,6 +216,8 @@ class MainWindow(QMainWindow):
             self.device_actions[key] = action
         device.triggered.connect(self._device_chosen)
 
+        self.annotator.build_menu(self.menuBar().addMenu("&Dataset"))
+
         m = self.menuBar().addMenu("&Help")
         self._action(m, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
         m.addAction("&About MF² Studio", self.about)
@@ -218,8 +227,14 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel", visible=False, clicked=self.cancel_analysis)
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.model_label = QLabel("loading model…")
+        self.job_progress = QProgressBar(maximumWidth=220, visible=False)
+        self.job_cancel = QPushButton("Cancel", visible=False)
+        self._job_cancel_slot = None
+        self.job_cancel.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
+        self.statusBar().addPermanentWidget(self.job_progress)
+        self.statusBar().addPermanentWidget(self.job_cancel)
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().showMessage("Open a video (Ctrl+O), drop one on the window, or open a camera (Ctrl+K)")
 
@@ -253,30 +268,56 @@ class MainWindow(QMainWindow):
         self.settings.setValue("speed", self.player.speed)
         self.stop_live()
         self.cancel_analysis()
+        self.annotator.close()
         self.player.close()
         self.pool.waitForDone(10000)
         super().closeEvent(event)
 
+    def show_job_progress(self, text: str, done: int, total: int, cancel) -> None:
+        """A background job's bar in the status bar (fine-tuning), with its Cancel button."""
+        self.job_progress.setRange(0, max(total, 1))
+        self.job_progress.setValue(done)
+        self.job_progress.setFormat(f"{text} %v/%m")
+        self.job_progress.setVisible(True)
+        if self._job_cancel_slot is not cancel:
+            if self._job_cancel_slot is not None:
+                self.job_cancel.clicked.disconnect(self._job_cancel_slot)
+            self.job_cancel.clicked.connect(cancel)
+            self._job_cancel_slot = cancel
+        self.job_cancel.setVisible(True)
+
+    def hide_job_progress(self) -> None:
+        self.job_progress.setVisible(False)
+        self.job_cancel.setVisible(False)
+
     # --- model ------------------------------------------------------------------------------
 
     def _load_model(self) -> None:
+        """Load ``model_dir`` in the background; a newer request overrides one still loading."""
         self.model_loading = True
         self.model_label.setText("loading model…")
         device = self.settings.value("device", "auto")
+        job = LoadModelJob(self.model_dir, device)
+        self._model_job = job
 
         def loaded(value) -> None:
+            if job is not self._model_job:
+                return
             self.scorer, self.model_key = value
             where = "GPU" if self.scorer.device == "cuda" else "CPU"
             self.model_label.setText(f"MF² {self.scorer.version} · {where}")
+            self.annotator.model_changed(self.scorer.version)
             self._model_loaded()
 
         def failed(message: str) -> None:
+            if job is not self._model_job:
+                return
             self.scorer, self.model_key = None, "faces"
             self.model_label.setText("no model: faces only")
             self.statusBar().showMessage(message)
             self._model_loaded()
 
-        self._run(LoadModelJob(self.model_dir, device), loaded, failed)
+        self._run(job, loaded, failed)
 
     def _model_loaded(self) -> None:
         self.model_loading = False
@@ -285,6 +326,15 @@ class MainWindow(QMainWindow):
             action, args = self._pending_open
             self._pending_open = None
             action(*args)
+
+    def use_model(self, model_dir: Path) -> None:
+        """Swap the model without a restart: load it behind the scenes, then re-analyse the open
+        video with it (from the cache when this model has seen the video before)."""
+        self.model_dir = Path(model_dir)
+        if self.source_spec and not self.live and not self._pending_open:
+            self.cancel_analysis()
+            self._pending_open = (self._start_analysis, ())
+        self._load_model()
 
     def _device_chosen(self, action: QAction) -> None:
         self.settings.setValue("device", action.data())
@@ -541,6 +591,7 @@ class MainWindow(QMainWindow):
         self.view.selected = self.selected
         self.panel.show_face(result.face(self.selected) if result and self.selected is not None else None,
                              result.index if result else 0)
+        self.annotator.refresh()
 
     def _refresh_timelines(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -586,6 +637,7 @@ class MainWindow(QMainWindow):
     def _playing_changed(self, playing: bool) -> None:
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(icon))
+        self.annotator.refresh()
 
     def choose_aus(self) -> None:
         available = self.analysis.aus if self.analysis and self.analysis.aus else \

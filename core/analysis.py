@@ -134,6 +134,25 @@ class Analysis:
         self._series[track_id] = (len(self._frames), out)
         return out
 
+    def segments(self, track_id: int, min_frames: int = 5) -> list[int]:
+        """Frame indices where a face's expression changes: the face appears, or its top emotion
+        changes and holds for ``min_frames`` frames (flicker shorter than that is not a segment).
+        What an annotator steps through to check each change once."""
+        frames = self.frames()
+        labels = []
+        for result in frames:
+            face = result.face(track_id)
+            top = face.top_emotion() if face else None
+            labels.append(top[0] if top else ("face" if face else None))
+        starts, current = [], object()
+        for i, label in enumerate(labels):
+            if label != current and label is not None and labels[i:i + min_frames] == [label] * min_frames:
+                starts.append(frames[i].index)
+                current = label
+            elif label is None:
+                current = None
+        return starts
+
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
         writer = csv_writer(path, self.aus, self.emotions)

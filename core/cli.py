@@ -53,9 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
                        help="original FER2013 CSV, rows with Usage=Training (repeatable)")
         t.add_argument("--au-csv", type=Path, action="append", default=[], metavar="CSV",
                        help="path + 0/1 AU columns (+ emotion, subject), CK+ style (repeatable)")
-        t.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="model folder to write")
+        t.add_argument("--mfa-jsonl", type=Path, action="append", default=[], metavar="JSONL",
+                       help="MFA-style JSONL with images and descriptions, as `mf2 dataset export` writes (repeatable)")
+        t.add_argument("-o", "--output", type=Path, required=name == "pretrain", metavar="DIR",
+                       help="model folder to write" + (" (not with --dataset)" if name == "finetune" else ""))
         if name == "finetune":
             t.add_argument("--model", type=Path, default=None, metavar="DIR", help="model to start from (default: shipped)")
+            t.add_argument("--dataset", type=Path, default=None, metavar="DIR",
+                           help="a studio dataset folder: train a new model version in DIR/models on its samples "
+                                "mixed with the model's replay bank, measured on its held-out samples")
+            t.add_argument("--steps", type=_positive_int, default=None,
+                           help="training steps with --dataset (default 400)")
+            t.add_argument("--json-progress", action="store_true",
+                           help="with --dataset: progress as JSON lines on stdout (what the studio reads)")
         t.add_argument("--epochs", type=_positive_int, default=20 if name == "pretrain" else 10)
         t.add_argument("--batch-size", type=_positive_int, default=128)
         t.add_argument("--lr", type=float, default=3e-3 if name == "pretrain" else 2e-3)
@@ -64,6 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--resume", action="store_true", help="continue the run saved in --output")
         if name == "finetune":
             t.add_argument("--tasks", default="emotion,au", help="heads to train: emotion, au or both (default)")
+
+    d = sub.add_parser("dataset", help="a studio dataset folder: stats, MFA JSONL export and import, model versions")
+    d_sub = d.add_subparsers(dest="action", required=True)
+    ds = d_sub.add_parser("stats", help="samples, labels, videos and model versions of a dataset")
+    ds.add_argument("folder", type=Path, metavar="DIR")
+    ds.add_argument("--json", action="store_true", help="print the figures as JSON")
+    de = d_sub.add_parser("export", help="write OUT/mfa.jsonl and OUT/images/")
+    de.add_argument("folder", type=Path, metavar="DIR")
+    de.add_argument("out", type=Path, metavar="OUT")
+    di = d_sub.add_parser("import", help="add the rows of an MFA JSONL file (bad rows are reported and skipped)")
+    di.add_argument("folder", type=Path, metavar="DIR", help="dataset folder (created if new)")
+    di.add_argument("jsonl", type=Path, metavar="JSONL")
+    du = d_sub.add_parser("use", help="choose the model version the studio uses with this dataset")
+    du.add_argument("folder", type=Path, metavar="DIR")
+    du.add_argument("version", metavar="VERSION", help="a version name (v001...) or 'base' to roll back")
 
     ev = sub.add_parser("evaluate", help="accuracy of a model on labelled data")
     ev_sub = ev.add_subparsers(dest="task", required=True)
@@ -139,7 +164,7 @@ def cmd_analyze(args) -> int:
 
 
 def load_training_samples(args) -> list:
-    from .data.sources import load_au_csv, load_emotion_folder, load_fer_csv
+    from .data.sources import load_au_csv, load_emotion_folder, load_fer_csv, load_mfa_jsonl
 
     samples = []
     for folder in args.emotion_folder:
@@ -148,8 +173,10 @@ def load_training_samples(args) -> list:
         samples += load_fer_csv(path, usage="Training")
     for path in args.au_csv:
         samples += load_au_csv(path)
+    for path in args.mfa_jsonl:
+        samples += load_mfa_jsonl(path)
     if not samples:
-        raise InputError("no training data: give --emotion-folder, --fer-csv or --au-csv")
+        raise InputError("no training data: give --emotion-folder, --fer-csv, --au-csv or --mfa-jsonl")
     return samples
 
 
@@ -161,6 +188,10 @@ def cmd_train(args) -> int:
     from .training.checkpoint import load_model
     from .training.loop import TrainSettings, train
 
+    if getattr(args, "dataset", None) is not None:
+        return cmd_finetune_dataset(args)
+    if args.output is None:
+        raise InputError("give -o/--output DIR (the model folder to write), or --dataset DIR")
     device = resolve_device(args.device)
     tasks = tuple(t.strip() for t in getattr(args, "tasks", "emotion,au").split(","))
     if not set(tasks) <= {"emotion", "au"}:
@@ -185,6 +216,94 @@ def cmd_train(args) -> int:
           f"{trainable:,} trainable parameters, device {device}", file=sys.stderr, flush=True)
     train(model, data, args.output, settings, resume=args.resume)
     print(f"{args.output}: model written")
+    return 0
+
+
+def cmd_finetune_dataset(args) -> int:
+    """DFN fine-tuning on a studio dataset into a new model version (the studio runs this as a
+    separate process and reads ``--json-progress``). SIGTERM cancels cleanly: the run is saved
+    and ``--resume`` finishes it."""
+    import json
+    import signal
+
+    from .dataset.versions import run_finetune
+    from .device import resolve_device
+    from .training.dfn import DfnSettings
+
+    if args.output is not None:
+        raise InputError("--dataset writes its versions into DIR/models: leave out -o")
+    cancelled = []
+    signal.signal(signal.SIGTERM, lambda *_: cancelled.append(True))
+    settings = DfnSettings(lr=args.lr, seed=args.seed, device=resolve_device(args.device),
+                           **({"steps": args.steps} if args.steps else {}))
+
+    def progress(stage: str, done: int, total: int, figures: dict) -> None:
+        if args.json_progress:
+            print(json.dumps({"stage": stage, "done": done, "total": total, **figures}), flush=True)
+        elif stage == "train" and done:
+            print(f"step {done}/{total} " + " ".join(f"{k}={v}" for k, v in figures.items() if k != "step"),
+                  file=sys.stderr, flush=True)
+        elif stage != "train":
+            print(f"mf2 finetune: {stage}", file=sys.stderr, flush=True)
+
+    version = run_finetune(args.dataset, args.model or default_model_dir(), settings, resume=args.resume,
+                           progress=progress, stop=lambda: bool(cancelled))
+    record = version.record
+    if record["status"] != "done":
+        print(f"{version.path}: cancelled at step {record['training']['steps']}; `--resume` finishes it",
+              file=sys.stderr)
+        return 130
+    before, after = record["before"], record["after"]
+    lines = [f"{version.path}: model version {version.name} ({record['data']['train']} training samples, "
+             f"{record['data']['heldout']} held out, replay "
+             f"{record['data']['replay']['samples'] if record['data']['replay'] else 'none'})"]
+    for key in ("emotion_accuracy", "au_accuracy", "au_mean_f1", "caption_r1"):
+        if key in after:
+            lines.append(f"  {key:18s} before {before.get(key, float('nan')):.3f}  after {after[key]:.3f}")
+    if not args.json_progress:
+        print("\n".join(lines))
+    return 0
+
+
+def cmd_dataset(args) -> int:
+    import json
+
+    from .dataset import DatasetStore
+    from .dataset.mfa import export_jsonl, import_jsonl
+    from .dataset.versions import active_model, set_active, versions
+
+    if args.action == "import":
+        with DatasetStore(args.folder) as store:
+            added, duplicates, errors = import_jsonl(store, args.jsonl)
+        for line in errors:
+            print(f"mf2: {line}", file=sys.stderr)
+        print(f"{args.folder}: {added} samples imported, {duplicates} already there, {len(errors)} rows rejected")
+        return 0 if not errors else 1
+    with DatasetStore(args.folder, create=False) as store:
+        if args.action == "export":
+            path, count = export_jsonl(store, args.out)
+            print(f"{path}: {count} samples")
+            return 0
+        if args.action == "use":
+            set_active(args.folder, None if args.version == "base" else args.version)
+            print(f"{args.folder}: now using {args.version}")
+            return 0
+        stats = store.stats()
+    active = active_model(args.folder)
+    stats["versions"] = {v.name: {"status": v.status, "before": v.record.get("before"), "after": v.record.get("after")}
+                         for v in versions(args.folder)}
+    stats["active"] = active.name if active else "base"
+    if args.json:
+        print(json.dumps(stats, indent=2))
+        return 0
+    print(f"{args.folder}: {stats['samples']} samples ({stats['edited']} with edited captions) "
+          f"from {len(stats['videos'])} videos")
+    print("emotions: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["emotions"].items())))
+    print("AUs present: " + (", ".join(f"{k} {v}" for k, v in stats["aus_present"].items()) or "none"))
+    if stats["missing_crops"]:
+        print(f"missing face crops: {len(stats['missing_crops'])} samples")
+    for name, v in stats["versions"].items():
+        print(f"model {name}: {v['status']}" + (" (in use)" if name == stats["active"] else ""))
     return 0
 
 
@@ -254,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         silence_native_stderr()
     try:
         return {"analyze": cmd_analyze, "bench": cmd_bench, "pretrain": cmd_train,
-                "finetune": cmd_train, "evaluate": cmd_evaluate}[args.command](args)
+                "finetune": cmd_train, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.command](args)
     except InputError as e:
         print(f"mf2: {e}", file=sys.stderr)
         return 2

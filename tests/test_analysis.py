@@ -124,3 +124,19 @@ def test_frame_reader_serves_exact_frames_forward_and_back(face_clip):
 def test_frame_reader_reports_a_missing_file_at_once(tmp_path):
     with pytest.raises(InputError, match="nothing.mp4: no such file"):
         FrameReader(str(tmp_path / "nothing.mp4"), print, print)
+
+
+def test_segments_start_where_the_top_emotion_changes_and_holds(face_clip, scorer):
+    from dataclasses import replace
+
+    real = analyse(face_clip, scorer)
+    face = real.frames()[0].faces[0]
+    assert real.segments(face.track_id) == [0]  # one expression over the clip
+    sequence = ["happy"] * 8 + ["sad"] + ["happy"] * 3 + [None] * 3 + ["happy"] * 6 + ["sad"] * 6
+    staged = Analysis(real.aus, real.emotions, "test")
+    for i, top in enumerate(sequence):
+        probs = {e: (0.9 if e == top else 0.1 / 7) for e in real.emotions}
+        faces = [] if top is None else [replace(face, emotion=probs)]
+        staged.add(replace(real.frames()[0], index=i, timestamp=i / 25, faces=faces))
+    # the one-frame "sad" flicker is no segment; the face coming back is; so is the lasting "sad"
+    assert staged.segments(face.track_id) == [0, 15, 21]

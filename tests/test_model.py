@@ -81,7 +81,7 @@ def tiny_data(n=64):
     aus = np.full((n, len(ACTION_UNITS)), np.nan, np.float32)
     aus[:, 0] = emotions == 1
     return Prepared(images, np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n, bool), emotions, aus,
-                    np.array(["s"] * n))
+                    np.array(["s"] * n), np.array([""] * n, dtype=object))
 
 
 def test_dfn_finetune_trains_only_the_chosen_heads(tmp_path):

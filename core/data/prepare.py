@@ -32,6 +32,7 @@ class Prepared:
     emotions: np.ndarray    # (N,) int64 index into EMOTIONS, -1 unknown
     aus: np.ndarray         # (N, len(AU_NUMBERS)) float32, NaN where not labelled
     subjects: np.ndarray    # (N,) str, "" unknown
+    texts: np.ndarray       # (N,) str: the sample's own description, "" to write one from its labels
 
     def __len__(self) -> int:
         return len(self.images)
@@ -41,10 +42,11 @@ class Prepared:
         return [n for n, col in zip(AU_NUMBERS, self.aus.T) if np.nansum(col > 0) > 0]
 
     def subset(self, index) -> "Prepared":
-        return Prepared(*(getattr(self, f)[index] for f in ("images", "centers", "aligned", "emotions", "aus", "subjects")))
+        fields = ("images", "centers", "aligned", "emotions", "aus", "subjects", "texts")
+        return Prepared(*(getattr(self, f)[index] for f in fields))
 
 
-def labels_of(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def labels_of(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     emotions = np.array([EMOTIONS.index(s.emotion) if s.emotion else -1 for s in samples], dtype=np.int64)
     aus = np.full((len(samples), len(AU_NUMBERS)), np.nan, dtype=np.float32)
     for i, s in enumerate(samples):
@@ -52,7 +54,8 @@ def labels_of(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray
             if n in AU_NUMBERS:
                 aus[i, AU_NUMBERS.index(n)] = v
     subjects = np.array([s.subject or "" for s in samples])
-    return emotions, aus, subjects
+    texts = np.array([s.text or "" for s in samples], dtype=object)
+    return emotions, aus, subjects, texts
 
 
 def _crop_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
@@ -68,7 +71,13 @@ def _crop_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
             except InputError as e:
                 errors.append(str(e))
                 pixels = np.zeros((size, size), np.uint8)
-            crop, c, ok = crop_input(pixels, tracker, size)
+            if s.landmarks is not None:  # aligned by its own mesh, as the studio aligned it
+                from ..model.transform import face_input
+
+                crop, c = face_input(pixels, s.landmarks, size)
+                ok = True
+            else:
+                crop, c, ok = crop_input(pixels, tracker, size)
             images.append(crop)
             centers.append(c)
             aligned.append(ok)
@@ -79,10 +88,10 @@ def prepare(samples: list[Sample], size: int, workers: int | None = None, use_ca
     """Aligned crops and labels for ``samples``. An unreadable image raises InputError naming it."""
     key = hashlib.sha256(f"{FORMAT_VERSION}|{size}|".encode() + "\n".join(s.source for s in samples).encode()).hexdigest()[:20]
     path = cache_dir() / f"prepared-{key}.npz"
-    emotions, aus, subjects = labels_of(samples)
+    emotions, aus, subjects, texts = labels_of(samples)
     if use_cache and path.is_file():
         with np.load(path) as z:
-            return Prepared(z["images"], z["centers"], z["aligned"], emotions, aus, subjects)
+            return Prepared(z["images"], z["centers"], z["aligned"], emotions, aus, subjects, texts)
     workers = max(1, min(workers or os.cpu_count() or 1, len(samples) // 64 or 1))
     step = -(-len(samples) // (workers * 8))
     chunks = [(samples[i:i + step], size) for i in range(0, len(samples), step)]
@@ -100,4 +109,4 @@ def prepare(samples: list[Sample], size: int, workers: int | None = None, use_ca
         tmp = path.with_suffix(".tmp.npz")
         np.savez(tmp, images=images, centers=centers, aligned=aligned)
         os.replace(tmp, path)
-    return Prepared(images, centers, aligned, emotions, aus, subjects)
+    return Prepared(images, centers, aligned, emotions, aus, subjects, texts)

@@ -26,6 +26,8 @@ class Sample:
     aus: dict[int, float] | None = None  # AU number -> 0/1 (or strength); None: no AU labels
     subject: str | None = None           # for subject-disjoint splits
     pixels: np.ndarray | None = None     # grey uint8 when the dataset stores pixels, not files
+    text: str | None = None              # the face's description, when the dataset has one (MFA)
+    landmarks: np.ndarray | None = None  # (N, 2) face mesh in the image's pixels, when known (MFA)
 
 
 def load_emotion_folder(root: Path) -> list[Sample]:
@@ -90,6 +92,21 @@ def load_au_csv(path: Path) -> list[Sample]:
                 raise InputError(f"{path}: row {i}: AU value out of range 0..5")
             samples.append(Sample(str(path.parent / row["path"]), emotion, aus or None, row.get("subject") or None))
     return samples
+
+
+def load_mfa_jsonl(path: Path) -> list[Sample]:
+    """MFA-style JSONL (what `mf2 dataset export` writes): every row checked; any bad row is an
+    error naming its line, so a model never trains on half a file by surprise."""
+    from ..dataset.mfa import read_jsonl
+
+    rows, errors = read_jsonl(Path(path).resolve())
+    if errors:
+        raise InputError(errors[0] + (f" (and {len(errors) - 1} more bad rows)" if len(errors) > 1 else ""))
+    if not rows:
+        raise InputError(f"{path}: no rows")
+    return [Sample(str(r.image), r.emotion, r.aus or None, r.source.get("video") or None,
+                   text=(r.captions if r.captions.text else r.generated).text or None, landmarks=r.landmarks)
+            for r in rows]
 
 
 class _open_csv:

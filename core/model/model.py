@@ -105,7 +105,10 @@ class MF2(nn.Module):
         return [p for n, p in self.named_parameters() if n.startswith(prefixes)]
 
     def forward(self, image: torch.Tensor, centers: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.encoder(image, centers)
+        return self.heads(self.encoder(image, centers))
+
+    def heads(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The DFN part on the encoder's features: fine-tuning on cached features calls this alone."""
         g = self.emotion_side(feats["global"])
         r = self.au_side(feats["regions"])[:, self.au_region]  # (B, n_AU, E): each AU's own region
         return {

@@ -41,11 +41,14 @@ class TrainSettings:
 
 
 def description_table(data: Prepared, paraphrases: int = 4) -> tuple[list[str], np.ndarray]:
-    """(unique texts, per-sample index into them): each sample's multilevel description, in one of
-    ``paraphrases`` wordings, written from its labels."""
+    """(unique texts, per-sample index into them): each sample's own description (MFA data), or
+    one written from its labels in one of ``paraphrases`` wordings."""
     texts: dict[str, int] = {}
     index = np.zeros(len(data), dtype=np.int64)
     for i in range(len(data)):
+        if data.texts[i]:
+            index[i] = texts.setdefault(data.texts[i], len(texts))
+            continue
         labelled = ~np.isnan(data.aus[i])
         aus = {n: float(v) for n, v, k in zip(AU_NUMBERS, data.aus[i], labelled) if k and v > 0} if labelled.any() else None
         emotion = EMOTIONS[data.emotions[i]] if data.emotions[i] >= 0 else None
@@ -74,6 +77,17 @@ def mark_trained(model: MF2, data: Prepared, tasks: tuple[str, ...]) -> None:
     if "au" in tasks:
         seen = set(data.aus_with_positives())  # a head needs positive examples to learn anything
         cfg.trained_aus = tuple(n for n in cfg.aus if n in seen or n in cfg.trained_aus)
+
+
+def optimize(loss: torch.Tensor, params: list, optimizer, schedule, losses: dict, sums: dict) -> None:
+    """One step (gradients clipped at 5), adding each loss term into ``sums`` for the epoch's log."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 5.0)
+    optimizer.step()
+    schedule.step()
+    for k, v in losses.items():
+        sums[k] = sums.get(k, 0.0) + float(v.detach())
 
 
 def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume: bool = False,
@@ -161,13 +175,7 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
                     losses["align_regions"] = settings.align_weight * region_alignment_loss(
                         region, model.embed_text(au_text_emb), a, model.logit_scale)
                 loss = sum(losses.values())
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 5.0)
-            optimizer.step()
-            schedule.step()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
+            optimize(loss, params, optimizer, schedule, losses, sums)
             n += 1
             if log.isatty():
                 rate = (step + 1) * settings.batch_size / (time.perf_counter() - t0)

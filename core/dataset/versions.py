@@ -1,0 +1,188 @@
+"""Model versions fine-tuned on a dataset, kept in its ``models/`` folder beside each other.
+
+Each version is a model folder (weights + config, as any other) plus ``run.json``: the data it
+saw (sample ids of the training and held-out parts), the settings, the replay bank, and the
+held-out figures of the base model and of the new one. ``models/active.json`` names the version
+the studio uses with this dataset; without it (or after a rollback) the base model is used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+from ..errors import InputError
+
+MODELS = "models"
+RECORD = "run.json"
+ACTIVE = "active.json"
+HELD_OUT = 0.2  # share of the samples kept out of training to measure each version
+
+
+@dataclass
+class Version:
+    name: str
+    path: Path
+    record: dict
+
+    @property
+    def status(self) -> str:
+        return self.record.get("status", "unknown")
+
+    @property
+    def usable(self) -> bool:
+        return self.status == "done" and (self.path / "model.safetensors").is_file()
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def versions(folder: Path) -> list[Version]:
+    """Every version of the dataset in ``folder``, oldest first."""
+    root = Path(folder) / MODELS
+    out = []
+    for path in sorted(root.glob("v[0-9][0-9][0-9]*")) if root.is_dir() else []:
+        try:
+            record = json.loads((path / RECORD).read_text())
+        except (OSError, ValueError):
+            record = {"status": "broken"}
+        out.append(Version(path.name, path, record))
+    return out
+
+
+def new_version(folder: Path) -> Path:
+    root = Path(folder) / MODELS
+    root.mkdir(parents=True, exist_ok=True)
+    numbers = [int(m.group(1)) for p in root.iterdir() if (m := re.fullmatch(r"v(\d{3,})", p.name))]
+    path = root / f"v{max(numbers, default=0) + 1:03d}"
+    path.mkdir()
+    return path
+
+
+def active_model(folder: Path) -> Path | None:
+    """The version chosen for this dataset, or None for the base model."""
+    try:
+        name = json.loads((Path(folder) / MODELS / ACTIVE).read_text()).get("version")
+    except (OSError, ValueError):
+        return None
+    match = next((v for v in versions(folder) if v.name == name and v.usable), None)
+    return match.path if match else None
+
+
+def set_active(folder: Path, name: str | None) -> None:
+    """Use version ``name`` from now on; None rolls back to the base model."""
+    if name is not None and not any(v.name == name and v.usable for v in versions(folder)):
+        raise InputError(f"{folder}: no finished model version {name!r}")
+    root = Path(folder) / MODELS
+    root.mkdir(parents=True, exist_ok=True)
+    _write_json(root / ACTIVE, {"version": name})
+
+
+def _position(sample_id: str) -> float:
+    """Where a sample falls in 0..1, fixed for its life."""
+    return int(hashlib.blake2b(sample_id.encode(), digest_size=4).hexdigest(), 16) / 2 ** 32
+
+
+def split(ids: list[str]) -> tuple[list[str], list[str]]:
+    """(training ids, held-out ids). A sample is held out when its position is below `HELD_OUT`,
+    so the same faces measure every version as the dataset grows; when that is far from a fifth
+    (small datasets), the fifth with the lowest positions is held out instead. Both parts are
+    non-empty from two samples on."""
+    if len(ids) < 2:
+        return list(ids), []
+    want = max(1, round(HELD_OUT * len(ids)))
+    test = [i for i in ids if _position(i) < HELD_OUT]
+    if not 0.5 * want <= len(test) <= 1.5 * want:
+        test = sorted(ids, key=_position)[:want]
+    chosen = set(test)
+    return [i for i in ids if i not in chosen], [i for i in ids if i in chosen]
+
+
+def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
+                 progress: Callable[[str, int, int, dict], None] | None = None,
+                 stop: Callable[[], bool] = lambda: False) -> Version:
+    """Fine-tune the DFN part of ``base_dir``'s model on the dataset in ``folder`` into a new
+    version (or, with ``resume``, finish the last unfinished one). ``progress(stage, done, total,
+    figures)`` reports each stage; ``stop`` is polled to cancel (the run can then be resumed)."""
+    from ..cli import default_model_dir
+    from ..training.checkpoint import load_model
+    from ..training.dfn import evaluate, finetune, score, user_data
+    from ..training.replay import load_replay
+    from .store import DatasetStore
+
+    report = progress or (lambda *a: None)
+    folder = Path(folder)
+    with DatasetStore(folder, create=False) as store:
+        unfinished = [v for v in versions(folder) if v.status in ("running", "cancelled")]
+        if resume and not unfinished:
+            raise InputError(f"{folder}: no unfinished fine-tuning run to resume")
+        if resume:
+            version = unfinished[-1]
+            record = version.record
+            base_dir = Path(record["base"]["path"])
+            settings = type(settings)(**{**record["settings"], "device": settings.device})
+            train_ids, test_ids = record["data"]["train_ids"], record["data"]["heldout_ids"]
+        else:
+            train_ids, test_ids = split(store.ids())
+            if len(train_ids) < 1 or len(test_ids) < 1:
+                raise InputError(f"{folder}: {len(store)} samples; accept at least 2 faces before fine-tuning")
+        report("load", 0, len(train_ids) + len(test_ids), {})
+        samples, skipped = {}, []
+        for sid in train_ids + test_ids:
+            try:
+                s = store.get(sid, with_crop=True)
+            except InputError as e:
+                skipped.append(str(e))
+                continue
+            if s is not None:
+                samples[sid] = s
+    base = load_model(base_dir, settings.device)
+    model = load_model(base_dir, settings.device)
+    train = user_data(model, [samples[i] for i in train_ids if i in samples])
+    test = user_data(model, [samples[i] for i in test_ids if i in samples])
+    if len(train) == 0:
+        raise InputError(f"{folder}: none of the training samples could be read ({skipped[0] if skipped else ''})")
+    if not resume:
+        path = new_version(folder)
+        version = Version(path.name, path, {
+            "version": path.name, "status": "running", "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "base": {"path": str(Path(base_dir).resolve()), "version": base.cfg.version},
+            "data": {"samples": len(samples), "train": len(train), "heldout": len(test), "train_ids": train_ids,
+                     "heldout_ids": test_ids, "skipped": skipped},
+            "settings": asdict(settings)})
+        _write_json(path / RECORD, version.record)
+    record = version.record
+    if resume and (version.path / "model.safetensors").is_file():
+        model = load_model(version.path, settings.device)
+    model.cfg.version = f"{folder.resolve().name}-{version.name}"
+    replay = load_replay(model, Path(base_dir), default_model_dir())
+    record["data"]["replay"] = {"source": replay.source, "samples": len(replay)} if replay else None
+    report("evaluate", 0, 1, {})
+    record["before"] = evaluate(base, test)
+    report("train", 0, settings.steps, {})
+    result = finetune(model, train, replay, version.path, settings, resume=resume,
+                      progress=lambda done, total, fig: report("train", done, total, fig), stop=stop)
+    record["training"] = {k: v for k, v in result.items() if k != "losses"}
+    record["losses"] = result["losses"]
+    if result["finished"]:
+        report("evaluate", 0, 1, {})
+        record["after"] = evaluate(model, test)
+        record["improved"] = score(record["after"]) > score(record["before"])
+        record["status"] = "done"
+        record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    else:
+        record["status"] = "cancelled"
+    _write_json(version.path / RECORD, record)
+    report(record["status"], result["steps"], settings.steps, {"before": record["before"], "after": record.get("after")})
+    return version

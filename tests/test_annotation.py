@@ -1,0 +1,163 @@
+"""Annotation in the studio, offscreen on real faces: the caption editor's keys, accept, undo and
+redo, the dataset browser, and fine-tuning in the background with a model swap."""
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtWidgets import QMessageBox  # noqa: E402
+
+from core.dataset import DatasetStore, Filter  # noqa: E402
+from core.dataset.store import DB_NAME  # noqa: E402
+from core.dataset.versions import active_model  # noqa: E402
+
+from .test_app import SLOW, isolated, open_and_analyse, window  # noqa: E402,F401 (fixtures)
+
+CTRL, ALT = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.AltModifier
+
+
+def pause_on(window, qtbot, frame: int) -> None:
+    window.player.seek_index(frame)
+    session = window.annotator.session
+    qtbot.waitUntil(lambda: session.current is not None and session.current.target.frame == frame, timeout=10000)
+
+
+@pytest.fixture
+def annotating(window, qtbot, face_clip, tmp_path):
+    assert window.annotator.open_dataset(tmp_path / "ds")
+    open_and_analyse(window, qtbot, face_clip)
+    pause_on(window, qtbot, 2)
+    return window
+
+
+def test_type_label_accept_undo_redo_from_the_keyboard(annotating, qtbot):
+    window = annotating
+    editor, store, session = window.annotator.editor, window.annotator.store, window.annotator.session
+    editor.advance.setCurrentIndex(editor.advance.findData("frame"))
+    field = editor.captions["global_text"]
+    field.setFocus()
+    field.moveCursor(field.textCursor().MoveOperation.End)
+    landmarks_on = window.landmarks_action.isChecked()
+    qtbot.keyClicks(field, " Big smile, lips apart.")  # L, B, M... type; they are also window keys
+    assert field.toPlainText().endswith(" Big smile, lips apart.")
+    assert window.landmarks_action.isChecked() == landmarks_on and window.frame.index == 2
+    assert "global_text" in session.draft.typed
+    qtbot.keyClick(field, Qt.Key.Key_4, ALT)  # emotion 4: surprise
+    assert session.draft.emotion == "surprise" and editor.emotion.currentData() == "surprise"
+    assert "surprise" in editor.captions["emotion_text"].toPlainText()
+    editor.au_buttons[25].click()
+    au25 = dict(session.draft.aus)[25]
+
+    qtbot.keyClick(field, Qt.Key.Key_Return, CTRL)  # accept, then the next frame
+    qtbot.waitUntil(lambda: window.frame.index == 3, timeout=10000)
+    assert len(store) == 1
+    sample = store.samples()[0]
+    assert (sample.frame, sample.emotion, sample.aus[25]) == (2, "surprise", au25)
+    assert sample.captions.global_text.endswith(" Big smile, lips apart.") and sample.edited()
+    assert sample.video == str(Path(window.source_spec).resolve()) and sample.model == window.scorer.version
+    assert "1 samples" in editor.dataset_button.text()
+
+    pause_on(window, qtbot, 3)
+    field.setFocus()
+    qtbot.keyClick(field, Qt.Key.Key_Z, CTRL)  # undo the accept: back to frame 2, sample gone
+    qtbot.waitUntil(lambda: window.frame.index == 2 and session.current.target.frame == 2, timeout=10000)
+    assert len(store) == 0 and editor.captions["global_text"].toPlainText().endswith("lips apart.")
+    assert "not saved" in editor.state.text()
+    qtbot.keyClick(field, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)  # redo
+    assert len(store) == 1 and "saved in the dataset" in editor.state.text()
+    qtbot.keyClick(field, Qt.Key.Key_Z, CTRL)
+    qtbot.keyClick(field, Qt.Key.Key_Z, CTRL)  # the AU25 click
+    qtbot.keyClick(field, Qt.Key.Key_Z, CTRL)  # the emotion
+    qtbot.keyClick(field, Qt.Key.Key_Z, CTRL)  # all the typing, one step
+    assert not field.toPlainText().endswith("lips apart.") and session.draft.emotion != "surprise"
+
+    qtbot.keyClick(field, Qt.Key.Key_Right, ALT)  # next frame
+    qtbot.waitUntil(lambda: session.current.target.frame == 3, timeout=10000)
+    qtbot.keyClick(field, Qt.Key.Key_PageDown, ALT)  # one expression over the clip: no further segment
+    assert "No further segment" in window.statusBar().currentMessage()
+    qtbot.keyClick(field, Qt.Key.Key_PageUp, ALT)
+    qtbot.waitUntil(lambda: window.frame.index == 0, timeout=10000)
+
+
+def test_playing_disables_the_editor_and_no_dataset_asks_for_one(window, qtbot, face_clip, monkeypatch):
+    open_and_analyse(window, qtbot, face_clip)
+    pause_on(window, qtbot, 1)
+    asked = []
+    monkeypatch.setattr(window.annotator, "choose_dataset", lambda: asked.append(True))
+    window.annotator.accept()
+    assert asked and window.annotator.store is None
+    window.player.play()
+    qtbot.waitUntil(lambda: not window.annotator.editor.isEnabled(), timeout=5000)
+    assert "pause to edit" in window.annotator.editor.header.text()
+    window.player.pause()
+
+
+def test_browser_filters_edits_and_deletes(annotating, qtbot, monkeypatch):
+    window = annotating
+    annotator = window.annotator
+    for frame, emotion in ((2, 3), (5, 2)):  # surprise, sad (Alt+N picks EMOTIONS[N-1])
+        pause_on(window, qtbot, frame)
+        annotator.editor.set_emotion_key(emotion)
+        annotator.editor.advance.setCurrentIndex(annotator.editor.advance.findData("stay"))
+        annotator.accept()
+    annotator.browse()
+    browser = annotator.browser
+    assert browser.table.rowCount() == 2 and "2 of 2" in browser.count.text()
+    browser.emotion.setCurrentIndex(browser.emotion.findData("sad"))
+    assert browser.table.rowCount() == 1 and browser.samples[0].frame == 5
+    browser.edit_aus.setText("4 12")
+    browser.edit_captions["global_text"].setPlainText("Corrected in the browser.")
+    browser.save_button.click()
+    edited = annotator.store.samples(Filter(emotion="sad"))[0]
+    assert edited.aus[4] == 1.0 and edited.captions.global_text == "Corrected in the browser."
+    assert annotator.session.current.target.frame == 5 and annotator.session.draft.au_dict()[4] == 1.0
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    browser.delete_button.click()
+    assert browser.table.rowCount() == 0 and len(annotator.store) == 1
+    browser.emotion.setCurrentIndex(0)
+    assert browser.table.rowCount() == 1
+    browser.close()
+
+
+def test_a_corrupt_dataset_folder_is_reported_and_kept(window, qtbot, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / DB_NAME).write_bytes(b"\0garbage" * 64)
+    with qtbot.waitSignal(window.failed, timeout=5000) as blocker:
+        assert not window.annotator.open_dataset(folder)
+    assert "unreadable dataset database" in blocker.args[0] and (folder / DB_NAME).stat().st_size == 512
+
+
+def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, face_clip, tmp_path):
+    folder = tmp_path / "ds"
+    window.settings.setValue("finetune/steps", 60)
+    assert window.annotator.open_dataset(folder)
+    open_and_analyse(window, qtbot, face_clip)
+    assert max(window.analysis.at(5).faces[0].emotion.items(), key=lambda kv: kv[1])[0] == "happy"
+    annotator = window.annotator
+    annotator.editor.advance.setCurrentIndex(annotator.editor.advance.findData("frame"))
+    pause_on(window, qtbot, 0)
+    for frame in range(12):  # the annotator: "she looks surprised", frame after frame
+        qtbot.waitUntil(lambda: annotator.session.current and annotator.session.current.target.frame == frame,
+                        timeout=10000)
+        annotator.editor.set_emotion_key(3)
+        annotator.accept()
+    assert len(annotator.store) == 12
+    base_version = window.scorer.version
+    with qtbot.waitSignal(annotator.finetune.finished, timeout=SLOW * 3) as blocker:
+        annotator.start_finetune()
+        qtbot.waitUntil(lambda: window.job_progress.isVisible(), timeout=5000)
+    record, message = blocker.args
+    assert record["status"] == "done" and record["improved"], message
+    qtbot.waitUntil(lambda: not window.model_loading and window.scorer.version.endswith("-v001"), timeout=SLOW)
+    assert active_model(folder) == folder / "models" / "v001"
+    assert "now in use" in window.statusBar().currentMessage() or window.analysis_job is not None
+    qtbot.waitUntil(lambda: window.analysis is not None and window.analysis.complete
+                    and window.analysis.model_version.endswith("-v001"), timeout=SLOW)
+    tops = [max(r.faces[0].emotion.items(), key=lambda kv: kv[1])[0] for r in window.analysis.frames()]
+    assert tops.count("surprise") >= 9  # the running studio now reads her as the annotator did
+    assert not window.job_progress.isVisible()
+    window.use_model(window.base_model_dir)  # roll back, no restart
+    qtbot.waitUntil(lambda: not window.model_loading and window.scorer.version == base_version, timeout=SLOW)
