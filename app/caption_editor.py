@@ -13,11 +13,13 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QHBoxLayout,
                                QPushButton, QToolButton, QVBoxLayout, QWidget)
 
 from core.dataset import CaptionSession
+from core.export import AU_THRESHOLD
 from core.taxonomy import AU_BY_NUMBER, EMOTIONS
 
 LEVEL_NAMES = {"global_text": "Global", "au_text": "AU level", "emotion_text": "Emotion level"}
 ADVANCE = (("segment", "next segment"), ("frame", "next frame"), ("face", "next face"), ("stay", "stay"))
-CHECKED_STYLE = "QToolButton:checked { background: #2f6fd6; color: white; font-weight: bold; }"
+CHECKED_STYLE = ("QToolButton:checked { background: #2f6fd6; color: white; font-weight: bold; }"
+                 'QToolButton[unscored="true"] { color: #888; border: 1px dashed #888; }')
 _TYPING_KEYS_PASS = {Qt.Key.Key_Escape, Qt.Key.Key_F1}
 
 
@@ -69,8 +71,9 @@ class CaptionEditor(QWidget):
             self.emotion.addItem(f"{e}  (Alt+{i + 1})", e)
         self.emotion.activated.connect(lambda i: self._call("set_emotion", self.emotion.itemData(i)))
         self.au_line = QLineEdit()
-        self.au_line.setPlaceholderText("AUs present, e.g. 6 12 25")
-        self.au_line.setToolTip("Type the AU numbers that are present and press Enter; the toggles below follow")
+        self.au_line.setPlaceholderText("AUs present, e.g. 6 12 25 ?26")
+        self.au_line.setToolTip("Type the AUs present and press Enter (?26: AU26 not scorable, left unlabelled); "
+                                "every other AU shown is labelled absent. The toggles below follow")
         self.au_line.returnPressed.connect(self._au_line_entered)
         self.au_grid = QGridLayout()
         self.au_grid.setSpacing(2)
@@ -142,15 +145,24 @@ class CaptionEditor(QWidget):
             return
         self._showing = True
         self.emotion.setCurrentIndex(self.emotion.findData(draft.emotion))
-        aus = draft.au_dict()
+        aus = draft.states()
         if sorted(self.au_buttons) != sorted(aus):
             self._build_au_buttons(sorted(aus))
         strengths = self.session.current.strengths
         for n, b in self.au_buttons.items():
-            b.setChecked(aus[n] > 0)
-            b.setToolTip(f"AU{n} {AU_BY_NUMBER[n].name}: model {strengths.get(n, 0):.2f}")
-        if not self.au_line.hasFocus():
-            self.au_line.setText(" ".join(str(n) for n, v in sorted(aus.items()) if v > 0))
+            unscored = aus[n] is None
+            b.setChecked(not unscored and aus[n] > 0)
+            b.setText(f"AU{n}?" if unscored else f"AU{n}")
+            if b.property("unscored") != unscored:
+                b.setProperty("unscored", unscored)
+                b.style().unpolish(b)
+                b.style().polish(b)
+            b.setToolTip(f"AU{n} {AU_BY_NUMBER[n].name}: model {strengths.get(n, 0):.2f}"
+                         + (" · not scorable here: left unlabelled" if unscored else "")
+                         + " (right-click: not scorable / scorable)")
+        if not self.au_line.isModified():  # not while the annotator is typing in it
+            self.au_line.setText(" ".join(str(n) if v else f"?{n}" for n, v in sorted(aus.items())
+                                          if v is None or v > 0))
         for level, edit in self.captions.items():
             text = getattr(draft.captions, level)
             if edit.toPlainText() != text:
@@ -170,6 +182,8 @@ class CaptionEditor(QWidget):
             b.setMinimumWidth(48)
             b.setStyleSheet(CHECKED_STYLE)
             b.toggled.connect(lambda on, n=n: self._showing or self._call("set_au", n, 1.0 if on else 0.0))
+            b.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            b.customContextMenuRequested.connect(lambda _, n=n: self.toggle_scorable(n))
             self.au_grid.addWidget(b, i // 6, i % 6)
             self.au_buttons[n] = b
 
@@ -183,18 +197,29 @@ class CaptionEditor(QWidget):
     def _typed(self, level: str, edit: QPlainTextEdit) -> None:
         self._call("set_caption", level, edit.toPlainText())
 
+    def toggle_scorable(self, number: int) -> None:
+        """Not scorable here (a hand over the mouth...): the AU is left unlabelled; again: the model's reading."""
+        if self.session is None or self.session.draft is None:
+            return
+        unscored = self.session.draft.states()[number] is None
+        reading = 1.0 if self.session.current.strengths.get(number, 0) >= AU_THRESHOLD else 0.0
+        self._call("set_au", number, reading if unscored else None)
+
     def _au_line_entered(self) -> None:
+        """``6 12 25 ?26``: AUs present, ``?`` for not scorable; every other AU shown is absent."""
         shown = set(self.au_buttons)
         try:
-            present = {int(t.upper().removeprefix("AU")) for t in self.au_line.text().replace(",", " ").split()}
+            tokens = self.au_line.text().replace(",", " ").upper().split()
+            marks = {int(t.lstrip("?").removeprefix("AU")): None if t.startswith("?") else 1.0 for t in tokens}
         except ValueError:
-            self.state.setText("AUs: type numbers such as 6 12 25")
+            self.state.setText("AUs: type numbers such as 6 12 25 (?26: not scorable)")
             return
-        unknown = present - shown
+        unknown = set(marks) - shown
         if unknown:
             self.state.setText(f"not shown for this model: {', '.join(f'AU{n}' for n in sorted(unknown))}")
             return
-        self._call("set_aus", {n: 1.0 if n in present else 0.0 for n in shown})
+        self.au_line.setModified(False)
+        self._call("set_aus", {n: marks.get(n, 0.0) for n in shown})
 
     def set_emotion_key(self, index: int) -> None:
         """Alt+1..8 picks an emotion."""

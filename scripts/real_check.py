@@ -78,8 +78,7 @@ def main() -> None:
             corrections["emotion"] += draft.emotion != label["emotion"]
             corrections["AU"] += sum(draft.au_dict().get(n) != v for n, v in aus.items())
             session.set_emotion(label["emotion"])
-            for n, v in aus.items():
-                session.set_au(n, v)
+            session.set_aus({n: aus.get(n) for n in draft.states()})  # AUs not judged: left unlabelled
             session.accept()
     train = session.store.samples(with_crop=True)
     session.store.close()

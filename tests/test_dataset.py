@@ -107,6 +107,10 @@ def test_session_regenerates_captions_unless_typed_and_undoes_everything(tmp_pat
     assert dict(session.draft.aus)[12] == 1.0
     session.undo()  # all the typing at once
     assert session.draft.captions.global_text != "A smiling astronaut." and "global_text" not in session.draft.typed
+    session.set_au(26, None)  # not scorable here: the sample leaves it unlabelled
+    assert 26 not in session.accept().aus and 26 in dict(session.draft.aus)
+    session.close()
+    assert session.open(*first).states()[26] is None  # reopened from the store: still unlabelled
     session.open(*second)  # another face, then back: an unsaved draft is kept
     session.set_caption("emotion_text", "Not sure.")
     session.open(*first)

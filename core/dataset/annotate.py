@@ -30,11 +30,15 @@ class Target:
 @dataclass(frozen=True)
 class Draft:
     emotion: str | None
-    aus: tuple[tuple[int, float], ...]      # every AU the editor shows, labelled 0 or 1
+    aus: tuple[tuple[int, float | None], ...]  # every AU the editor shows: 0, 1, or None (not scorable)
     captions: Captions
     typed: frozenset[str] = frozenset()     # caption levels written by hand (not regenerated)
 
     def au_dict(self) -> dict[int, float]:
+        """The AU labels a sample gets: the AUs marked not scorable are left unlabelled."""
+        return {n: v for n, v in self.aus if v is not None}
+
+    def states(self) -> dict[int, float | None]:
         return dict(self.aus)
 
 
@@ -83,7 +87,7 @@ class CaptionSession:
         if target in self.drafts:
             self.draft = self.drafts[target]
         elif stored:
-            labels = {**dict(aus), **stored.aus}  # AUs shown now that the sample never labelled: as the model reads them
+            labels = {**{n: None for n, _ in aus}, **stored.aus}  # what the sample left unlabelled stays so
             self.draft = Draft(stored.emotion, tuple(sorted(labels.items())), stored.captions)
             self.draft = replace(self.draft, typed=self._typed(self.draft))
         else:
@@ -98,23 +102,24 @@ class CaptionSession:
         return frozenset(level for level in Captions.LEVELS
                          if getattr(draft.captions, level) != getattr(auto, level))
 
-    def _with_labels(self, draft: Draft, emotion: str | None, aus: dict[int, float]) -> Draft:
+    def _with_labels(self, draft: Draft, emotion: str | None, aus: dict[int, float | None]) -> Draft:
         """The draft with new labels; caption levels not written by hand follow the labels."""
         draft = replace(draft, emotion=emotion, aus=tuple(sorted(aus.items())))
-        auto = captions_for(aus, emotion, self.current.strengths, self.current.seed)
+        auto = captions_for(draft.au_dict(), emotion, self.current.strengths, self.current.seed)
         kept = {level: getattr(draft.captions if level in draft.typed else auto, level) for level in Captions.LEVELS}
         return replace(draft, captions=Captions(**kept))
 
     # edits -------------------------------------------------------------------------------------
     def set_emotion(self, emotion: str | None) -> Draft:
-        return self._edit(self._with_labels(self.draft, emotion, self.draft.au_dict()))
+        return self._edit(self._with_labels(self.draft, emotion, self.draft.states()))
 
-    def set_au(self, number: int, value: float) -> Draft:
+    def set_au(self, number: int, value: float | None) -> Draft:
+        """Label an AU present (1), absent (0), or not scorable here (None: left unlabelled)."""
         return self.set_aus({number: value})
 
-    def set_aus(self, values: dict[int, float]) -> Draft:
+    def set_aus(self, values: dict[int, float | None]) -> Draft:
         """Several AU labels in one undo step."""
-        return self._edit(self._with_labels(self.draft, self.draft.emotion, {**self.draft.au_dict(), **values}))
+        return self._edit(self._with_labels(self.draft, self.draft.emotion, {**self.draft.states(), **values}))
 
     def set_caption(self, level: str, text: str) -> Draft:
         """Typing into one caption level; consecutive typing in a level is one undo step."""
@@ -127,7 +132,7 @@ class CaptionSession:
     def reset_caption(self, level: str) -> Draft:
         """Hand a caption level back to the labels (undoes nothing else)."""
         draft = replace(self.draft, typed=self.draft.typed - {level})
-        return self._edit(self._with_labels(draft, draft.emotion, draft.au_dict()))
+        return self._edit(self._with_labels(draft, draft.emotion, draft.states()))
 
     def _edit(self, new: Draft, level: str = "") -> Draft:
         if new == self.draft:
