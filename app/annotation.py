@@ -54,6 +54,7 @@ class Annotator(QObject):
         if face_dock is not None:  # one tall column: the face panel and the editor as tabs
             window.tabifyDockWidget(face_dock, self.dock)
         self._title = ""
+        self._pending_goto: tuple[str, int, int] | None = None  # a browser sample on a video being opened
 
     def build_menu(self, menu) -> None:
         w = self.window
@@ -116,6 +117,11 @@ class Annotator(QObject):
     def refresh(self) -> None:
         """Show the selected face of the frame on screen (its draft, its sample, or the model's reading)."""
         w = self.window
+        if self._pending_goto and w.frame is not None and w.source_spec and self._pending_goto[0] == self._video():
+            _, frame, face = self._pending_goto
+            self._pending_goto = None
+            w.selected = face
+            w.player.seek_index(frame)
         result = w.analysis.at(w.frame.index) if w.analysis and w.frame is not None else None
         face = result.face(w.selected) if result and w.selected is not None else None
         if w.player.playing or face is None or not face.au or w.live or w.source_spec is None:
@@ -235,6 +241,7 @@ class Annotator(QObject):
     def _browser_go_to(self, video: str, frame: int, face: int) -> None:
         w = self.window
         if w.source_spec is None or video != self._video():
+            self._pending_goto = (video, frame, face)  # once it is open (see `refresh`)
             w.open(video)
             return
         w.selected = face

@@ -137,6 +137,10 @@ def test_browser_filters_edits_and_deletes(annotating, qtbot, monkeypatch):
     assert browser.table.rowCount() == 0 and len(annotator.store) == 1
     browser.emotion.setCurrentIndex(0)
     assert browser.table.rowCount() == 1
+    window.player.seek_index(0)
+    qtbot.waitUntil(lambda: window.frame.index == 0, timeout=10000)
+    browser.go_button.click()  # the remaining sample: frame 2
+    qtbot.waitUntil(lambda: window.frame.index == 2, timeout=10000)
     browser.close()
 
 
@@ -181,3 +185,19 @@ def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, 
     assert not window.job_progress.isVisible()
     window.use_model(window.base_model_dir)  # roll back, no restart
     qtbot.waitUntil(lambda: not window.model_loading and window.scorer.version == base_version, timeout=SLOW)
+
+
+def test_browser_goes_to_a_sample_of_another_video(annotating, qtbot, face_clip, tmp_path):
+    import shutil
+
+    window = annotating
+    pause_on(window, qtbot, 6)
+    window.annotator.editor.advance.setCurrentIndex(window.annotator.editor.advance.findData("stay"))
+    window.annotator.accept()
+    other = shutil.copy(face_clip, tmp_path / "other.mp4")
+    open_and_analyse(window, qtbot, other)
+    window.annotator.browse()
+    window.annotator.browser.go_button.click()
+    qtbot.waitUntil(lambda: Path(window.source_spec).name == face_clip.name and window.frame is not None
+                    and window.frame.index == 6, timeout=SLOW)
+    window.annotator.browser.close()
