@@ -24,7 +24,11 @@ def figures_line(record: dict) -> str:
     """'emotion acc 0.40 → 0.80, AU F1 ...' for a finished version."""
     before, after = record.get("before") or {}, record.get("after") or {}
     parts = [f"{name} {before.get(k, float('nan')):.2f} → {after[k]:.2f}" for k, name in FIGURES if k in after]
-    return ", ".join(parts) + f" on {after.get('n', 0)} held-out faces" if parts else "no held-out figures"
+    line = ", ".join(parts) + f" on {after.get('n', 0)} held-out faces" if parts else "no held-out figures"
+    if "base_emotion_accuracy" in after:  # what it cost on the base data
+        line += (f"; base data {before['base_emotion_accuracy']:.2f} → {after['base_emotion_accuracy']:.2f} "
+                 f"on {after['base_n']} faces")
+    return line
 
 
 class FineTuneProcess(QObject):

@@ -257,7 +257,7 @@ def cmd_finetune_dataset(args) -> int:
     lines = [f"{version.path}: model version {version.name} ({record['data']['train']} training samples, "
              f"{record['data']['heldout']} held out, replay "
              f"{record['data']['replay']['samples'] if record['data']['replay'] else 'none'})"]
-    for key in ("emotion_accuracy", "au_accuracy", "au_mean_f1", "caption_r1"):
+    for key in ("emotion_accuracy", "au_accuracy", "au_mean_f1", "caption_r1", "base_emotion_accuracy"):
         if key in after:
             lines.append(f"  {key:18s} before {before.get(key, float('nan')):.3f}  after {after[key]:.3f}")
     if not args.json_progress:

@@ -40,7 +40,10 @@ def test_finetuning_learns_the_corrections_and_keeps_versions(corrected):
     record = version.record
     assert version.name == "v001" and record["status"] == "done" and version.usable
     assert record["data"]["train"] + record["data"]["heldout"] == 12 and record["data"]["heldout"] >= 1
-    assert record["data"]["replay"]["samples"] >= 500
+    assert record["data"]["replay"]["samples"] >= 500 and record["data"]["replay"]["probe"] >= 100
+    # replay keeps the base task: accuracy on base faces never rehearsed moves little
+    before_base, after_base = record["before"]["base_emotion_accuracy"], record["after"]["base_emotion_accuracy"]
+    assert 0.4 < before_base and after_base > before_base - 0.1
     assert record["before"]["emotion_accuracy"] <= 0.5 < record["after"]["emotion_accuracy"]  # she now "looks surprised"
     assert record["improved"] and record["settings"]["steps"] == 80
     base, tuned = load_model(default_model_dir()), load_model(version.path)
@@ -100,3 +103,13 @@ def test_cli_finetune_dataset_and_versions(corrected, capsys, tmp_path):
     assert main(["--verbose", "finetune", "--dataset", str(empty)]) == 2
     assert "accept at least 2 faces" in capsys.readouterr().err
     assert [v.name for v in versions(corrected)] == ["v001"]
+
+
+def test_a_version_is_only_swapped_in_when_no_reported_figure_drops():
+    from core.training.dfn import improved
+
+    base = {"emotion_accuracy": 0.8, "au_mean_f1": 0.9, "caption_r1": 0.2}
+    assert improved(base, {**base, "emotion_accuracy": 1.0})
+    assert improved(base, {**base, "caption_r1": 0.5, "au_mean_f1": 0.89})  # within tolerance
+    assert not improved(base, {**base, "caption_r1": 0.5, "au_mean_f1": 0.83})  # AU F1 worse
+    assert not improved(base, dict(base))  # nothing better

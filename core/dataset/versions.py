@@ -117,7 +117,7 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     figures)`` reports each stage; ``stop`` is polled to cancel (the run can then be resumed)."""
     from ..cli import default_model_dir
     from ..training.checkpoint import load_model
-    from ..training.dfn import evaluate, finetune, score, user_data
+    from ..training.dfn import evaluate, evaluate_replay, finetune, improved, user_data
     from ..training.replay import load_replay
     from .store import DatasetStore
 
@@ -167,9 +167,12 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
         model = load_model(version.path, settings.device)
     model.cfg.version = f"{folder.resolve().name}-{version.name}"
     replay = load_replay(model, Path(base_dir), default_model_dir())
-    record["data"]["replay"] = {"source": replay.source, "samples": len(replay)} if replay else None
+    probe = None
+    if replay is not None:
+        replay, probe = replay.split()
+    record["data"]["replay"] = {"source": replay.source, "samples": len(replay), "probe": len(probe)} if replay else None
     report("evaluate", 0, 1, {})
-    record["before"] = evaluate(base, test)
+    record["before"] = {**evaluate(base, test), **(evaluate_replay(base, probe) if probe else {})}
     report("train", 0, settings.steps, {})
     result = finetune(model, train, replay, version.path, settings, resume=resume,
                       progress=lambda done, total, fig: report("train", done, total, fig), stop=stop)
@@ -177,8 +180,8 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     record["losses"] = result["losses"]
     if result["finished"]:
         report("evaluate", 0, 1, {})
-        record["after"] = evaluate(model, test)
-        record["improved"] = score(record["after"]) > score(record["before"])
+        record["after"] = {**evaluate(model, test), **(evaluate_replay(model, probe) if probe else {})}
+        record["improved"] = improved(record["before"], record["after"])
         record["status"] = "done"
         record["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     else:

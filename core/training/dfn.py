@@ -10,7 +10,6 @@ no AU labels; distillation keeps every AU head close to where it started outside
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -242,7 +241,21 @@ def evaluate(model: MF2, data: UserData) -> dict:
     return result
 
 
-def score(figures: dict) -> float:
-    """One number to compare two evaluations of the same faces (mean of the figures present)."""
-    keys = [k for k in ("emotion_accuracy", "au_mean_f1", "caption_r1") if k in figures]
-    return float(np.mean([figures[k] for k in keys])) if keys else math.nan
+@torch.no_grad()
+def evaluate_replay(model: MF2, bank: ReplayBank) -> dict:
+    """Emotion accuracy on replay faces never rehearsed: what fine-tuning cost on the base data."""
+    model.eval()
+    device = next(model.parameters()).device
+    logits = model.heads({k: v.to(device) for k, v in bank.features.items()})["emotion_logits"].cpu().numpy()
+    reported = [model.cfg.emotions.index(e) for e in model.cfg.trained_emotions]
+    pred = np.array(reported)[logits[:, reported].argmax(1)]
+    return {"base_emotion_accuracy": round(float(np.mean(pred == bank.emotions.numpy())), 4), "base_n": len(bank)}
+
+
+def improved(before: dict, after: dict, tolerance: float = 0.02) -> bool:
+    """Whether the new model is the better one to put in front of the user: no figure the studio
+    reports (emotion accuracy, AU F1) drops by more than ``tolerance``, and some figure (those two
+    or caption R@1) rises."""
+    reported = [k for k in ("emotion_accuracy", "au_mean_f1") if k in before and k in after]
+    rises = [k for k in (*reported, "caption_r1") if k in before and k in after and after[k] > before[k]]
+    return bool(rises) and all(after[k] >= before[k] - tolerance for k in reported)

@@ -61,6 +61,15 @@ class ReplayBank:
     def __len__(self) -> int:
         return len(self.emotions)
 
+    def split(self, every: int = 5) -> tuple["ReplayBank", "ReplayBank"]:
+        """(rehearsed, probe): every ``every``-th face is kept out of training, to measure what
+        fine-tuning costs on the base data."""
+        probe = torch.arange(len(self)) % every == 0
+        return self._part(~probe), self._part(probe)
+
+    def _part(self, keep: torch.Tensor) -> "ReplayBank":
+        return ReplayBank({k: v[keep] for k, v in self.features.items()}, self.emotions[keep], self.source)
+
 
 def save_replay(path: Path, model: MF2, features: dict[str, torch.Tensor], emotions: np.ndarray, source: str) -> None:
     save_file({"global": features["global"].half().contiguous(), "regions": features["regions"].half().contiguous(),
