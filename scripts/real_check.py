@@ -102,7 +102,8 @@ def main() -> None:
     runs = []
     for seed in args.seeds:
         model = load_model(model_dir)
-        info = finetune(model, train_data, load_replay(model, model_dir), tmp / f"model-{seed}",
+        rehearsed, _ = load_replay(model, model_dir).split()  # as the studio's runs rehearse it
+        info = finetune(model, train_data, rehearsed, tmp / f"model-{seed}",
                         DfnSettings(steps=args.steps, seed=seed))
         runs.append(figures(model))
         print(f"after seed {seed:<3}    {runs[-1]}  ({info['seconds']} s training)")
