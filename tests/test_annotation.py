@@ -183,6 +183,15 @@ def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, 
     tops = [max(r.faces[0].emotion.items(), key=lambda kv: kv[1])[0] for r in window.analysis.frames()]
     assert tops.count("surprise") >= 9  # the running studio now reads her as the annotator did
     assert not window.job_progress.isVisible()
+    from app.finetune import VersionsDialog
+
+    dialog = VersionsDialog(folder, window)
+    assert dialog.table.rowCount() == 2 and "better · in use" in dialog.table.item(1, 1).text()
+    assert "base data" in dialog.table.item(1, 3).text()
+    assert dialog.use_button.isEnabled() and not dialog.resume_button.isEnabled()
+    dialog.table.selectRow(0)
+    dialog.use_button.click()
+    assert dialog.choice is None  # the base: roll back
     window.use_model(window.base_model_dir)  # roll back, no restart
     qtbot.waitUntil(lambda: not window.model_loading and window.scorer.version == base_version, timeout=SLOW)
 
