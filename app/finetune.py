@@ -7,6 +7,7 @@ SIGTERM that the command turns into a clean stop that `--resume` continues.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -50,7 +51,8 @@ class FineTuneProcess(QObject):
         self._errors, self._buffer = [], b""
         p = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
-        env.insert("PYTHONPATH", str(ROOT) + (":" + env.value("PYTHONPATH") if env.contains("PYTHONPATH") else ""))
+        paths = [str(ROOT)] + ([env.value("PYTHONPATH")] if env.contains("PYTHONPATH") else [])
+        env.insert("PYTHONPATH", os.pathsep.join(paths))
         p.setProcessEnvironment(env)
         p.setWorkingDirectory(str(ROOT))
         p.readyReadStandardOutput.connect(self._read)

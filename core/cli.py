@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
         t.add_argument("--lr", type=float, default=3e-3 if name == "pretrain" else 2e-3)
         t.add_argument("--seed", type=int, default=0)
         t.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-        t.add_argument("--resume", action="store_true", help="continue the run saved in --output")
+        resume = " (with --dataset: its last unfinished version)" if name == "finetune" else ""
+        t.add_argument("--resume", action="store_true", help="continue the run saved in --output" + resume)
         if name == "finetune":
             t.add_argument("--tasks", default="emotion,au", help="heads to train: emotion, au or both (default)")
 
