@@ -129,10 +129,9 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
             raise InputError(f"{folder}: no unfinished fine-tuning run to resume")
         if resume:
             version = unfinished[-1]
-            record = version.record
-            base_dir = Path(record["base"]["path"])
-            settings = type(settings)(**{**record["settings"], "device": settings.device})
-            train_ids, test_ids = record["data"]["train_ids"], record["data"]["heldout_ids"]
+            base_dir = Path(version.record["base"]["path"])
+            settings = type(settings)(**{**version.record["settings"], "device": settings.device})
+            train_ids, test_ids = version.record["data"]["train_ids"], version.record["data"]["heldout_ids"]
         else:
             train_ids, test_ids = split(store.ids())
             if len(train_ids) < 1 or len(test_ids) < 1:
@@ -148,9 +147,8 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
             if s is not None:
                 samples[sid] = s
     base = load_model(base_dir, settings.device)
-    model = load_model(base_dir, settings.device)
-    train = user_data(model, [samples[i] for i in train_ids if i in samples])
-    test = user_data(model, [samples[i] for i in test_ids if i in samples])
+    train = user_data(base, [samples[i] for i in train_ids if i in samples])
+    test = user_data(base, [samples[i] for i in test_ids if i in samples])
     if len(train) == 0:
         raise InputError(f"{folder}: none of the training samples could be read ({skipped[0] if skipped else ''})")
     if not resume:
@@ -163,8 +161,8 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
             "settings": asdict(settings)})
         _write_json(path / RECORD, version.record)
     record = version.record
-    if resume and (version.path / "model.safetensors").is_file():
-        model = load_model(version.path, settings.device)
+    saved = resume and (version.path / "model.safetensors").is_file()
+    model = load_model(version.path if saved else base_dir, settings.device)
     model.cfg.version = f"{folder.resolve().name}-{version.name}"
     replay = load_replay(model, Path(base_dir), default_model_dir())
     probe = None
@@ -175,7 +173,7 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     record["before"] = {**evaluate(base, test), **(evaluate_replay(base, probe) if probe else {})}
     report("train", 0, settings.steps, {})
     result = finetune(model, train, replay, version.path, settings, resume=resume,
-                      progress=lambda done, total, fig: report("train", done, total, fig), stop=stop)
+                      progress=lambda done, total, fig: report("train", done, total, fig), stop=stop, teacher=base)
     record["training"] = {k: v for k, v in result.items() if k != "losses"}
     record["losses"] = result["losses"]
     if result["finished"]:
@@ -187,5 +185,6 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     else:
         record["status"] = "cancelled"
     _write_json(version.path / RECORD, record)
-    report(record["status"], result["steps"], settings.steps, {"before": record["before"], "after": record.get("after")})
+    report(record["status"], result["steps"], settings.steps,
+           {"version": version.name, "before": record["before"], "after": record.get("after")})
     return version

@@ -105,9 +105,11 @@ def mark_trained(model: MF2, data: UserData) -> None:
 
 def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, settings: DfnSettings,
              resume: bool = False, progress: Callable[[int, int, dict], None] | None = None,
-             stop: Callable[[], bool] = lambda: False) -> dict:
+             stop: Callable[[], bool] = lambda: False, teacher: MF2 | None = None) -> dict:
     """Train ``model``'s DFN part in place on ``data`` (+ ``replay``), saving it to ``out`` every
-    `save_every` steps and at the end. Returns {"steps", "finished", "losses", "seconds"}."""
+    `save_every` steps and at the end. The replay faces' AU readings are held to ``teacher``'s (the
+    base model; by default ``model`` as it starts, which on a resume is already part-trained).
+    Returns {"steps", "finished", "losses", "seconds"}."""
     device = settings.device
     torch.manual_seed(settings.seed)
     model.to(device).eval()
@@ -122,8 +124,9 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
     if replay is not None and len(replay):
         rep_g, rep_r = replay.features["global"].to(device), replay.features["regions"].to(device)
         rep_e = replay.emotions.to(device)
+        reader = (teacher if teacher is not None else model).to(device)
         with torch.no_grad():  # the base model's AU readings of the replay faces: distillation targets
-            base_au = torch.sigmoid(model.heads({"global": rep_g, "regions": rep_r})["au_logits"])
+            base_au = torch.sigmoid(reader.heads({"global": rep_g, "regions": rep_r})["au_logits"])
         trained = torch.tensor([n in model.cfg.trained_aus for n in model.cfg.aus], device=device)
         base_au = torch.where(trained[None], base_au, torch.full_like(base_au, float("nan")))
     if "text" in tasks:
