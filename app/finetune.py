@@ -42,13 +42,14 @@ class FineTuneProcess(QObject):
         self.folder: Path | None = None
         self._errors: list[str] = []
         self._buffer = b""
+        self._version: str | None = None   # the version the run reported writing
 
     def running(self) -> bool:
         return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
 
     def start(self, folder: Path, base_model: Path, steps: int | None = None, resume: bool = False) -> None:
         self.folder = Path(folder)
-        self._errors, self._buffer = [], b""
+        self._errors, self._buffer, self._version = [], b"", None
         p = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         paths = [str(ROOT)] + ([env.value("PYTHONPATH")] if env.contains("PYTHONPATH") else [])
@@ -79,12 +80,12 @@ class FineTuneProcess(QObject):
                 event = json.loads(line)
             except ValueError:
                 continue
+            self._version = event.get("version", self._version)  # the run's last event names it
             self.progress.emit(event.get("stage", ""), int(event.get("done", 0)), int(event.get("total", 1)))
 
     def _done(self, code: int, status) -> None:
         self._read()
-        ours = versions(self.folder)
-        record = ours[-1].record if ours else None
+        record = next((v.record for v in versions(self.folder) if v.name == self._version), None)
         if code == 0 and record and record.get("status") == "done":
             self.finished.emit(record, "")
         elif code == 130 or (record and record.get("status") == "cancelled"):

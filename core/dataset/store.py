@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..video import read_image
 from .sample import Captions, DatasetSample
 
 DB_NAME = "mf2-dataset.sqlite"
@@ -52,9 +53,21 @@ class Filter:
     text: str = ""                  # substring of any caption level
 
 
-def _fsync_dir(folder: Path) -> None:
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, on disk when this returns: a temporary file flushed and
+    renamed into place, then the folder synced. OSError as it comes."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
     if os.name == "posix":
-        fd = os.open(folder, os.O_RDONLY)
+        fd = os.open(path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)
         finally:
@@ -116,17 +129,9 @@ class DatasetStore:
         ok, png = cv2.imencode(".png", cv2.cvtColor(sample.crop, cv2.COLOR_RGB2BGR))
         if not ok:
             raise InputError(f"{sample.id}: cannot encode the face crop")
-        final = self.folder / name
-        tmp = final.with_name(final.name + ".tmp")
         try:
-            with open(tmp, "wb") as f:
-                f.write(png.tobytes())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            write_durably(self.folder / name, png.tobytes())
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise InputError(f"{self.folder}: cannot write the face crop ({e.strerror})") from None
         return name
 
@@ -194,11 +199,10 @@ class DatasetStore:
 
     def load_crop(self, sample_id: str) -> np.ndarray:
         path = self.crop_path(sample_id)
-        data = np.fromfile(path, np.uint8) if path.is_file() else np.zeros(0, np.uint8)
-        bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if bgr is None:
-            raise InputError(f"{path}: face crop of sample {sample_id} is missing or unreadable")
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        try:
+            return read_image(path)
+        except InputError:
+            raise InputError(f"{path}: face crop of sample {sample_id} is missing or unreadable") from None
 
     def _query(self, sql: str, params=()) -> list[tuple]:
         try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
+from .store import DatasetStore, write_durably
 
 MODELS = "models"
 RECORD = "run.json"
@@ -40,12 +40,7 @@ class Version:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_durably(path, json.dumps(data, indent=2).encode())
 
 
 def versions(folder: Path) -> list[Version]:
@@ -119,7 +114,6 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     from ..training.checkpoint import load_model
     from ..training.dfn import evaluate, evaluate_replay, finetune, improved, user_data
     from ..training.replay import load_replay
-    from .store import DatasetStore
 
     report = progress or (lambda *a: None)
     folder = Path(folder)
