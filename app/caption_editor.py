@@ -12,7 +12,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QPushButton, QToolButton, QVBoxLayout, QWidget)
 
-from core.dataset import CaptionSession
+from core.dataset import CaptionSession, parse_au_marks
 from core.export import AU_THRESHOLD
 from core.taxonomy import AU_BY_NUMBER, EMOTIONS
 
@@ -209,8 +209,7 @@ class CaptionEditor(QWidget):
         """``6 12 25 ?26``: AUs present, ``?`` for not scorable; every other AU shown is absent."""
         shown = set(self.au_buttons)
         try:
-            tokens = self.au_line.text().replace(",", " ").upper().split()
-            marks = {int(t.lstrip("?").removeprefix("AU")): None if t.startswith("?") else 1.0 for t in tokens}
+            marks = parse_au_marks(self.au_line.text())
         except ValueError:
             self.state.setText("AUs: type numbers such as 6 12 25 (?26: not scorable)")
             return

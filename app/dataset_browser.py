@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDialog, QFormLayout, QHBoxLayout, QHe
                                QMessageBox, QPlainTextEdit, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from core.dataset import Captions, DatasetStore, Filter
+from core.dataset import Captions, DatasetStore, Filter, parse_au_marks
 from core.errors import InputError
 from core.taxonomy import ACTION_UNITS, EMOTIONS
 
@@ -61,7 +61,7 @@ class DatasetBrowser(QDialog):
         self.edit_emotion.addItem("(none)", None)
         for e in EMOTIONS:
             self.edit_emotion.addItem(e, e)
-        self.edit_aus = QLineEdit(placeholderText="AUs present, e.g. 6 12")
+        self.edit_aus = QLineEdit(placeholderText="AUs present, e.g. 6 12 (?26: not scorable)")
         self.edit_captions = {level: QPlainTextEdit() for level in Captions.LEVELS}
         self.provenance = QLabel()
         self.provenance.setWordWrap(True)
@@ -158,11 +158,13 @@ class DatasetBrowser(QDialog):
     def _save(self) -> None:
         s = self._current()
         try:
-            present = {int(t.upper().removeprefix("AU")) for t in self.edit_aus.text().replace(",", " ").split()}
+            marks = parse_au_marks(self.edit_aus.text())
         except ValueError:
-            QMessageBox.warning(self, "Dataset", "AUs: type numbers such as 6 12 25")
+            QMessageBox.warning(self, "Dataset", "AUs: type numbers such as 6 12 25 (?26: not scorable)")
             return
-        aus = {**{n: 0.0 for n in s.aus}, **{n: max(1.0, s.aus.get(n, 1.0)) for n in present}}
+        aus = {**{n: 0.0 for n in s.aus}, **{n: max(1.0, s.aus.get(n, 1.0)) for n, v in marks.items() if v}}
+        for n in (n for n, v in marks.items() if v is None):  # not scorable: no longer labelled
+            aus.pop(n, None)
         captions = Captions(*(self.edit_captions[level].toPlainText() for level in Captions.LEVELS))
         try:
             self.store.update(replace(s, emotion=self.edit_emotion.currentData(), aus=aus, captions=captions))

@@ -253,3 +253,12 @@ def test_training_reads_exported_jsonl_with_its_captions(tmp_path, clip_faces):
     (tmp_path / "export" / "bad.jsonl").write_text('{"image": "images/none.png"}\n')
     with pytest.raises(InputError, match="bad.jsonl:1: missing image"):
         load_mfa_jsonl(tmp_path / "export" / "bad.jsonl")
+
+
+def test_au_marks_parse_present_and_not_scorable():
+    from core.dataset import parse_au_marks
+
+    assert parse_au_marks("6 AU12, ?26") == {6: 1.0, 12: 1.0, 26: None}
+    assert parse_au_marks("") == {}
+    with pytest.raises(ValueError, match="unknown Action Unit '99'"):
+        parse_au_marks("6 99")

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..describe import Description, describe
-from ..taxonomy import AU_BY_NUMBER, EMOTIONS
+from ..taxonomy import AU_BY_NUMBER, EMOTIONS, parse_au
 
 CROP_MARGIN = 1.6   # crop side = this times the face box's longer side
 CROP_MAX = 256      # crops are scaled down to at most this many pixels a side
@@ -52,6 +52,12 @@ def captions_for(aus: dict[int, float], emotion: str | None, strengths: dict[int
     strengths = strengths or {}
     active = {n: max(0.5, strengths[n]) if n in strengths else min(1.0, v) for n, v in aus.items() if v > 0}
     return Captions.from_description(describe(active, emotion, seed=seed))
+
+
+def parse_au_marks(text: str) -> dict[int, float | None]:
+    """``"6 AU12, ?26"`` -> {6: 1.0, 12: 1.0, 26: None}: AUs present, and with ``?`` not scorable
+    (left unlabelled). ValueError naming a token that is not an AU."""
+    return {parse_au(t.lstrip("?")).number: None if t.startswith("?") else 1.0 for t in text.replace(",", " ").split()}
 
 
 def now() -> str:

@@ -202,6 +202,12 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
+def _reported_emotion(model: MF2, logits: torch.Tensor) -> np.ndarray:
+    """Index (into cfg.emotions) of the top emotion among those the studio reports."""
+    reported = [model.cfg.emotions.index(e) for e in model.cfg.trained_emotions]
+    return np.array(reported)[logits.cpu().numpy()[:, reported].argmax(1)]
+
+
 @torch.no_grad()
 def evaluate(model: MF2, data: UserData) -> dict:
     """What the studio would report on these faces, against their labels: emotion accuracy over
@@ -218,9 +224,7 @@ def evaluate(model: MF2, data: UserData) -> dict:
     result: dict = {"n": len(data)}
     labelled = data.emotions >= 0
     if labelled.any():
-        reported = [cfg.emotions.index(e) for e in cfg.trained_emotions]
-        logits = out["emotion_logits"].cpu().numpy()[:, reported]
-        pred = np.array(reported)[logits.argmax(1)]
+        pred = _reported_emotion(model, out["emotion_logits"])
         result["emotion_accuracy"] = round(float(np.mean(pred[labelled] == data.emotions[labelled])), 4)
         result["emotion_n"] = int(labelled.sum())
     prob = torch.sigmoid(out["au_logits"]).cpu().numpy()
@@ -249,9 +253,7 @@ def evaluate_replay(model: MF2, bank: ReplayBank) -> dict:
     """Emotion accuracy on replay faces never rehearsed: what fine-tuning cost on the base data."""
     model.eval()
     device = next(model.parameters()).device
-    logits = model.heads({k: v.to(device) for k, v in bank.features.items()})["emotion_logits"].cpu().numpy()
-    reported = [model.cfg.emotions.index(e) for e in model.cfg.trained_emotions]
-    pred = np.array(reported)[logits[:, reported].argmax(1)]
+    pred = _reported_emotion(model, model.heads({k: v.to(device) for k, v in bank.features.items()})["emotion_logits"])
     return {"base_emotion_accuracy": round(float(np.mean(pred == bank.emotions.numpy())), 4), "base_n": len(bank)}
 
 
