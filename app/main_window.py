@@ -10,10 +10,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
-from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QScrollArea, QSlider, QStyle, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSlider, QStyle, QToolButton, QVBoxLayout, QWidget)
 
 from core.analysis import Analysis
+from core.baseline import BaselineMode
+from core.errors import InputError
 from core.cli import default_model_dir
 from core.live import LiveAnalyzer
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
@@ -205,6 +207,9 @@ class MainWindow(QMainWindow):
         m = self.menuBar().addMenu("&Analysis")
         self._action(m, "&Cancel Analysis", self.cancel_analysis, "Escape")
         self._action(m, "&Re-analyse (ignore the cache)", lambda: self._start_analysis(use_cache=False), "Ctrl+R")
+        m.addSeparator()
+        self._action(m, "Mark &Neutral Segment…", self.ask_neutral_segment, "N")
+        self._action(m, "A&utomatic Baseline", lambda: self.set_baseline(BaselineMode("auto")))
         m.addSeparator()
         device = QActionGroup(self)
         self.device_actions = {}
@@ -610,6 +615,28 @@ class MainWindow(QMainWindow):
             self.timelines.set_duration(max(60.0, float(times[-1])))
             self.timelines.emotion_plot.setXRange(max(0.0, float(times[-1]) - 60), max(60.0, float(times[-1])),
                                                   padding=0)
+
+    def ask_neutral_segment(self) -> None:
+        """The AU readings of every face seen in a stretch the user knows to be neutral are read
+        relative to that stretch (as ``mf2 analyze --baseline START-END``)."""
+        now = self.frame.timestamp if self.frame is not None else 0.0
+        text, ok = QInputDialog.getText(self, "Neutral segment", "Seconds in which the faces are at rest (START-END):",
+                                        text=f"{max(0.0, now - 2.5):.1f}-{now + 2.5:.1f}")
+        if ok:
+            try:
+                self.set_baseline(BaselineMode.parse(text))
+            except InputError as e:
+                self._fail(str(e))
+
+    def set_baseline(self, mode: BaselineMode) -> None:
+        if self.analysis_job is not None or self.live is not None or not self.analysis or self.scorer is None:
+            self._fail("A baseline can be set on a finished analysis of a video (wait for it, or open one)")
+            return
+        self.scorer.recalibrate(self.analysis, mode)
+        where = f"the neutral segment {mode} s" if mode.kind == "segment" else "each face's own running estimate"
+        self.statusBar().showMessage(f"AU readings relative to {where}")
+        self._refresh_timelines(force=True)
+        self._update_frame_view()
 
     def select_face(self, track_id: int) -> None:
         self.selected = track_id

@@ -21,7 +21,7 @@ from .faces.pose import HeadPose
 from .taxonomy import AU_BY_NUMBER
 from .video import Frame
 
-FORMAT = "mf2-analysis-1"
+FORMAT = "mf2-analysis-2"  # 2: appearance AU logits and the baseline mode
 
 
 @dataclass
@@ -33,6 +33,7 @@ class FaceResult:
     pose: HeadPose
     au: dict[int, float]     # AU number -> occurrence probability (empty without a model)
     emotion: dict[str, float]
+    raw: np.ndarray | None = None  # appearance AU logits, to read the face again with another baseline
 
     def face(self) -> Face:
         """As the tracker's `Face` (depth dropped), for the CSV writer."""
@@ -57,16 +58,18 @@ class FrameResult:
 def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None) -> FrameResult:
     """Faces of one frame, scored by the model when there is one (``scorer``: a FaceScorer)."""
     faces = tracker.process(frame.rgb)
-    scores = scorer.score(frame.rgb, faces) if scorer else [None] * len(faces)
+    scores = scorer.score(frame.rgb, faces, frame.timestamp) if scorer else [None] * len(faces)
     return FrameResult(frame.index, frame.timestamp, [
         FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
-                   f.pose, s.au if s else {}, s.emotion if s else {})
+                   f.pose, s.au if s else {}, s.emotion if s else {}, s.raw if s else None)
         for f, s in zip(faces, scores)])
 
 
-def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...]) -> OpenFaceWriter:
-    """The per-frame CSV, with a column pair per AU and a column per emotion (none without a model)."""
-    return OpenFaceWriter(path, tuple(AU_BY_NUMBER[n].column for n in aus), emotions)
+def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], baseline: str | None = None
+               ) -> OpenFaceWriter:
+    """The per-frame CSV, with a column pair per AU, a column per emotion and the ``baseline``
+    mode the readings are relative to (none of these without a model)."""
+    return OpenFaceWriter(path, tuple(AU_BY_NUMBER[n].column for n in aus), emotions, baseline if aus else None)
 
 
 def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...]) -> None:
@@ -79,8 +82,9 @@ class Analysis:
     """Every analysed frame of one source, in frame order, plus what produced them."""
 
     def __init__(self, aus: tuple[int, ...] = (), emotions: tuple[str, ...] = (), model_version: str | None = None,
-                 frame_count: int | None = None, source: str = ""):
+                 frame_count: int | None = None, source: str = "", baseline: str = "none"):
         self.aus = tuple(aus)
+        self.baseline = baseline         # how readings were made relative to each person (core.baseline)
         self.emotions = tuple(emotions)
         self.model_version = model_version
         self.frame_count = frame_count   # frames in the source, when known
@@ -93,13 +97,17 @@ class Analysis:
     def for_scorer(cls, scorer, frame_count: int | None = None, source: str = "") -> "Analysis":
         if scorer is None:
             return cls(frame_count=frame_count, source=source)
-        return cls(scorer.aus, scorer.emotions, scorer.version, frame_count, source)
+        return cls(scorer.aus, scorer.emotions, scorer.version, frame_count, source, str(scorer.baseline))
 
     def add(self, result: FrameResult) -> None:
         self._frames[result.index] = result
 
     def __len__(self) -> int:
         return len(self._frames)
+
+    def invalidate(self) -> None:
+        """Forget cached series after the faces' readings were changed in place."""
+        self._series.clear()
 
     def at(self, index: int) -> FrameResult | None:
         return self._frames.get(index)
@@ -155,7 +163,7 @@ class Analysis:
 
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
-        writer = csv_writer(path, self.aus, self.emotions)
+        writer = csv_writer(path, self.aus, self.emotions, self.baseline)
         try:
             for result in self.frames():
                 write_result(writer, result, self.aus, self.emotions)
@@ -173,7 +181,7 @@ class Analysis:
         n_points = len(faces[0].landmarks) if faces else 478
         meta = {"format": FORMAT, "aus": list(self.aus), "emotions": list(self.emotions),
                 "model_version": self.model_version, "frame_count": self.frame_count, "source": self.source,
-                "complete": self.complete}
+                "complete": self.complete, "baseline": self.baseline}
         arrays = {
             "meta": np.array(json.dumps(meta)),
             "frame_index": np.array([r.index for r in frames], np.int64),
@@ -188,6 +196,8 @@ class Analysis:
             if self.model_version else np.zeros((len(faces), 0), np.float32),
             "emotion": np.array([[f.emotion[e] for e in self.emotions] for f in faces], np.float32)
             .reshape(-1, len(self.emotions)) if self.model_version else np.zeros((len(faces), 0), np.float32),
+            "raw": np.array([f.raw for f in faces], np.float64).reshape(len(faces), -1)
+            if faces and all(f.raw is not None for f in faces) else np.zeros((len(faces), 0), np.float64),
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -208,7 +218,7 @@ class Analysis:
         except (OSError, ValueError, KeyError, EOFError) as e:
             raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
         out = cls(tuple(meta["aus"]), tuple(meta["emotions"]), meta["model_version"], meta["frame_count"],
-                  meta["source"])
+                  meta["source"], meta["baseline"])
         out.complete = bool(meta["complete"])
         row = 0
         for index, t, n in zip(arrays["frame_index"], arrays["frame_time"], arrays["faces_per_frame"]):
@@ -216,8 +226,10 @@ class Analysis:
             for r in range(row, row + int(n)):
                 au = dict(zip(out.aus, map(float, arrays["au"][r])))
                 emotion = dict(zip(out.emotions, map(float, arrays["emotion"][r])))
+                raw = arrays["raw"][r] if arrays["raw"].shape[1] else None
                 faces.append(FaceResult(int(arrays["track"][r]), arrays["box"][r], float(arrays["confidence"][r]),
-                                        arrays["landmarks"][r], HeadPose(*map(float, arrays["pose"][r])), au, emotion))
+                                        arrays["landmarks"][r], HeadPose(*map(float, arrays["pose"][r])), au, emotion,
+                                        raw))
             row += int(n)
             out.add(FrameResult(int(index), float(t), faces))
         return out
@@ -229,6 +241,8 @@ def run_analysis(source, analysis: Analysis, tracker: FaceTracker, scorer=None,
     """Analyse every frame of ``source`` into ``analysis``. Returns None when it ran to the end
     (``analysis.complete`` is then set), else a one-line reason: cancelled, or the damage that
     stopped decoding (the frames before it are kept)."""
+    if scorer is not None:
+        scorer.reset()
     try:
         for frame in source:
             if cancelled():

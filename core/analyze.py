@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .analysis import analyze_frame, csv_writer, write_result
+from .analysis import Analysis, analyze_frame, csv_writer, write_result
 from .errors import InputError
 from .faces import FaceTracker
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_index, open_source
@@ -24,6 +24,7 @@ class AnalyzeOptions:
     device: str = "cpu"
     duration: float | None = None   # seconds to record from a camera (None: until stopped)
     model: str | None = None        # MF² model folder; None: faces only, no AU/emotion columns
+    baseline: str = "auto"          # person baseline: auto, none or START-END seconds (core.baseline)
 
 
 @dataclass
@@ -54,13 +55,27 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         from .model.scorer import FaceScorer
 
         try:
-            scorer = FaceScorer(Path(options.model), options.device)
+            scorer = FaceScorer(Path(options.model), options.device, options.baseline)
         except InputError as e:
             source.close()
             result.error = str(e)
             return result
     aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
-    writer = csv_writer(out_path, aus, emotions)
+    writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None)
+    # with a neutral segment, rows wait until it has been seen, then are read against it
+    held: list | None = [] if scorer and scorer.baseline.kind == "segment" else None
+
+    def release() -> None:
+        nonlocal held
+        if held:
+            pending = Analysis.for_scorer(scorer)
+            for r in held:
+                pending.add(r)
+            scorer.set_baselines(scorer.recalibrate(pending, scorer.baseline))
+            for r in held:
+                write_result(writer, r, aus, emotions)
+        held = None
+
     try:
         with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
             try:
@@ -68,7 +83,12 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                     if frame.index % options.every:
                         continue
                     analysed = analyze_frame(frame, tracker, scorer)
-                    write_result(writer, analysed, aus, emotions)
+                    if held is not None:
+                        held.append(analysed)
+                        if frame.timestamp > scorer.baseline.end:
+                            release()
+                    else:
+                        write_result(writer, analysed, aus, emotions)
                     result.frames += 1
                     result.face_frames += bool(analysed.faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):
@@ -81,6 +101,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                     result.notes.append(stopped)
                 else:
                     result.error = stopped
+        release()
     except BaseException:
         writer.discard()
         raise

@@ -43,6 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for cameras: stop after this long (default: until Ctrl-C)")
     a.add_argument("--model", type=Path, default=None, metavar="DIR",
                    help="MF² model folder for the AU and emotion columns (default: the shipped model)")
+    a.add_argument("--baseline", default="auto", metavar="auto|none|START-END",
+                   help="AU readings relative to each person's neutral face: estimated per face as the video "
+                        "goes (auto, default), from a neutral segment in seconds (e.g. 0-20), or none")
 
     for name, text in (("pretrain", "train the whole MF² model (encoder, language alignment, heads)"),
                        ("finetune", "DFN: train the side networks and heads of a model, encoder frozen")):
@@ -101,14 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
         e.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON")
         e.add_argument("--model", type=Path, default=None, metavar="DIR", help="model folder (default: shipped)")
         e.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-        if task == "emotion":
+        if task in ("emotion", "au"):
             e.add_argument("--zero-shot", action="store_true",
-                           help="score by similarity to emotion descriptions instead of the emotion head")
+                           help=f"score by similarity to {task} descriptions instead of the {task} heads")
+            e.add_argument("--prompts", type=Path, default=None, metavar="PROMPTS_JSON",
+                           help="with --zero-shot: a JSON object of " + ("emotion names" if task == "emotion" else
+                                "AU codes (AU12)") + " to lists of your own descriptions (default: shipped ones, "
+                                "never used in training)")
+        if task == "emotion":
             e.add_argument("--mirror", action="store_true",
                            help="average each face with its mirror image (not what `analyze` does)")
         if task == "au-cv":
             e.add_argument("--folds", type=_positive_int, default=5)
-            e.add_argument("--epochs", type=_positive_int, default=30)
+            e.add_argument("--epochs", type=_positive_int, default=60)
 
     b = sub.add_parser("bench", help="median fps of decoding, face tracking and the whole analyze path")
     b.add_argument("video", nargs="?", default=str(DEFAULT_BENCH_VIDEO))
@@ -129,7 +137,10 @@ def cmd_analyze(args) -> int:
     from .device import resolve_device
     from .progress import ProgressLine
 
+    from .baseline import BaselineMode
+
     device = resolve_device(args.device)
+    baseline = str(BaselineMode.parse(args.baseline))  # a bad value is one line before any work
     jobs, errors = plan_jobs(args.inputs)
     for line in errors:
         print(f"mf2: {line}", file=sys.stderr)
@@ -145,7 +156,7 @@ def cmd_analyze(args) -> int:
 
         load_model(model)  # a bad --model is one error up front, not one per input
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
-                             model=str(model) if model else None)
+                             model=str(model) if model else None, baseline=baseline)
     display = ProgressLine(len(jobs))
     results = run_jobs(jobs, output_paths(jobs, args.output), options, args.workers, display)
     display.clear()
@@ -320,7 +331,7 @@ def cmd_evaluate(args) -> int:
     model_dir = args.model or default_model_dir()
     if args.task == "emotion":
         result = evaluate_emotion(load_model(model_dir, device), load_emotion_folder(args.data), args.zero_shot,
-                                  args.mirror)
+                                  args.mirror, args.prompts)
         print(f"n={result['n']} accuracy={result['accuracy']:.4f} macro_f1={result['macro_f1']:.4f}")
         width = max(len(label) for label in result["labels"])
         print(" " * (width + 2) + " ".join(f"{label[:7]:>7}" for label in result["labels"]) + "   <- predicted")
@@ -328,8 +339,8 @@ def cmd_evaluate(args) -> int:
             print(f"{label:>{width}}  " + " ".join(f"{v:7d}" for v in row))
     else:
         samples = load_au_csv(args.data)
-        result = evaluate_au(load_model(model_dir, device), samples) if args.task == "au" else \
-            cross_validate_au(model_dir, samples, args.folds, args.epochs, device)
+        result = evaluate_au(load_model(model_dir, device), samples, args.zero_shot, args.prompts) if args.task == "au" else \
+            cross_validate_au(model_dir, samples, args.folds, args.epochs)
         print(f"n={result['n']} mean_f1={result['mean_f1']:.4f}")
         print(" ".join(f"{code}={f:.3f}" for code, f in result["per_au_f1"].items()))
     if args.json:

@@ -38,6 +38,8 @@ class LiveAnalyzer:
         """``scorer``: a FaceScorer for AU and emotion scores, or None for faces only."""
         self.source = source
         self.scorer = scorer
+        if scorer is not None:
+            scorer.reset()  # new tracks: no person baseline carries over from an earlier video
         self.max_faces = max_faces
         self.error: str | None = None   # one line: why the source or the analysis failed, set as both threads end
         self._wake = threading.Condition()  # guards everything below

@@ -75,6 +75,8 @@ ACTION_UNITS: tuple[ActionUnit, ...] = (
                "The jaw drops so that the mouth hangs open."),
     ActionUnit(27, "Mouth Stretch", "pterygoids and digastric", "jaw",
                "The mouth is stretched wide open by pulling the jaw far down."),
+    ActionUnit(43, "Eyes Closed", "relaxed levator palpebrae superioris", "upper_eyelids",
+               "The eyelids are closed and stay closed, longer than a blink."),
     ActionUnit(45, "Blink", "relaxed levator palpebrae superioris, orbicularis oculi", "upper_eyelids",
                "The eyelids close briefly and reopen."),
 )

@@ -15,6 +15,7 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
 from core.analysis import analyze_frame  # noqa: E402
+from core.baseline import BaselineMode  # noqa: E402
 from core.errors import InputError  # noqa: E402
 from core.video import Source, open_source  # noqa: E402
 
@@ -287,3 +288,24 @@ def test_heatmap_columns_follow_true_time_at_variable_frame_rate():
     assert columns[-1, 0] == 4
     long_grid, _ = uniform_columns(np.arange(0, 3600, 0.04), np.zeros((90000, 1)), max_columns=4000)
     assert len(long_grid) <= 4001
+
+
+def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(window, qtbot, face_clip, tmp_path,
+                                                                           monkeypatch):
+    open_and_analyse(window, qtbot, face_clip)
+    face = window.analysis.frames()[-1].faces[0]
+    auto = dict(face.au)
+    assert window.analysis.baseline == "auto"
+    monkeypatch.setattr("app.main_window.QInputDialog.getText", lambda *a, **k: ("0-0.2", True))
+    window.ask_neutral_segment()
+    assert window.analysis.baseline == "0-0.2"
+    window.export_csv(tmp_path / "out.csv")
+    header, row = (tmp_path / "out.csv").read_text().splitlines()[:2]
+    assert header.endswith(", baseline") and row.endswith(",0-0.2")
+    window.set_baseline(BaselineMode("auto"))
+    assert window.analysis.baseline == "auto"
+    assert face.au == pytest.approx(auto)  # the same reading as the streaming pass made
+    monkeypatch.setattr("app.main_window.QInputDialog.getText", lambda *a, **k: ("9-3", True))
+    with qtbot.waitSignal(window.failed) as blocker:
+        window.ask_neutral_segment()
+    assert "START-END" in blocker.args[0]

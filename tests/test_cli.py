@@ -35,10 +35,12 @@ def test_analyze_writes_openface_rows(tmp_path, face_clip):
     from core.training.checkpoint import load_model
 
     shipped = load_model(default_model_dir()).cfg
-    # AU and emotion columns: exactly the heads the shipped model trained, nothing invented
-    assert [h for h in header if h.startswith("AU")] == [f"AU{n:02d}_r" for n in shipped.trained_aus] + \
-        [f"AU{n:02d}_c" for n in shipped.trained_aus]
+    # AU and emotion columns: exactly the heads the shipped model trained plus the eyelid AUs
+    # (closed eyes, blink) read from the geometry, nothing invented; the person baseline named
+    aus = sorted(set(shipped.trained_aus) | {43, 45})
+    assert [h for h in header if h.startswith("AU")] == [f"AU{n:02d}_r" for n in aus] + [f"AU{n:02d}_c" for n in aus]
     assert [h for h in header if h.startswith("emotion_")] == [f"emotion_{e}" for e in shipped.trained_emotions]
+    assert header[-1] == "baseline" and {r["baseline"] for r in rows} == {"auto"}
     assert [int(r["frame"]) for r in rows] == list(range(1, 13))
     assert [float(r["timestamp"]) for r in rows] == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
     assert {r["success"] for r in rows} == {"1"} and {r["face_id"] for r in rows} == {"0"}

@@ -6,6 +6,7 @@ from safetensors.torch import save_file
 
 from core.data.prepare import Prepared
 from core.errors import InputError
+from core.faces.geometry import N_FEATURES
 from core.model.config import ModelConfig
 from core.model.model import MF2
 from core.model.transform import CANONICAL_CENTERS, PATCH_REGION
@@ -80,7 +81,8 @@ def tiny_data(n=64):
         images[i, 8 + 12 * e: 16 + 12 * e] += 150
     aus = np.full((n, len(ACTION_UNITS)), np.nan, np.float32)
     aus[:, 0] = emotions == 1
-    return Prepared(images, np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n, bool), emotions, aus,
+    return Prepared(images, np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n, bool),
+                    np.full((n, N_FEATURES), np.nan, np.float32), emotions, aus,
                     np.array(["s"] * n), np.array([""] * n, dtype=object))
 
 
@@ -110,3 +112,37 @@ def test_pretraining_learns_and_resumes(tmp_path):
     assert resumed.cfg.trained_emotions == ("neutral", "happy", "sad")
     with pytest.raises(InputError, match="cannot resume with other settings"):
         train(resumed, tiny_data(), tmp_path / "run", TrainSettings(epochs=9, batch_size=16), resume=True)
+
+
+def test_au_side_and_emotion_heads_train_only_their_parts():
+    """The AU task trains the local branch, AU heads and geometry weights; the emotion task its
+    heads; the backbone and the other task stay exactly as they were."""
+    from core.training.au_local import AuData, AuSettings, train_au
+    from core.training.emotion_heads import EmotionData, train_emotion
+
+    cfg = ModelConfig(geometry_dim=N_FEATURES, geometry_scale=(0.05,) * N_FEATURES)
+    model = MF2(cfg)
+    rng = np.random.default_rng(0)
+    n = 48
+    labels = np.full((n, len(cfg.aus)), np.nan)
+    geometry = rng.normal(0, 0.05, (n, N_FEATURES))
+    labels[:, cfg.aus.index(1)] = geometry[:, 0] > 0  # AU1 follows the inner brow height
+    data = AuData(torch.randn(n, 2, cfg.widths[2], 12, 12), np.repeat(CANONICAL_CENTERS[None], n, 0), geometry,
+                  labels, np.array([f"ck:{i % 6}" for i in range(n)]))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    history = train_au(model, data, AuSettings(epochs=30, batch_size=16))
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith(("encoder.local_proj", "au_")) for k in changed)
+    assert history[-1] < history[0]
+    masked = (model.au_geometry * model.au_geometry_mask)[cfg.aus.index(1)].detach()
+    assert masked[0] > 0 and float(masked.abs().sum()) == pytest.approx(float(masked[:5].abs().sum()))  # FACS mask
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    targets = np.eye(len(cfg.emotions))[rng.integers(0, 3, n)]
+    emotions = EmotionData(torch.randn(n, 2, cfg.embed_dim), torch.randn(n, 2, cfg.embed_dim), geometry, targets,
+                           np.ones_like(targets, dtype=bool))
+    train_emotion(model, emotions, epochs=3, batch_size=16)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("emotion_") for k in changed)

@@ -16,11 +16,12 @@ import numpy as np
 
 from ..cache import cache_dir
 from ..errors import InputError
+from ..faces.geometry import N_FEATURES, face_geometry
 from ..taxonomy import ACTION_UNITS, EMOTIONS
 from ..video import read_image
 from .sources import Sample
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: face geometry
 AU_NUMBERS = tuple(au.number for au in ACTION_UNITS)
 
 
@@ -29,6 +30,7 @@ class Prepared:
     images: np.ndarray      # (N, S, S) uint8 grey, aligned
     centers: np.ndarray     # (N, P, 2) float32 patch centres, 0..1
     aligned: np.ndarray     # (N,) bool: landmarks were found (else canonical centres)
+    geometry: np.ndarray    # (N, N_FEATURES) float32 face geometry, NaN where no landmarks
     emotions: np.ndarray    # (N,) int64 index into EMOTIONS, -1 unknown
     aus: np.ndarray         # (N, len(AU_NUMBERS)) float32, NaN where not labelled
     subjects: np.ndarray    # (N,) str, "" unknown
@@ -42,7 +44,7 @@ class Prepared:
         return [n for n, col in zip(AU_NUMBERS, self.aus.T) if np.nansum(col > 0) > 0]
 
     def subset(self, index) -> "Prepared":
-        fields = ("images", "centers", "aligned", "emotions", "aus", "subjects", "texts")
+        fields = ("images", "centers", "aligned", "geometry", "emotions", "aus", "subjects", "texts")
         return Prepared(*(getattr(self, f)[index] for f in fields))
 
 
@@ -58,12 +60,12 @@ def labels_of(samples: list[Sample]) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return emotions, aus, subjects, texts
 
 
-def _crop_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def _crop_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     samples, size = args
     from ..faces import FaceTracker
-    from ..model.transform import crop_input
+    from ..model.transform import crop_input, face_input
 
-    images, centers, aligned, errors = [], [], [], []
+    images, centers, aligned, geometry, errors = [], [], [], [], []
     with FaceTracker(static=True, min_confidence=0.3) as tracker:
         for s in samples:
             try:
@@ -72,16 +74,15 @@ def _crop_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]:
                 errors.append(str(e))
                 pixels = np.zeros((size, size), np.uint8)
             if s.landmarks is not None:  # aligned by its own mesh, as the studio aligned it
-                from ..model.transform import face_input
-
                 crop, c = face_input(pixels, s.landmarks, size)
-                ok = True
+                landmarks = s.landmarks
             else:
-                crop, c, ok = crop_input(pixels, tracker, size)
+                crop, c, landmarks = crop_input(pixels, tracker, size)
             images.append(crop)
             centers.append(c)
-            aligned.append(ok)
-    return np.stack(images), np.stack(centers), np.array(aligned), errors
+            aligned.append(landmarks is not None)
+            geometry.append(face_geometry(landmarks) if landmarks is not None else np.full(N_FEATURES, np.nan, np.float32))
+    return np.stack(images), np.stack(centers), np.array(aligned), np.stack(geometry), errors
 
 
 def prepare(samples: list[Sample], size: int, workers: int | None = None, use_cache: bool = True) -> Prepared:
@@ -91,7 +92,7 @@ def prepare(samples: list[Sample], size: int, workers: int | None = None, use_ca
     emotions, aus, subjects, texts = labels_of(samples)
     if use_cache and path.is_file():
         with np.load(path) as z:
-            return Prepared(z["images"], z["centers"], z["aligned"], emotions, aus, subjects, texts)
+            return Prepared(z["images"], z["centers"], z["aligned"], z["geometry"], emotions, aus, subjects, texts)
     workers = max(1, min(workers or os.cpu_count() or 1, len(samples) // 64 or 1))
     step = -(-len(samples) // (workers * 8))
     chunks = [(samples[i:i + step], size) for i in range(0, len(samples), step)]
@@ -100,13 +101,13 @@ def prepare(samples: list[Sample], size: int, workers: int | None = None, use_ca
     else:
         with mp.get_context("spawn").Pool(workers) as pool:
             parts = pool.map(_crop_chunk, chunks)
-    errors = [e for p in parts for e in p[3]]
+    errors = [e for p in parts for e in p[4]]
     if errors:
         raise InputError(errors[0] + (f" (and {len(errors) - 1} more unreadable images)" if len(errors) > 1 else ""))
-    images, centers, aligned = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    images, centers, aligned, geometry = (np.concatenate([p[i] for p in parts]) for i in range(4))
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, images=images, centers=centers, aligned=aligned)
+        np.savez(tmp, images=images, centers=centers, aligned=aligned, geometry=geometry)
         os.replace(tmp, path)
-    return Prepared(images, centers, aligned, emotions, aus, subjects, texts)
+    return Prepared(images, centers, aligned, geometry, emotions, aus, subjects, texts)

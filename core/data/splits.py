@@ -9,11 +9,17 @@ from .sources import Sample
 def subject_folds(samples: list[Sample], k: int, seed: int = 0) -> list[list[int]]:
     """``k`` lists of sample indices; every subject's samples fall in exactly one fold. Subjects are
     shuffled by ``seed`` and dealt largest first into the currently smallest fold, to even sizes."""
-    by_subject: dict[str, list[int]] = {}
-    for i, s in enumerate(samples):
+    for s in samples:
         if s.subject is None:
             raise ValueError(f"{s.source}: no subject: cannot make subject-disjoint folds")
-        by_subject.setdefault(s.subject, []).append(i)
+    return group_folds([s.subject for s in samples], k, seed)
+
+
+def group_folds(groups, k: int, seed: int = 0) -> list[list[int]]:
+    """As `subject_folds`, for any sequence of group names (a person, a video)."""
+    by_subject: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):
+        by_subject.setdefault(str(g), []).append(i)
     subjects = sorted(by_subject)
     random.Random(seed).shuffle(subjects)
     subjects.sort(key=lambda subj: -len(by_subject[subj]))

@@ -14,21 +14,24 @@ from pathlib import Path
 from ..faces import Face
 
 N_POINTS = 68
-AU_THRESHOLD = 0.5  # occurrence probability at which an AU counts as present (AUxx_c = 1)
+AU_THRESHOLD = 0.5  # reported probability at which an AU counts as present (per-AU thresholds are applied before)
 
 
-def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = ()) -> list[str]:
-    """Header names. ``au_columns`` are stems like ``AU01``; ``emotions`` become ``emotion_<name>``."""
+def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = (), baseline: bool = False
+                     ) -> list[str]:
+    """Header names. ``au_columns`` are stems like ``AU01``; ``emotions`` become ``emotion_<name>``;
+    ``baseline`` adds the column naming what the AU readings are relative to."""
     return (["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
             + [f"x_{i}" for i in range(N_POINTS)] + [f"y_{i}" for i in range(N_POINTS)]
             + [f"{au}_r" for au in au_columns] + [f"{au}_c" for au in au_columns]
-            + [f"emotion_{e}" for e in emotions])
+            + [f"emotion_{e}" for e in emotions] + (["baseline"] if baseline else []))
 
 
 def model_values(au: dict[int, float], emotion: dict[str, float], aus: tuple[int, ...],
                  emotions: tuple[str, ...]) -> list[float]:
     """One face's model columns in OpenFace order: AUxx_r (0..5: the occurrence probability on
-    OpenFace's intensity scale, as no intensity labels exist), AUxx_c, then the emotions."""
+    OpenFace's intensity scale, as no intensity labels exist), AUxx_c, then the emotions. The
+    probabilities come already shifted by the model's per-AU thresholds, so 0.5 decides."""
     p = [au[n] for n in aus]
     return [5 * v for v in p] + [float(v >= AU_THRESHOLD) for v in p] + [emotion[e] for e in emotions]
 
@@ -37,12 +40,16 @@ class OpenFaceWriter:
     """Writes rows to ``path`` through a temporary file renamed into place on `close`, so a crash
     never leaves a half-written CSV under the final name."""
 
-    def __init__(self, path: Path, au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = ()):
+    def __init__(self, path: Path, au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = (),
+                 baseline: str | None = None):
+        """``baseline``: the person-baseline mode (``auto``, ``none``, ``START-END``) written in a
+        last column of every row, so a CSV says what its AU readings are relative to."""
         self.path = Path(path)
         self._tmp = self.path.with_name(self.path.name + ".part")
         self._file = open(self._tmp, "w", newline="\n", encoding="utf-8")
         self._n_extra = 2 * len(au_columns) + len(emotions)
-        self._file.write(", ".join(openface_columns(au_columns, emotions)) + "\n")
+        self._tail = f",{baseline}" if baseline is not None else ""
+        self._file.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
 
     def write(self, frame_index: int, timestamp: float, faces: list[Face], extra: list[list[float]] | None = None):
         """One row per face (``extra[i]``: that face's AU r, AU c and emotion values), or a
@@ -51,7 +58,7 @@ class OpenFaceWriter:
         ts = f"{timestamp:.3f}"
         if not faces:
             zeros = ",".join(["0"] * (3 + 2 * N_POINTS + self._n_extra))
-            self._file.write(f"{head}-1,{ts},0,0,{zeros}\n")
+            self._file.write(f"{head}-1,{ts},0,0,{zeros}{self._tail}\n")
             return
         for i, face in enumerate(faces):
             rx, ry, rz = face.pose.radians()
@@ -60,7 +67,7 @@ class OpenFaceWriter:
             values += [f"{v:.1f}" for v in pts[:, 0]] + [f"{v:.1f}" for v in pts[:, 1]]
             if extra is not None:
                 values += [f"{v:.4g}" for v in extra[i]]
-            self._file.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + "\n")
+            self._file.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + self._tail + "\n")
 
     def close(self) -> None:
         """Finish the file and move it to its final name."""

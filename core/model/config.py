@@ -23,6 +23,11 @@ class ModelConfig:
     au_regions: tuple[str, ...] = field(default_factory=lambda: tuple(au.region for au in ACTION_UNITS))
     trained_emotions: tuple[str, ...] = ()     # emotions whose head saw labelled examples
     trained_aus: tuple[int, ...] = ()          # AUs whose head saw labels: the only ones reported
+    geometry_dim: int = 0                      # face-geometry features the AU heads read (0: none)
+    geometry_rest: tuple[float, ...] = ()      # population neutral geometry + eye openings (core.baseline)
+    geometry_scale: tuple[float, ...] = ()     # spread of each geometry feature, its unit for the heads
+    au_thresholds: tuple[float, ...] = ()      # per AU (``aus`` order) probability at which it is present
+    au_gates: tuple = ()                       # (AU, geometry feature, least rise over the person's rest) the AU needs
     version: str = "untrained"
 
     def save(self, path: Path) -> None:

@@ -24,14 +24,17 @@ def region_alignment_loss(region_emb: torch.Tensor, au_text_emb: torch.Tensor, l
     return masked_bce(logits, labels)
 
 
-def masked_bce(logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Binary cross-entropy over labelled entries only (labels NaN = unknown); 0 if none."""
+def masked_bce(logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None,
+               sample_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy over labelled entries only (labels NaN = unknown); 0 if none.
+    ``sample_weight`` (B,) weighs each sample's entries."""
     mask = ~torch.isnan(labels)
     if not mask.any():
         return logits.sum() * 0.0
     target = torch.nan_to_num(labels).clamp(0, 1)
     loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none", pos_weight=pos_weight)
-    return (loss * mask).sum() / mask.sum()
+    weights = mask.float() if sample_weight is None else mask.float() * sample_weight[:, None]
+    return (loss * weights).sum() / weights.sum()
 
 
 def emotion_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:

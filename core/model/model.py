@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..faces.geometry import facs_mask
 from .config import ModelConfig
 from .transform import PATCH_REGION
 
@@ -55,11 +56,17 @@ class FaceEncoder(nn.Module):
 
     def forward(self, image: torch.Tensor, centers: torch.Tensor) -> dict[str, torch.Tensor]:
         """``image`` (B, 1, S, S) normalised grey; ``centers`` (B, P, 2) patch centres in 0..1."""
-        x = self.stage2(self.stage1(self.stem(image)))
-        local_map = self.stage3(x)
-        g = self.stage4(local_map).mean(dim=(2, 3))
-        # sample a 3x3 neighbourhood around every patch centre: (B, P*9, 1, 2) in -1..1
-        grid = (centers[:, :, None, :] * 2 - 1) + self.offsets[None, None]
+        local_map, g = self.trunk(image)
+        return {"global": self.global_proj(g), "regions": self.local(local_map, centers)}
+
+    def trunk(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The convolutional backbone: (stage-3 map for the local branch, pooled stage-4 features)."""
+        local_map = self.stage3(self.stage2(self.stage1(self.stem(image))))
+        return local_map, self.stage4(local_map).mean(dim=(2, 3))
+
+    def local(self, local_map: torch.Tensor, centers: torch.Tensor) -> torch.Tensor:
+        """Local branch: one embedding per region (B, R, E) from 3x3 samples around each patch centre."""
+        grid = (centers[:, :, None, :] * 2 - 1) + self.offsets[None, None]  # (B, P, 9, 2) in -1..1
         b, p = centers.shape[:2]
         sampled = F.grid_sample(local_map, grid.reshape(b, p * 9, 1, 2), align_corners=False)  # (B, C, P*9, 1)
         patches = sampled.reshape(b, -1, p, 9).permute(0, 2, 1, 3).reshape(b, p, -1)
@@ -67,7 +74,7 @@ class FaceEncoder(nn.Module):
         regions = torch.zeros(b, self.n_regions, patch_emb.shape[-1], dtype=patch_emb.dtype, device=patch_emb.device)
         regions.index_add_(1, self.patch_region, patch_emb)
         counts = torch.bincount(self.patch_region, minlength=self.n_regions).clamp(min=1).to(patch_emb.dtype)
-        return {"global": self.global_proj(g), "regions": regions / counts[None, :, None]}
+        return regions / counts[None, :, None]
 
 
 class SideNetwork(nn.Module):
@@ -96,6 +103,14 @@ class MF2(nn.Module):
         self.au_occurrence = nn.Parameter(torch.zeros(len(cfg.aus), e))
         self.au_occurrence_bias = nn.Parameter(torch.zeros(len(cfg.aus)))
         nn.init.normal_(self.au_occurrence, std=0.02)
+        if cfg.geometry_dim:  # AUs and emotions also read the face's geometry relative to the person's neutral face
+            self.au_geometry = nn.Parameter(torch.zeros(len(cfg.aus), cfg.geometry_dim))
+            self.register_buffer("au_geometry_mask", torch.as_tensor(facs_mask(cfg.aus)))  # saved with the weights
+            self.emotion_geometry = nn.Parameter(torch.zeros(len(cfg.emotions), cfg.geometry_dim))
+            self.emotion_local = nn.Linear(e, len(cfg.emotions), bias=False)  # the emotion also reads the regions
+            nn.init.zeros_(self.emotion_local.weight)
+            self.register_buffer("geometry_scale", torch.as_tensor(cfg.geometry_scale or [1.0] * cfg.geometry_dim,
+                                                                   dtype=torch.float32), persistent=False)
         self.register_buffer("au_region", torch.as_tensor([cfg.regions.index(r) for r in cfg.au_regions]),
                              persistent=False)
 
@@ -104,18 +119,40 @@ class MF2(nn.Module):
         prefixes = tuple(f"{t}_" for t in tasks)
         return [p for n, p in self.named_parameters() if n.startswith(prefixes)]
 
-    def forward(self, image: torch.Tensor, centers: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.encoder(image, centers))
+    def forward(self, image: torch.Tensor, centers: torch.Tensor, geometry: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        return self.heads(self.encoder(image, centers), geometry)
 
-    def heads(self, feats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The DFN part on the encoder's features: fine-tuning on cached features calls this alone."""
-        g = self.emotion_side(feats["global"])
-        r = self.au_side(feats["regions"])[:, self.au_region]  # (B, n_AU, E): each AU's own region
-        return {
-            **feats,
-            "emotion_logits": self.emotion_head(g),
-            "au_logits": (r * self.au_occurrence).sum(-1) + self.au_occurrence_bias,
-        }
+    def heads(self, feats: dict[str, torch.Tensor], geometry: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """The DFN part on the encoder's features: fine-tuning on cached features calls this alone.
+        ``geometry`` (B, geometry_dim): the face's geometry minus the person's neutral geometry;
+        None reads every face as at its neutral geometry."""
+        return {**feats, "emotion_logits": self.emotion_logits(feats["global"], feats["regions"], geometry),
+                "au_logits": self.au_logits(feats["regions"], geometry)}
+
+    def emotion_logits(self, face: torch.Tensor, regions: torch.Tensor, geometry: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """(B, n_emotions): from the whole face, and in v2 models also the mean region embedding
+        and the geometry."""
+        logits = self.emotion_head(self.emotion_side(face))
+        if self.cfg.geometry_dim:
+            logits = logits + self.emotion_local(regions.mean(1))
+            if geometry is not None:
+                logits = logits + (geometry / self.geometry_scale) @ self.emotion_geometry.T
+        return logits
+
+    def au_logits(self, regions: torch.Tensor, geometry: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, n_AU) occurrence logits: each AU from its own region's embedding, plus the geometry."""
+        r = self.au_side(regions)[:, self.au_region]  # (B, n_AU, E)
+        au = (r * self.au_occurrence).sum(-1) + self.au_occurrence_bias
+        if geometry is not None and self.cfg.geometry_dim:
+            au = au + self.geometry_logits(geometry)
+        return au
+
+    def geometry_logits(self, geometry: torch.Tensor) -> torch.Tensor:
+        """The geometry's share of each AU logit: linear, so a change of the person's baseline
+        shifts the logits without reading the face again."""
+        return (geometry / self.geometry_scale) @ (self.au_geometry * self.au_geometry_mask).T
 
     def embed_text(self, text_embeddings: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.text_proj(text_embeddings), dim=-1)

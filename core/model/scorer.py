@@ -1,4 +1,10 @@
-"""Per-face AU and emotion scores for tracked faces in a frame: the model as the pipeline uses it."""
+"""Per-face AU and emotion scores for tracked faces in a frame: the model as the pipeline uses it.
+
+Readings are relative to the person (`core.baseline`): the AU heads read the face's geometry minus
+that track's neutral geometry, and eye closure (AU45, AU43) is the eyelid aperture against the
+person's own open eyes. Each AU probability is shifted by the model's per-AU threshold so that
+0.5 is the decision point everywhere a yes/no is shown (``AUxx_c``, overlays, captions, editor).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,19 +12,43 @@ from pathlib import Path
 
 import numpy as np
 
+from ..baseline import BaselineMode, TrackBaseline, track_baselines
 from ..faces import Face
-from .predict import predict
+from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometry
 from .transform import face_input
+
+# Population neutral geometry (core.faces.geometry order) and eye openings (right, left): the
+# median of the rest estimates of the three DEV clips' people (scripts/video_au_check.py). Used
+# with ``--baseline none`` and to steady a track's estimate in its first second.
+POPULATION_REST = np.array([
+    0.318, 0.245, 0.378, 0.44, 0.266, 0.289, -0.046, -0.5, -0.624, -0.949, 0.025, 0.783,
+    0.001, 1.622, 0.262, 0.228, 0.47, 0.301, 0.275])
+EYE_CLOSED = 0.45      # eye closure (1 - aperture / the person's open aperture) read as closed
+EYE_CLOSED_SOFTNESS = 0.06
+HELD_CLOSED_S = 0.5    # closed this long: AU43 (eyes closed), not just a blink
+GEOMETRIC_AUS = (43, 45)
+GATE_SOFTNESS = 0.01   # eye-distances over which a FACS gate opens
 
 
 @dataclass
 class FaceScores:
-    au: dict[int, float]        # AU number -> occurrence probability
+    au: dict[int, float]        # AU number -> probability; 0.5 and above: present
     emotion: dict[str, float]   # emotion -> probability
+    raw: np.ndarray             # appearance logits, AUs (``model_aus``) then emotions: re-read with another baseline
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def eye_closure(values: np.ndarray, baseline: np.ndarray) -> float:
+    """0 (open as at rest) .. 1 (shut): the more closed eye of the two, against the person's own."""
+    rest = np.maximum(baseline[N_FEATURES:], 1e-3)
+    return float(np.clip(1 - values[N_FEATURES:] / rest, 0, 1).max())
 
 
 class FaceScorer:
-    def __init__(self, model_dir: Path, device: str = "cpu"):
+    def __init__(self, model_dir: Path, device: str = "cpu", baseline: str | BaselineMode = "auto"):
         import torch
 
         from ..training.checkpoint import load_model
@@ -29,19 +59,117 @@ class FaceScorer:
         self.device = device
         self.model = load_model(model_dir, device)
         cfg = self.model.cfg
-        self.aus = cfg.trained_aus  # untrained heads are never reported
+        self.baseline = baseline if isinstance(baseline, BaselineMode) else BaselineMode.parse(baseline)
+        self.model_aus = tuple(cfg.trained_aus)  # untrained heads are never reported
+        self.aus = tuple(sorted(set(self.model_aus) | set(GEOMETRIC_AUS)))
         self.emotions = cfg.trained_emotions
-        self._au_index = [cfg.aus.index(n) for n in self.aus]
+        self._au_index = [cfg.aus.index(n) for n in self.model_aus]
         self._emotion_index = [cfg.emotions.index(e) for e in self.emotions]
+        thresholds = np.array(cfg.au_thresholds or [0.5] * len(cfg.aus), np.float64)[self._au_index]
+        self._shift = np.log(thresholds / (1 - thresholds))
+        self._geometry = None  # (model AUs + emotions, N_FEATURES) logit change per unit of geometry
+        if cfg.geometry_dim:
+            au_w = (self.model.au_geometry * self.model.au_geometry_mask).detach().cpu().numpy()
+            w = np.concatenate([au_w[self._au_index],
+                                self.model.emotion_geometry.detach().cpu().numpy()[self._emotion_index]])
+            self._geometry = w.astype(np.float64) / np.asarray(cfg.geometry_scale, np.float64)[None]
+        # FACS gates: e.g. no inner brow raiser (AU1) unless the inner brows are higher than at rest
+        self._gates = [(self.model_aus.index(int(au)), NAMES.index(feature), float(rise))
+                       for au, feature, rise in cfg.au_gates if int(au) in self.model_aus]
         self.version = cfg.version
+        self.reset()
 
-    def score(self, rgb: np.ndarray, faces: list[Face]) -> list[FaceScores]:
+    def reset(self) -> None:
+        """Forget every track's baseline: call at the start of each video (track ids restart)."""
+        self._running: dict[int, TrackBaseline] = {}
+        self._fixed: dict[int, np.ndarray] = {}
+        self._closed_since: dict[int, float] = {}
+
+    def set_baselines(self, fixed: dict[int, np.ndarray]) -> None:
+        """Use these rest values (``core.baseline.N_VALUES``) for these tracks from now on."""
+        self._fixed.update(fixed)
+
+    def score(self, rgb: np.ndarray, faces: list[Face], timestamp: float = 0.0) -> list[FaceScores]:
         if not faces:
             return []
+        out = []
+        for face, r in zip(faces, self.read_faces(rgb, faces)):
+            values = face_values(face.landmarks)
+            baseline, known = self._baseline(face.track_id, timestamp, values)
+            au, emotion = self.readings(r, values, baseline, face.track_id, timestamp, known)
+            out.append(FaceScores(au, emotion, r))
+        return out
+
+    def read_faces(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
+        """(F, model AUs + emotions) appearance logits of the faces, read at their neutral geometry."""
+        import torch
+
+        from .transform import to_input
+
         size = self.model.cfg.input_size
         crops, centers = zip(*(face_input(rgb, f.landmarks, size) for f in faces))
-        out = predict(self.model, np.stack(crops), np.stack(centers))
-        emotion = out["emotion"][:, self._emotion_index]
-        emotion /= emotion.sum(1, keepdims=True)
-        return [FaceScores(dict(zip(self.aus, map(float, au))), dict(zip(self.emotions, map(float, em))))
-                for au, em in zip(out["au"][:, self._au_index], emotion)]
+        with torch.no_grad():
+            o = self.model(to_input(np.stack(crops), self.device), torch.as_tensor(np.stack(centers), device=self.device))
+        return np.concatenate([o["au_logits"].float().cpu().numpy()[:, self._au_index],
+                               o["emotion_logits"].float().cpu().numpy()[:, self._emotion_index]], 1).astype(np.float64)
+
+    def _baseline(self, track: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(the track's rest values, whether they are the person's own)."""
+        if track in self._fixed:
+            return self._fixed[track], True
+        if self.baseline.kind == "none":
+            return POPULATION_REST, False
+        running = self._running.setdefault(track, TrackBaseline(POPULATION_REST))
+        running.add(t, values)
+        return running.estimate(), running.known
+
+    def readings(self, raw: np.ndarray, values: np.ndarray, baseline: np.ndarray, track: int, t: float,
+                 known: bool = True) -> tuple[dict[int, float], dict[str, float]]:
+        """(AU, emotion) probabilities of one face from its appearance logits, geometry and eye
+        openings (``values``) and the person's ``baseline``; tracks how long the eyes have been closed.
+        The FACS gates apply only against a ``known`` baseline (the person's own): a still photo or
+        a face seen for less than 2 s has no rest to measure a rise from."""
+        logits = raw.copy()
+        if self._geometry is not None and np.all(np.isfinite(values)):
+            logits += self._geometry @ (values[:N_FEATURES] - baseline[:N_FEATURES])
+        n = len(self.model_aus)
+        emotion = np.exp(logits[n:] - logits[n:].max())
+        emotion /= emotion.sum()
+        p = _sigmoid(logits[:n] - self._shift)
+        for j, feature, rise in self._gates if known else ():
+            p[j] = min(p[j], _sigmoid((values[feature] - baseline[feature] - rise) / GATE_SOFTNESS))
+        au = dict(zip(self.model_aus, map(float, p)))
+        closure = eye_closure(values, baseline)
+        closed = closure >= EYE_CLOSED
+        since = self._closed_since.setdefault(track, t) if closed else self._closed_since.pop(track, None)
+        au[45] = float(_sigmoid((closure - EYE_CLOSED) / EYE_CLOSED_SOFTNESS))
+        au[43] = au[45] if closed and t - since >= HELD_CLOSED_S else min(au[45], 0.49)
+        # float32 values: what an analysis file stores, so a reloaded analysis reads the same
+        return ({n: float(np.float32(au[n])) for n in self.aus},
+                dict(zip(self.emotions, map(float, emotion.astype(np.float32)))))
+
+    def recalibrate(self, analysis, mode: BaselineMode) -> dict[int, np.ndarray]:
+        """Read every face of ``analysis`` again with another baseline, from its stored appearance
+        logits and landmarks (no pixels needed): e.g. a neutral segment marked after the analysis
+        ran. Returns the fixed rest values of the tracks the segment covers."""
+        fixed = {}
+        for track in analysis.track_ids():
+            faces = [(r.timestamp, f) for r in analysis.frames() for f in r.faces if f.track_id == track]
+            if faces[0][1].raw is None:
+                continue
+            times = np.array([t for t, _ in faces])
+            values = np.stack([face_values(f.landmarks) for _, f in faces])
+            baselines, known = track_baselines(times, values, mode, POPULATION_REST)
+            if mode.kind == "segment" and ((times >= mode.start) & (times <= mode.end)).any():
+                fixed[track] = baselines[0]
+            self._closed_since.pop(track, None)
+            for (t, face), v, b, k in zip(faces, values, baselines, known):
+                face.au, face.emotion = self.readings(face.raw, v, b, track, t, bool(k))
+        analysis.baseline = str(mode)
+        analysis.invalidate()
+        return fixed
+
+
+def face_values(landmarks: np.ndarray) -> np.ndarray:
+    """What a person's baseline is kept of: the face geometry, then the two eye openings."""
+    return np.concatenate([face_geometry(landmarks), eye_openings(landmarks)]).astype(np.float64)

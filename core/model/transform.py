@@ -53,8 +53,9 @@ def face_input(image: np.ndarray, landmarks: np.ndarray, size: int) -> tuple[np.
     return crop, patches.astype(np.float32)
 
 
-def crop_input(image: np.ndarray, tracker: FaceTracker, size: int) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Model input for an image that is already (roughly) a face crop: (crop, centres, aligned?).
+def crop_input(image: np.ndarray, tracker: FaceTracker, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Model input for an image that is already (roughly) a face crop: (crop, centres, landmarks
+    of the face found or None).
 
     ``tracker`` must be a static one. The biggest face found is aligned; with none, the whole
     image is used with `CANONICAL_CENTERS`.
@@ -68,8 +69,8 @@ def crop_input(image: np.ndarray, tracker: FaceTracker, size: int) -> tuple[np.n
     if faces:
         face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
         crop, centers = face_input(padded, face.landmarks, size)
-        return crop, centers, True
-    return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA), CANONICAL_CENTERS.copy(), False
+        return crop, centers, face.landmarks
+    return cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA), CANONICAL_CENTERS.copy(), None
 
 
 def to_input(images: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:

@@ -1,0 +1,117 @@
+"""A person's neutral face, estimated per track, so that readings are relative to that person.
+
+FACS scores an Action Unit against the person's own face at rest: high brows, a wide mouth or
+narrow eyes are not expressions. As OpenFace does for video and FaceReader calls participant
+calibration, each face's geometry (`core.faces.geometry`) is compared with an estimate of that
+person's neutral geometry:
+
+- ``auto``: a running, robust estimate per track that uses only frames seen so far (so it works
+  live): per feature a quantile of the track's history (the median; a low quantile for the
+  mouth openings, since talking opens the mouth far more often than it closes it beyond rest),
+  sampled at most every ``SAMPLE_S`` seconds and pulled towards the population's neutral face
+  while the track is young.
+- ``START-END``: the quantiles of the frames inside a segment the user marks as neutral; faces
+  not seen in that segment fall back to ``auto``.
+- ``none``: the population's neutral face for everyone (readings as the model gives them).
+"""
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import InputError
+from .faces.geometry import N_FEATURES, NAMES
+
+SAMPLE_S = 0.2       # at most one history sample per track this often
+PRIOR_SAMPLES = 5    # the population prior weighs as much as this many of the person's samples (1 s)
+KNOWN_SAMPLES = 10   # from this many samples (2 s) on, an automatic estimate counts as the person's own
+LOW_QUANTILE_FEATURES = ("lips_part", "jaw_drop", "mouth_height")
+REST_QUANTILE = np.array([0.15 if n in LOW_QUANTILE_FEATURES else 0.5 for n in NAMES])
+N_VALUES = N_FEATURES + 2  # the geometry, then the (right, left) eye openings (blinks)
+QUANTILES = np.concatenate([REST_QUANTILE, [0.5, 0.5]])
+
+
+@dataclass(frozen=True)
+class BaselineMode:
+    kind: str                     # "auto", "none" or "segment"
+    start: float | None = None    # segment, seconds
+    end: float | None = None
+
+    def __str__(self) -> str:
+        return f"{self.start:g}-{self.end:g}" if self.kind == "segment" else self.kind
+
+    @classmethod
+    def parse(cls, text: str) -> "BaselineMode":
+        """``auto``, ``none`` or ``START-END`` in seconds (``12.5-30``); InputError otherwise."""
+        text = str(text).strip()
+        if text in ("auto", "none"):
+            return cls(text)
+        m = re.fullmatch(r"(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)", text)
+        if not m or float(m[1]) >= float(m[2]):
+            raise InputError(f"baseline {text!r}: use auto, none or START-END in seconds with START < END (e.g. 0-20)")
+        return cls("segment", float(m[1]), float(m[2]))
+
+    def covers(self, t: float) -> bool:
+        return self.kind == "segment" and self.start <= t <= self.end
+
+
+class TrackBaseline:
+    """Causal per-feature quantiles of one face's history, shrunk towards ``prior`` early on."""
+
+    def __init__(self, prior: np.ndarray):
+        self.prior = np.asarray(prior, np.float64)
+        self._sorted: list[list[float]] = [[] for _ in range(len(self.prior))]
+        self._last_t = -np.inf
+
+    @property
+    def samples(self) -> int:
+        return len(self._sorted[0])
+
+    @property
+    def known(self) -> bool:
+        """The estimate rests on enough of the person's own frames to judge movements against."""
+        return self.samples >= KNOWN_SAMPLES
+
+    def add(self, t: float, values: np.ndarray) -> None:
+        if t - self._last_t < SAMPLE_S or not np.all(np.isfinite(values)):
+            return
+        self._last_t = t
+        for column, v in zip(self._sorted, values):
+            bisect.insort(column, float(v))
+
+    def estimate(self) -> np.ndarray:
+        n = self.samples
+        if n == 0:
+            return self.prior.copy()
+        q = np.array([c[min(n - 1, int(round(qu * (n - 1))))] for c, qu in zip(self._sorted, QUANTILES)])
+        w = n / (n + PRIOR_SAMPLES)
+        return w * q + (1 - w) * self.prior
+
+
+def segment_baseline(values: np.ndarray) -> np.ndarray:
+    """(N_VALUES,) rest estimate from a track's (F, N_VALUES) values inside a neutral segment."""
+    values = values[np.all(np.isfinite(values), axis=1)]
+    return np.array([np.quantile(column, q) for column, q in zip(values.T, QUANTILES)])
+
+
+def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, prior: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """((F, N_VALUES) baseline, (F,) whether it is the person's own) for each of one track's
+    frames (in time order), as the streaming path computes them: auto is causal (each frame sees
+    itself and the frames before it); with ``none``, or early in a track, the baseline is (mostly)
+    the population's."""
+    n = len(values)
+    if mode.kind == "none":
+        return np.repeat(np.asarray(prior, np.float64)[None], n, 0), np.zeros(n, bool)
+    if mode.kind == "segment":
+        inside = (times >= mode.start) & (times <= mode.end)
+        if inside.any():
+            return np.repeat(segment_baseline(values[inside])[None], n, 0), np.ones(n, bool)
+    running, out, known = TrackBaseline(prior), np.empty((n, len(prior))), np.zeros(n, bool)
+    for i, (t, v) in enumerate(zip(times, values)):
+        running.add(float(t), v)
+        out[i], known[i] = running.estimate(), running.known
+    return out, known

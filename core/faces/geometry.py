@@ -1,0 +1,126 @@
+"""Face geometry in the terms FACS defines Action Units by, measured on the 478-point mesh.
+
+Every feature is a distance or height in a face-centred frame: origin between the eye centres,
+x along the eye line, y perpendicular to it (towards the mouth), unit = the distance between the
+eye centres. So the figures do not change with the face's size, position or head roll, and the
+AU side networks can read "the inner brows are 0.05 eye-distances higher than this person's
+neutral face" directly. Bilateral features average both sides (a mirrored face reads the same).
+Signs are chosen so that the AU the feature stands for makes it larger.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# (name, what it measures, the AUs it speaks for)
+FEATURES: tuple[tuple[str, str, str], ...] = (
+    ("inner_brow_height", "inner brow ends above the eye line", "AU1"),
+    ("outer_brow_height", "outer brow ends above the eye line", "AU2"),
+    ("mid_brow_height", "brow middle above the eye line", "AU1 AU2 (AU4 lowers)"),
+    ("brow_gap", "distance between the inner brow ends", "AU4 narrows it"),
+    ("brow_lid_gap", "brow above the upper eyelid", "AU1 AU2 (AU4 lowers)"),
+    ("eye_opening", "eyelid aperture / eye width", "AU5 (AU7 AU43 AU45 lower)"),
+    ("lower_lid_height", "lower eyelid above the eye line", "AU6 AU7"),
+    ("cheek_height", "cheek above the eye line", "AU6"),
+    ("nostril_height", "nostril wings above the eye line", "AU9 AU10"),
+    ("upper_lip_height", "upper lip above the eye line", "AU10"),
+    ("lip_corner_raise", "lip corners above the middle of the lips", "AU12 (AU15 lowers)"),
+    ("mouth_width", "lip corner to lip corner", "AU12 AU20 (AU18 AU22 narrow)"),
+    ("lips_part", "inner lip gap", "AU25"),
+    ("jaw_drop", "chin below the eye line", "AU26 AU27"),
+    ("lip_thickness", "red of the lips, upper + lower", "AU18 (AU23 AU24 thin)"),
+    ("mouth_height", "outer lip gap, top to bottom", "AU25 AU26 AU18"),
+    ("chin_lip_gap", "lower lip to chin", "AU17 narrows it"),
+)
+NAMES = tuple(f[0] for f in FEATURES)
+N_FEATURES = len(FEATURES)
+
+# Which features each AU may read (FACS: the movement that defines the AU), so that an AU's
+# geometry weights cannot latch on to an unrelated feature that merely co-occurred in training.
+AU_FEATURES: dict[int, tuple[str, ...]] = {
+    1: ("inner_brow_height", "mid_brow_height", "brow_lid_gap"),
+    2: ("outer_brow_height", "mid_brow_height", "brow_lid_gap"),
+    4: ("brow_gap", "brow_lid_gap", "mid_brow_height", "inner_brow_height"),
+    5: ("eye_opening",),
+    6: ("lower_lid_height", "cheek_height", "eye_opening"),
+    7: ("lower_lid_height", "eye_opening"),
+    9: ("nostril_height", "upper_lip_height"),
+    10: ("upper_lip_height", "nostril_height"),
+    11: ("upper_lip_height",),
+    12: ("lip_corner_raise", "mouth_width"),
+    14: ("mouth_width", "lip_corner_raise"),
+    15: ("lip_corner_raise",),
+    16: ("lips_part", "mouth_height"),
+    17: ("chin_lip_gap", "lip_thickness"),
+    18: ("mouth_width", "lip_thickness"),
+    20: ("mouth_width", "lip_corner_raise"),
+    22: ("mouth_width", "lips_part"),
+    23: ("lip_thickness", "mouth_width"),
+    24: ("lip_thickness", "lips_part"),
+    25: ("lips_part", "mouth_height"),
+    26: ("jaw_drop", "lips_part", "mouth_height"),
+    27: ("jaw_drop", "mouth_height"),
+    43: ("eye_opening",),
+    45: ("eye_opening",),
+}
+
+
+def facs_mask(aus) -> np.ndarray:
+    """(len(aus), N_FEATURES) 1 where the AU may read the feature, else 0."""
+    return np.array([[float(name in AU_FEATURES.get(n, ())) for name in NAMES] for n in aus], np.float32)
+
+_R_EYE, _L_EYE = (33, 133), (362, 263)          # outer/inner corners of each eye
+_LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # upper, lower, corner, corner
+
+
+def _frame(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    right, left = xy[list(_R_EYE)].mean(0), xy[list(_L_EYE)].mean(0)
+    origin = (right + left) / 2
+    d = float(np.linalg.norm(left - right))
+    ex = (left - right) / max(d, 1e-6)
+    ey = np.array([-ex[1], ex[0]])
+    if (xy[[61, 291]].mean(0) - origin) @ ey < 0:  # mirrored input: keep y pointing to the mouth
+        ey = -ey
+    return origin, ex, ey, max(d, 1e-6)
+
+
+def eye_openings(landmarks: np.ndarray) -> np.ndarray:
+    """(right, left) eyelid aperture over eye width: what blinks and closed eyes are read from."""
+    xy = np.asarray(landmarks, np.float64)[:, :2]
+    return np.array([np.linalg.norm(xy[u] - xy[lo]) / max(np.linalg.norm(xy[a] - xy[b]), 1e-6)
+                     for u, lo, a, b in _LIDS])
+
+
+def face_geometry(landmarks: np.ndarray) -> np.ndarray:
+    """(N_FEATURES,) float32 geometry of one face from its (478, 2+) mesh in any pixel frame."""
+    xy = np.asarray(landmarks, np.float64)[:, :2]
+    origin, ex, ey, d = _frame(xy)
+    rel = xy - origin
+    u, v = rel @ ex / d, rel @ ey / d   # x along the eyes, y down towards the mouth
+
+    def up(*idx):  # mean height above the eye line
+        return -float(np.mean(v[list(idx)]))
+
+    def dist(a, b):
+        return float(np.hypot(u[a] - u[b], v[a] - v[b]))
+
+    lip_mid = (v[0] + v[17]) / 2
+    values = (
+        up(107, 55, 336, 285),
+        up(70, 46, 300, 276),
+        up(105, 52, 334, 282),
+        dist(55, 285),
+        (v[159] - v[52] + v[386] - v[282]) / 2,
+        float(eye_openings(xy).mean()),
+        up(145, 374),
+        up(50, 280),
+        up(64, 294),
+        up(0),
+        lip_mid - (v[61] + v[291]) / 2,
+        dist(61, 291),
+        dist(13, 14),
+        float(v[152]),
+        dist(0, 13) + dist(14, 17),
+        dist(0, 17),
+        dist(17, 152),
+    )
+    return np.asarray(values, np.float32)

@@ -1,0 +1,100 @@
+"""Real-video AU check: the analyse path on the development clips, scored against frames labelled
+by eye (``../shared/data/video_au/labels.csv``, each AU judged against that person's own neutral
+face; see its README).
+
+Settings are chosen on the DEV clips and figures are reported on the REPORT clips, which nothing
+was tuned or trained on. Per AU: F1, and the false-positive rate (share of entries labelled
+absent that the model reads as present); overall: the false-positive rate over every AU entry
+labelled absent. Analyses are cached like the studio's (per clip content and model).
+
+    .venv/bin/python scripts/video_au_check.py [--model DIR] [--baseline auto|none] [--json OUT]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from core.analysis import Analysis, run_analysis
+from core.cache import AnalysisCache, content_digest, model_digest
+from core.cli import default_model_dir
+from core.evaluate import frame_au_scores, load_frame_labels
+from core.faces import FaceTracker
+from core.model.scorer import FaceScorer
+from core.quiet import silence_native_stderr
+from core.video import open_source
+
+HERE = Path(__file__).resolve().parent
+SHARED = HERE.parent.parent / "shared" / "data"
+DEV = ("liveportrait_d3.mp4", "liveportrait_d9.mp4", "liveportrait_d11.mp4")
+REPORT = ("liveportrait_d0.mp4", "liveportrait_d6.mp4", "liveportrait_d10.mp4", "liveportrait_d12.mp4")
+
+
+def clip_analysis(video: Path, scorer: FaceScorer, model_dir: Path) -> Analysis:
+    """The whole clip through the analyse path (cached by content and model)."""
+    cache = AnalysisCache()
+    path = cache.path(content_digest(video), model_digest(model_dir) + f"-{scorer.baseline}", 1)
+    analysis = cache.load(path)
+    if analysis is None:
+        scorer.reset()
+        with open_source(str(video)) as source, FaceTracker(max_faces=1) as tracker:
+            analysis = Analysis.for_scorer(scorer, source.frame_count, str(video))
+            run_analysis(source, analysis, tracker, scorer)
+        cache.save(path, analysis)
+    return analysis
+
+
+def readings(analysis: Analysis, video: str, frames: list[int]) -> dict[tuple[str, int], dict[int, bool]]:
+    """Present/absent per AU on each labelled frame (the largest face; no face: nothing read)."""
+    out = {}
+    for index in frames:
+        result = analysis.at(index)
+        if result and result.faces:
+            face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            out[(video, index)] = {n: p >= 0.5 for n, p in face.au.items()}
+    return out
+
+
+def table(name: str, scores: dict) -> str:
+    rows = [f"{name}: {scores['frames']} frames, mean F1 {scores['mean_f1']:.3f}, "
+            f"false positives {100 * scores['fp_rate']:.1f}%",
+            "  AU    F1     FP%   (present/absent)"]
+    for code, (pos, neg) in scores["counts"].items():
+        f1 = scores["per_au_f1"].get(code)
+        fp = scores["per_au_fp"].get(code)
+        rows.append(f"  {code:<5} {'  -  ' if f1 is None else f'{f1:.3f}'}  {'  -  ' if fp is None else f'{100 * fp:5.1f}'}"
+                    f"   ({pos}/{neg})")
+    return "\n".join(rows)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, default=default_model_dir())
+    parser.add_argument("--baseline", default="auto", help="auto, none or START-END (default auto)")
+    parser.add_argument("--labels", type=Path, default=SHARED / "video_au" / "labels.csv")
+    parser.add_argument("--videos", type=Path, default=SHARED / "videos")
+    parser.add_argument("--json", type=Path, default=None, metavar="OUT")
+    args = parser.parse_args()
+    silence_native_stderr()
+    t0 = time.perf_counter()
+    truth = load_frame_labels(args.labels)
+    scorer = FaceScorer(args.model, baseline=args.baseline)
+    predicted = {}
+    for video in sorted({v for v, _ in truth}):
+        analysis = clip_analysis(args.videos / video, scorer, args.model)
+        predicted.update(readings(analysis, video, sorted(f for v, f in truth if v == video)))
+    figures = {}
+    for name, clips in (("report", REPORT), ("dev", DEV), ("all", DEV + REPORT)):
+        part = {k: v for k, v in truth.items() if k[0] in clips}
+        figures[name] = frame_au_scores(part, {k: v for k, v in predicted.items() if k[0] in clips})
+        print(table(f"{name} clips", figures[name]))
+    print(f"model {scorer.version}, baseline {scorer.baseline}, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    if args.json:
+        args.json.write_text(json.dumps({"model": scorer.version, "baseline": str(scorer.baseline), **figures}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
