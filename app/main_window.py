@@ -447,7 +447,7 @@ class MainWindow(QMainWindow):
 
     def _progress(self, done: int, total: int) -> None:
         self.progress.setValue(done)
-        self.progress.setFormat(f"analysed %v / %m frames")
+        self.progress.setFormat("analysed %v / %m frames")
 
     def _add_results(self, results: list) -> None:
         for result in results:
@@ -700,8 +700,8 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 self.analysis.write_csv(path)
-            except OSError as e:
-                self._fail(f"{path}: cannot write ({e.strerror or e})")
+            except InputError as e:  # the CSV could not be written whole (folder, link, disk full, in use)
+                self._fail(str(e))
                 return None
             note = "" if self.analysis.complete else " (analysis not complete: the frames analysed so far)"
             self.statusBar().showMessage(f"Wrote {path}: {len(self.analysis)} frames{note}")

@@ -18,6 +18,7 @@ from .errors import InputError
 from .export import OpenFaceWriter, model_values
 from .faces import Face, FaceTracker
 from .faces.pose import HeadPose
+from .outputs import durable_file
 from .taxonomy import AU_BY_NUMBER
 from .video import Frame
 
@@ -201,10 +202,8 @@ class Analysis:
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".part")
-        with open(tmp, "wb") as f:
+        with durable_file(path) as f:  # whole or not at all, never through a planted link
             np.savez_compressed(f, **arrays)
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> "Analysis":

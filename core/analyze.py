@@ -11,6 +11,7 @@ from typing import Callable
 
 from .analysis import Analysis, analyze_frame, csv_writer, write_result
 from .errors import InputError
+from .outputs import NAME_MAX, OutputError
 from .faces import FaceTracker
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_index, open_source
 
@@ -42,7 +43,9 @@ class JobResult:
 
 
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None) -> JobResult:
-    """Analyse one input into ``out_path``; never raises for bad input, reports it in the result."""
+    """Analyse one input into ``out_path``; never raises for bad input or a failed write, reports
+    them in the result. The CSV appears only when the input was read to its end (a camera: until
+    stopped); an input cut short by a signal leaves no CSV, and a damaged one replaces no earlier CSV."""
     result = JobResult(spec)
     try:
         source = open_source(spec, options.duration)
@@ -51,17 +54,17 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         return result
     expected = None if source.frame_count is None else -(-source.frame_count // options.every)
     scorer = None
-    if options.model:
-        from .model.scorer import FaceScorer
+    try:
+        if options.model:
+            from .model.scorer import FaceScorer
 
-        try:
             scorer = FaceScorer(Path(options.model), options.device, options.baseline)
-        except InputError as e:
-            source.close()
-            result.error = str(e)
-            return result
-    aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
-    writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None)
+        aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
+        writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None)
+    except InputError as e:
+        source.close()
+        result.error = str(e)
+        return result
     # with a neutral segment, rows wait until it has been seen, then are read against it
     held: list | None = [] if scorer and scorer.baseline.kind == "segment" else None
 
@@ -76,6 +79,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 write_result(writer, r, aus, emotions)
         held = None
 
+    stopped = damaged = False
     try:
         with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
             try:
@@ -93,25 +97,37 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                     result.face_frames += bool(analysed.faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):
                         progress(result.frames, expected)
+            except OutputError:
+                raise
             except InputError as e:
-                result.error = str(e)
-            except KeyboardInterrupt:  # Ctrl-C is how a camera recording ends; for a file it cuts it short
-                stopped = f"{spec}: stopped by the user after {result.frames} frames"
+                result.error, damaged = str(e), True
+            except KeyboardInterrupt as e:  # Ctrl-C or a stop signal: ends a camera recording, cuts a file short
+                by = "Ctrl-C" if str(e) in ("", "SIGINT") else str(e)
+                stopped = f"{spec}: stopped by {by} after {result.frames} frames"
                 if source.live:
                     result.notes.append(stopped)
-                else:
-                    result.error = stopped
+                    stopped = False
+            result.notes += tracker.notes
         release()
+        result.notes += getattr(source, "skipped", [])
+        kept = f"; the earlier {out_path} is kept" if out_path.exists() else ""
+        if stopped:
+            result.error = f"{stopped}; nothing written{kept}"
+        elif damaged and kept:
+            result.error += f" (the rows before it were not written{kept})"
+        elif not result.frames:
+            result.error = result.error or f"{spec}: no frame could be read"
+        if result.frames and not stopped and not (damaged and kept):
+            writer.close()
+            result.output = str(out_path)
+        else:
+            writer.discard()
+    except OutputError as e:
+        writer.discard()
+        result.error, result.output = str(e), None
     except BaseException:
         writer.discard()
         raise
-    result.notes += getattr(source, "skipped", [])
-    if result.frames:
-        writer.close()
-        result.output = str(out_path)
-    else:
-        writer.discard()
-        result.error = result.error or f"{spec}: no frame could be read"
     return result
 
 
@@ -122,20 +138,37 @@ def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str]]:
     errors: list[str] = []
     for spec in inputs:
         path = Path(spec)
+        if not spec.strip():
+            errors.append(f"{spec!r}: an empty input name")
+            continue
         if camera_index(spec) is not None or not path.is_dir():
             jobs.append(spec)
             continue
-        entries = sorted(p for p in path.iterdir() if p.is_file())
-        videos = [p for p in entries if p.suffix.lower() in VIDEO_SUFFIXES]
-        images = [p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES]
-        junk = [p for p in entries if p not in videos and p not in images and not p.name.startswith(".")]
-        errors += [f"{p}: not a video or image file (skipped)" for p in junk]
+        try:
+            entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        except OSError as e:
+            errors.append(f"{path}: cannot list folder ({e.strerror or e})")
+            continue
+        files = [p for p in entries if _kind(p) == "file"]
+        videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
+        images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+        errors += [f"{p}: {_kind(p)} (skipped)" for p in entries if p not in files]
+        errors += [f"{p}: not a video or image file (skipped)" for p in files if p not in videos and p not in images]
         jobs += [str(p) for p in videos]
         if images:
             jobs.append(spec)
         if not videos and not images:
             errors.append(f"{path}: folder holds no videos or images")
     return jobs, errors
+
+
+def _kind(path: Path) -> str:
+    """"file" for a regular file (or a link to one), else what it is, for the skipped line."""
+    if path.is_symlink() and not path.exists():
+        return "a broken symbolic link"
+    if path.is_dir():
+        return "a subfolder (not searched: pass it as an input of its own)"
+    return "file" if path.is_file() else "not a regular file"
 
 
 def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:
@@ -145,9 +178,19 @@ def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:
     for spec in jobs:
         index = camera_index(spec)
         stem = f"camera{index}" if index is not None else (Path(spec).stem if Path(spec).is_file() else Path(spec).name)
-        name, n = stem, 2
+        name, n = _fit_name(stem), 2
         while name in used:
-            name, n = f"{stem}_{n}", n + 1
+            name, n = _fit_name(f"{stem}_{n}"), n + 1
         used.add(name)
         paths.append(out_dir / f"{name}.csv")
     return paths
+
+
+def _fit_name(stem: str) -> str:
+    """``stem`` if ``<stem>.csv`` fits a file name (255 bytes), else its start plus a hash of it."""
+    if len(stem.encode()) <= NAME_MAX - len(".csv"):
+        return stem
+    import hashlib
+
+    start = stem.encode()[:NAME_MAX - 20].decode(errors="ignore")
+    return f"{start}~{hashlib.sha1(stem.encode()).hexdigest()[:8]}"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -14,6 +15,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _steps(text: str) -> int:
+    value = int(text)
+    if value < 3:
+        raise argparse.ArgumentTypeError("must be 3 or more (the learning rate warms up, then decays)")
     return value
 
 
@@ -65,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
             t.add_argument("--dataset", type=Path, default=None, metavar="DIR",
                            help="a studio dataset folder: train a new model version in DIR/models on its samples "
                                 "mixed with the model's replay bank, measured on its held-out samples")
-            t.add_argument("--steps", type=_positive_int, default=None,
+            t.add_argument("--steps", type=_steps, default=None,
                            help="training steps with --dataset (default 400)")
             t.add_argument("--json-progress", action="store_true",
                            help="with --dataset: progress as JSON lines on stdout (what the studio reads)")
@@ -135,9 +143,9 @@ def cmd_analyze(args) -> int:
     from .analyze import AnalyzeOptions, output_paths, plan_jobs
     from .batch import run_jobs
     from .device import resolve_device
-    from .progress import ProgressLine
-
     from .baseline import BaselineMode
+    from .progress import ProgressLine
+    from .stopping import received, signal_name
 
     device = resolve_device(args.device)
     baseline = str(BaselineMode.parse(args.baseline))  # a bad value is one line before any work
@@ -170,6 +178,9 @@ def cmd_analyze(args) -> int:
         if r.output:
             written += 1
             print(f"{r.output}: {r.frames} frames, face found in {r.face_frames}")
+    if received() and not all(r.ok for r in results):  # a camera recording ended by Ctrl-C is complete
+        print(f"mf2: stopped by {signal_name(received())}: {written} of {len(jobs)} inputs written", file=sys.stderr)
+        return 128 + received()
     if written == 0:
         return 2
     return 0 if all(r.ok for r in results) and not errors else 1
@@ -198,7 +209,7 @@ def cmd_train(args) -> int:
     from .model.config import ModelConfig
     from .model.model import MF2
     from .training.checkpoint import load_model
-    from .training.loop import TrainSettings, train
+    from .training.loop import TrainingFailed, TrainSettings, train
 
     if getattr(args, "dataset", None) is not None:
         return cmd_finetune_dataset(args)
@@ -226,7 +237,11 @@ def cmd_train(args) -> int:
         else sum(p.numel() for p in model.head_parameters(tasks))
     print(f"mf2 {args.command}: {len(data)} crops ({data.aligned.mean():.1%} aligned by landmarks), "
           f"{trainable:,} trainable parameters, device {device}", file=sys.stderr, flush=True)
-    train(model, data, args.output, settings, resume=args.resume)
+    try:
+        train(model, data, args.output, settings, resume=args.resume)
+    except TrainingFailed as e:
+        print(f"mf2: {args.output}: training failed ({e})", file=sys.stderr)
+        return 1
     print(f"{args.output}: model written")
     return 0
 
@@ -261,6 +276,9 @@ def cmd_finetune_dataset(args) -> int:
     version = run_finetune(args.dataset, args.model or default_model_dir(), settings, resume=args.resume,
                            progress=progress, stop=lambda: bool(cancelled))
     record = version.record
+    if record["status"] == "failed":
+        print(f"mf2: {version.path}: training failed ({record['failure']})", file=sys.stderr)
+        return 1
     if record["status"] != "done":
         print(f"{version.path}: cancelled at step {record['training']['steps']}; `--resume` finishes it",
               file=sys.stderr)
@@ -293,9 +311,12 @@ def cmd_dataset(args) -> int:
         return 0 if not errors else 1
     with DatasetStore(args.folder, create=False) as store:
         if args.action == "export":
-            path, count = export_jsonl(store, args.out)
-            print(f"{path}: {count} samples")
-            return 0
+            skipped = []
+            path, count = export_jsonl(store, args.out, skipped)
+            for line in skipped:
+                print(f"mf2: {line}", file=sys.stderr)
+            print(f"{path}: {count} samples" + (f", {len(skipped)} skipped" if skipped else ""))
+            return 0 if not skipped else 1
         if args.action == "use":
             set_active(args.folder, None if args.version == "base" else args.version)
             print(f"{args.folder}: now using {args.version}")
@@ -383,15 +404,19 @@ def main(argv: list[str] | None = None) -> int:
         from .quiet import silence_native_stderr
 
         silence_native_stderr()
+    from .stopping import received, signal_name, stop_on_signals
+
     try:
-        return {"analyze": cmd_analyze, "bench": cmd_bench, "pretrain": cmd_train,
-                "finetune": cmd_train, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.command](args)
+        with stop_on_signals():
+            return {"analyze": cmd_analyze, "bench": cmd_bench, "pretrain": cmd_train,
+                    "finetune": cmd_train, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.command](args)
     except InputError as e:
         print(f"mf2: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("mf2: interrupted", file=sys.stderr)
-        return 130
+        signum = received() or signal.SIGINT
+        print(f"mf2: stopped by {signal_name(signum)}", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

@@ -6,6 +6,9 @@ away) and seeking is exact: seek to the keyframe before, then decode forward.
 """
 from __future__ import annotations
 
+import io
+import os
+import stat
 import sys
 import time
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from .errors import InputError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_SUFFIXES = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".ts", ".3gp"}
 CAMERA_PREFIXES = ("cam:", "camera:", "webcam:")
+MAX_PIXELS = 1 << 28  # largest image or video frame read (268 megapixels, e.g. 16384x16384), checked before decoding
 
 
 @dataclass
@@ -51,23 +55,67 @@ class Source:
         self.close()
 
 
-def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 pixels of an image file (grey and RGBA are converted); InputError if unreadable."""
+def regular_file(path: Path) -> Path:
+    """``path`` if it is a regular file (or a link to one); InputError otherwise, so that a FIFO
+    or a device never blocks a read."""
     try:
-        data = np.fromfile(str(path), dtype=np.uint8)
+        mode = os.stat(path).st_mode
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
-    bgr = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise InputError(f"{path}: not a regular file ({kind})")
+    return path
+
+
+def check_pixels(path: Path, width: int, height: int) -> None:
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{path}: {width}x{height} pixels is over the limit of {MAX_PIXELS / 1e6:.0f} megapixels "
+                         "(scale it down first)")
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from an encoded image's header, without decoding it (None if Pillow can't tell)."""
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check would hide the size; MAX_PIXELS is ours
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return image.size
+    except (OSError, ValueError, SyntaxError):
+        return None
+
+
+def decode_image(data: bytes, path: Path) -> np.ndarray:
+    """RGB uint8 pixels of an encoded image (grey and RGBA are converted); InputError naming
+    ``path`` if it is not one or is larger than MAX_PIXELS (checked from the header first)."""
+    size = _header_size(data)
+    if size:
+        check_pixels(path, *size)
+    try:
+        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    except cv2.error:
+        bgr = None
     if bgr is None:
         raise InputError(f"{path}: not a readable image")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def read_image(path: Path) -> np.ndarray:
+    """`decode_image` of a regular file's bytes; InputError with one line if it can't be read."""
+    regular_file(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    return decode_image(data, path)
 
 
 class VideoFile(Source):
     def __init__(self, path: Path):
         import av  # PyAV: exact timestamps and seeking
 
-        self.path = Path(path)
+        self.path = regular_file(Path(path))
         self.name = self.path.name
         self._av = av
         try:
@@ -78,6 +126,11 @@ class VideoFile(Source):
             self._container.close()
             raise InputError(f"{self.path}: contains no video stream")
         self._stream = self._container.streams.video[0]
+        try:
+            check_pixels(self.path, self._stream.codec_context.width, self._stream.codec_context.height)
+        except InputError:
+            self._container.close()
+            raise
         self._stream.thread_type = "AUTO"
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else None
@@ -120,7 +173,7 @@ class VideoFile(Source):
                 if t < start - 1e-6 or t < 0:
                     continue
                 index = _nearest(times, t) if index is None else index + 1
-                yield Frame(index, t, frame.to_ndarray(format="rgb24"))
+                yield Frame(index, t, upright(frame.to_ndarray(format="rgb24"), frame.rotation))
         except self._av.FFmpegError as e:
             where = f"after frame {index + 1}" if index is not None else "at the start"
             raise InputError(f"{self.path}: corrupt or truncated video {where} ({_reason(e)})") from None
@@ -256,6 +309,8 @@ def camera_index(spec: str) -> int | None:
 def open_source(spec: str | Path, duration: float | None = None, paced: bool = False) -> Source:
     """Open a video file, an image, a folder of images or ``cam:N``; InputError if it can't be.
     ``paced``: play a video file in real time (`PacedVideo`); other sources are unaffected."""
+    if not str(spec).strip():
+        raise InputError(f"{str(spec)!r}: an empty input name")
     index = camera_index(str(spec))
     if index is not None:
         return Camera(index, duration)
@@ -263,13 +318,20 @@ def open_source(spec: str | Path, duration: float | None = None, paced: bool = F
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     if path.is_dir():
-        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         if not images:
             raise InputError(f"{path}: folder holds no images")
         return ImageSequence(path.name, images)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFile(path)
     return PacedVideo(path) if paced else VideoFile(path)
+
+
+def upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
+    """Pixels as the video is meant to be shown: phones store portrait video sideways with a
+    display matrix; ``rotation`` is its angle, counter-clockwise (PyAV's ``VideoFrame.rotation``)."""
+    turns = round(rotation / 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb
 
 
 def _nearest(times: list[float], t: float) -> int:

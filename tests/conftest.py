@@ -71,3 +71,18 @@ def blank_clip(tmp_path_factory) -> Path:
     rng = np.random.default_rng(0)
     frames = [cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 8) for _ in range(6)]
     return write_clip(tmp_path_factory.mktemp("clips") / "blank.mp4", frames)
+
+
+def set_display_rotation(path: Path, clockwise: int) -> Path:
+    """Write a display matrix into an mp4's track header, as phones do for portrait video: the
+    stored pixels are to be shown turned ``clockwise`` degrees (90 or 270)."""
+    import struct
+
+    c, s = {90: (0, 1), 270: (0, -1)}[clockwise]
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    times = 8 + 8 + 4 + 4 + 8 if data[i + 4] == 1 else 4 + 4 + 4 + 4 + 4  # version 1 has 64-bit times
+    at = i + 8 + times + 8 + 8  # past version/flags, times, reserved, layer/group/volume/reserved
+    data[at:at + 36] = struct.pack(">9i", c << 16, s << 16, 0, -s << 16, c << 16, 0, 0, 0, 1 << 30)
+    path.write_bytes(data)
+    return path

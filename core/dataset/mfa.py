@@ -10,13 +10,14 @@ A row::
 
 Only ``image`` is required. AUs absent from ``aus`` are unlabelled; values are 0/1 occurrence or
 FACS intensity 1..5. Reading checks every row and names the line of each bad one; the good rows
-are kept.
+are kept. The file may come from anyone: each line is decoded and checked on its own (bytes,
+nesting, numbers, every field), and no file is read or written through a link leaving its folder.
 """
 from __future__ import annotations
 
 import json
 import math
-import shutil
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,12 +25,14 @@ import numpy as np
 
 from ..errors import InputError
 from ..taxonomy import canonical_emotion, parse_au
-from ..video import read_image
-from .sample import MAX_AU_VALUE, Captions, DatasetSample
-from .store import DatasetStore
+from .sample import MAX_AU_VALUE, MAX_ID_BYTES, Captions, DatasetSample, landmarks_problem, valid_id
+from ..outputs import durable_file, write_durably
+from ..video import decode_image
+from .store import DatasetStore, read_file
 
 JSONL_NAME = "mfa.jsonl"
 IMAGES = "images"
+MAX_DIGITS = 18  # whole numbers beyond this are no frame, face or pixel (and overflow SQLite)
 
 
 @dataclass
@@ -64,11 +67,13 @@ def check_row(obj, line: int, root: Path) -> Row:
     image = obj.get("image")
     if not isinstance(image, str) or not image:
         raise ValueError('no "image" path')
-    path = (root / image).resolve()
-    if Path(image).is_absolute() or not path.is_relative_to(root.resolve()):
+    if "\0" in image:
+        raise ValueError(f"image path {image!r} holds a NUL character")
+    path = Path(os.path.realpath(root / image))  # every link followed (a loop left as it is)
+    if Path(image).is_absolute() or not path.is_relative_to(os.path.realpath(root)):
         raise ValueError(f"image path {image!r} leaves the dataset folder")
     if not path.is_file():
-        raise ValueError(f"missing image {image}")
+        raise ValueError(f"missing image {image}" if not path.exists() else f"image {image!r} is not a regular file")
     emotion = obj.get("emotion")
     if emotion is not None:
         if not isinstance(emotion, str):
@@ -87,11 +92,15 @@ def check_row(obj, line: int, root: Path) -> Row:
     landmarks = obj.get("landmarks")
     if landmarks is not None:
         try:
-            landmarks = np.asarray(landmarks, dtype=np.float32)
-        except (TypeError, ValueError):
-            raise ValueError("landmarks must be [[x, y], ...] numbers") from None
-        if landmarks.ndim != 2 or landmarks.shape[1] != 2 or len(landmarks) < 468 or not np.isfinite(landmarks).all():
-            raise ValueError("landmarks must be 468 or 478 finite [x, y] points")
+            landmarks = np.asarray(landmarks)
+        except (TypeError, ValueError, OverflowError):  # ragged, or nested past numpy's dimensions
+            landmarks = None
+        if landmarks is None or landmarks.dtype.kind not in "iuf":
+            raise ValueError("landmarks must be [[x, y], ...] numbers")
+        problem = landmarks_problem(landmarks)
+        if problem:
+            raise ValueError(problem)
+        landmarks = landmarks.astype(np.float32)
     raw_source = obj.get("source") or {}
     if not isinstance(raw_source, dict):
         raise ValueError('"source" must be an object')
@@ -100,70 +109,131 @@ def check_row(obj, line: int, root: Path) -> Row:
               "timestamp": raw_source.get("timestamp")}
     if not all(isinstance(source[k], str) for k in ("video", "model")) \
             or not all(isinstance(source[k], int) and not isinstance(source[k], bool) for k in ("frame", "face")) \
-            or not (source["timestamp"] is None or isinstance(source["timestamp"], (int, float))):
+            or not (source["timestamp"] is None or isinstance(source["timestamp"], (int, float))
+                    and not isinstance(source["timestamp"], bool)):
         raise ValueError("source: video and model must be text, frame and face whole numbers, timestamp seconds")
     sid = obj.get("id")
-    if sid is not None and (not isinstance(sid, str) or not sid.isalnum()):
-        raise ValueError("id must be letters and digits")
+    if sid is not None and not valid_id(sid):
+        raise ValueError(f"id must be letters and digits (at most {MAX_ID_BYTES} bytes)")
     return Row(line, path, emotion, aus, _captions(obj.get("caption"), "caption"),
                _captions(obj.get("generated"), "generated"), landmarks, source, sid,
                {k: obj[k] for k in ("created", "updated") if isinstance(obj.get(k), str)})
 
 
-def read_jsonl(path: Path) -> tuple[list[Row], list[str]]:
-    """(good rows, one message per bad row naming its line)."""
-    path = Path(path)
+def _non_finite(name: str):
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:24]} out of range")
+    return value
+
+
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_DIGITS:
+        raise ValueError(f"whole number {text[:24]}... out of range")
+    return int(text)
+
+
+def parse_line(raw: bytes):
+    """The JSON value of one line of bytes; ValueError with the reason (without the line number)
+    for bad UTF-8, bad JSON, nesting too deep, numbers that are not finite or too large, and text
+    that is not valid Unicode (a lone surrogate escape, which SQLite would refuse later)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
-    rows, errors = [], []
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"not UTF-8 text (byte 0x{raw[e.start]:02x} at column {e.start + 1})") from None
+    try:
+        obj = json.loads(text, parse_constant=_non_finite, parse_float=_finite, parse_int=_whole)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not valid JSON ({e.msg})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
+    stack = [obj]
+    while stack:  # not recursive: the nesting may be as deep as the parser allowed
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack += [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            stack += value
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text with a lone surrogate escape (not valid Unicode)") from None
+    return obj
+
+
+def read_jsonl(path: Path) -> tuple[list[Row], list[str]]:
+    """(good rows, one message per bad row naming its line). A row repeating an earlier row's id
+    is bad (it would replace that row), and so named with both lines."""
+    path = Path(path)
+    rows, errors, lines = [], [], {}
+    for n, raw in enumerate(read_file(path).split(b"\n"), start=1):
+        if not raw.strip():
             continue
         try:
-            rows.append(check_row(json.loads(line), n, path.parent))
-        except json.JSONDecodeError as e:
-            errors.append(f"{path}:{n}: not valid JSON ({e.msg})")
-        except ValueError as e:
+            row = check_row(parse_line(raw), n, path.parent)
+        except (ValueError, TypeError, OverflowError, RecursionError, OSError) as e:
             errors.append(f"{path}:{n}: {e}")
+            continue
+        if row.id in lines:
+            errors.append(f"{path}:{n}: id {row.id} already on line {lines[row.id]}; this row skipped")
+            continue
+        if row.id is not None:
+            lines[row.id] = n
+        rows.append(row)
     return rows, errors
 
 
-def export_jsonl(store: DatasetStore, out: Path) -> tuple[Path, int]:
-    """Write ``out/mfa.jsonl`` and ``out/images/``; returns (JSONL path, rows written)."""
+def export_jsonl(store: DatasetStore, out: Path, skipped: list[str] | None = None) -> tuple[Path, int]:
+    """Write ``out/mfa.jsonl`` and ``out/images/``; returns (JSONL path, rows written). A sample
+    whose crop is missing or not a plain file inside the dataset folder is left out, with one line
+    in ``skipped``. Every file is written new and renamed into place, so a link planted in ``out``
+    is replaced, never written through."""
     out = Path(out)
+    images = out / IMAGES
     try:
-        (out / IMAGES).mkdir(parents=True, exist_ok=True)
+        images.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{out}: cannot create the export folder ({e.strerror})") from None
+    if images.is_symlink():
+        raise InputError(f"{images}: a link; not written through")
     target = out / JSONL_NAME
-    tmp = target.with_name(target.name + ".tmp")
     count = 0
-    with open(tmp, "w", encoding="utf-8") as f:
-        for s in store.samples():
-            crop = store.crop_path(s.id)
-            if not crop.is_file():
-                continue
-            shutil.copyfile(crop, out / IMAGES / crop.name)
-            row = {"id": s.id, "image": f"{IMAGES}/{crop.name}", "emotion": s.emotion,
-                   "aus": {f"AU{n}": v for n, v in sorted(s.aus.items())}, "caption": s.captions.as_dict(),
-                   "generated": s.generated.as_dict(), "landmarks": np.round(s.landmarks, 2).tolist(),
-                   "source": {"video": s.video, "frame": s.frame,
-                              "timestamp": None if math.isnan(s.timestamp) else s.timestamp, "face": s.face,
-                              "model": s.model},
-                   "created": s.created, "updated": s.updated}
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
-    tmp.replace(target)
+    try:
+        with durable_file(target) as f:
+            for s in store.samples():
+                try:
+                    data = store.crop_bytes(s.id)
+                except InputError as e:
+                    if skipped is not None:
+                        skipped.append(f"{e}; sample {s.id} not exported")
+                    continue
+                write_durably(images / f"{s.id}.png", data)
+                row = {"id": s.id, "image": f"{IMAGES}/{s.id}.png", "emotion": s.emotion,
+                       "aus": {f"AU{n}": v for n, v in sorted(s.aus.items())}, "caption": s.captions.as_dict(),
+                       "generated": s.generated.as_dict(), "landmarks": np.round(s.landmarks, 2).tolist(),
+                       "source": {"video": s.video, "frame": s.frame,
+                                  "timestamp": None if math.isnan(s.timestamp) else s.timestamp, "face": s.face,
+                                  "model": s.model},
+                       "created": s.created, "updated": s.updated}
+                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+                count += 1
+    except OSError as e:
+        raise InputError(f"{e.filename or out}: cannot write the export ({e.strerror or e})") from None
     return target, count
 
 
 def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
     """Add the good rows of a JSONL file to ``store``: (added, already there, messages for bad rows).
-    A row without landmarks has its face found in the image."""
+    A row without landmarks has its face found in the image. Each row is checked whole before
+    its crop is written, and a row the store refuses leaves no crop behind."""
     from ..faces import FaceTracker
 
+    path = Path(path)
     rows, errors = read_jsonl(path)
     existing = set(store.ids())
     added = duplicates = 0
@@ -174,26 +244,25 @@ def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
                 duplicates += 1
                 continue
             try:
-                crop = read_image(row.image)
+                crop = decode_image(read_file(row.image, path.parent), row.image)
+                landmarks = row.landmarks
+                if landmarks is None:
+                    tracker = tracker or FaceTracker(static=True, min_confidence=0.3)
+                    faces = tracker.process(crop)
+                    if not faces:
+                        raise InputError(f"no face found in {row.image.name}")
+                    landmarks = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).landmarks[:, :2]
+                src = row.source
+                extra = {"id": row.id} if row.id else {}
+                store.add(DatasetSample(
+                    crop, np.asarray(landmarks, np.float32), row.emotion, row.aus,
+                    row.captions if row.captions.text else row.generated, row.generated,
+                    src["video"] or row.image.name, src["frame"],
+                    float("nan") if src["timestamp"] is None else float(src["timestamp"]), src["face"], src["model"],
+                    **extra, **row.times))
             except InputError as e:
                 errors.append(f"{path}:{row.line}: {e}")
                 continue
-            landmarks = row.landmarks
-            if landmarks is None:
-                tracker = tracker or FaceTracker(static=True, min_confidence=0.3)
-                faces = tracker.process(crop)
-                if not faces:
-                    errors.append(f"{path}:{row.line}: no face found in {row.image.name}")
-                    continue
-                landmarks = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).landmarks[:, :2]
-            src = row.source
-            extra = {"id": row.id} if row.id else {}
-            store.add(DatasetSample(
-                crop, np.asarray(landmarks, np.float32), row.emotion, row.aus,
-                row.captions if row.captions.text else row.generated, row.generated,
-                src["video"] or row.image.name, src["frame"],
-                float("nan") if src["timestamp"] is None else float(src["timestamp"]), src["face"], src["model"],
-                **extra, **row.times))
             added += 1
     finally:
         if tracker is not None:

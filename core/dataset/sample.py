@@ -16,11 +16,14 @@ import cv2
 import numpy as np
 
 from ..describe import Description, describe
+from ..faces.landmarks import five_points
 from ..taxonomy import AU_BY_NUMBER, EMOTIONS, parse_au
 
 CROP_MARGIN = 1.6   # crop side = this times the face box's longer side
 CROP_MAX = 256      # crops are scaled down to at most this many pixels a side
 MAX_AU_VALUE = 5.0  # 0/1 occurrence, or FACS intensity A..E as 1..5
+MAX_ID_BYTES = 128  # an id names its crop file
+MIN_SPREAD = 1.0    # pixels: the narrower spread of a face's landmarks is far above this
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,38 @@ def parse_au_marks(text: str) -> dict[int, float | None]:
     return {parse_au(t.lstrip("?")).number: None if t.startswith("?") else 1.0 for t in text.replace(",", " ").split()}
 
 
+def valid_id(sid) -> bool:
+    """Letters and digits only, short: an id is a file name and must not name a path."""
+    return isinstance(sid, str) and sid.isalnum() and len(sid.encode("utf-8", "replace")) <= MAX_ID_BYTES
+
+
+def landmarks_problem(points: np.ndarray, side: int = 0) -> str | None:
+    """Why ``points`` cannot be a face mesh, or None. Alignment divides by the spread of the
+    points and by the distance between the eyes, so a mesh collapsed to a point or a line would
+    train the model on NaN. ``side``: the crop's longer side, when known (points stay near it)."""
+    if points.ndim != 2 or points.shape[1] != 2 or len(points) not in (468, 478):
+        return "landmarks must be 468 or 478 [x, y] points"
+    xy = points.astype(np.float64)
+    if not np.isfinite(xy).all():
+        return "landmarks must be finite numbers"
+    limit = 2 * side if side else 1e6
+    if (np.abs(xy - side / 2) > limit).any():
+        return "landmarks lie far outside the image"
+    spread = np.linalg.svd(xy - xy.mean(axis=0), compute_uv=False) / math.sqrt(len(xy))
+    eyes = five_points(xy)
+    if spread[1] < max(MIN_SPREAD, 0.05 * spread[0]) or np.linalg.norm(eyes[0] - eyes[1]) < 0.01:
+        return "landmarks collapse to a point or a line: not a face"
+    return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: SQLite and file names refuse it
+        return False
+    return True
+
+
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
@@ -92,8 +127,18 @@ class DatasetSample:
                 raise ValueError(f"AU{n} value {v!r} out of range 0..{MAX_AU_VALUE:g}")
         if self.crop.ndim != 3 or self.crop.shape[2] != 3 or self.crop.dtype != np.uint8:
             raise ValueError("crop must be an RGB uint8 image")
-        if self.landmarks.ndim != 2 or self.landmarks.shape[1] != 2 or not np.isfinite(self.landmarks).all():
-            raise ValueError("landmarks must be finite (N, 2) points")
+        problem = landmarks_problem(self.landmarks, max(self.crop.shape[:2]) if self.crop.size else 0)
+        if problem:
+            raise ValueError(problem)
+        if not valid_id(self.id):
+            raise ValueError(f"id {self.id!r} must be letters and digits (at most {MAX_ID_BYTES} bytes)")
+        if not all(isinstance(v, (int, np.integer)) and -2**63 <= int(v) < 2**63 for v in (self.frame, self.face)) \
+                or math.isinf(self.timestamp):
+            raise ValueError("frame and face must be whole numbers, timestamp finite")
+        texts = (self.video, self.model, self.created, self.updated, *vars(self.captions).values(),
+                 *vars(self.generated).values())
+        if not all(isinstance(t, str) and _encodable(t) for t in texts):
+            raise ValueError("texts must be valid Unicode")
 
     def edited(self) -> bool:
         return self.captions != self.generated

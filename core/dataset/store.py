@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
+import stat
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,8 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
-from ..video import read_image
+from ..outputs import sync_folder, write_durably
+from ..video import decode_image
 from .sample import Captions, DatasetSample
 
 DB_NAME = "mf2-dataset.sqlite"
@@ -53,25 +56,25 @@ class Filter:
     text: str = ""                  # substring of any caption level
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``path`` whole or not at all, on disk when this returns: a temporary file flushed and
-    renamed into place, then the folder synced. OSError as it comes."""
-    tmp = path.with_name(path.name + ".tmp")
+def read_file(path: Path, inside: Path | None = None) -> bytes:
+    """The bytes of the regular file ``path``, which, every link followed, must lie ``inside`` that
+    folder: a crop or an imported image is never a way to read another file, nor to hang on a
+    FIFO. InputError with one line otherwise."""
+    real = Path(os.path.realpath(path))
+    if inside is not None and not real.is_relative_to(os.path.realpath(inside)):
+        raise InputError(f"{path}: a link out of {inside}, not followed")
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    if os.name == "posix":
-        fd = os.open(path.parent, os.O_RDONLY)
+        fd = os.open(real, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputError(f"{path}: not a regular file")
+    with os.fdopen(fd, "rb") as f:
         try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            return f.read()
+        except OSError as e:
+            raise InputError(f"{path}: cannot read ({e.strerror})") from None
 
 
 class DatasetStore:
@@ -81,27 +84,72 @@ class DatasetStore:
     def __init__(self, folder: Path, create: bool = True):
         self.folder = Path(folder)
         self.db_path = self.folder / DB_NAME
-        if not self.db_path.is_file():
-            if not create:
-                raise InputError(f"{self.folder}: not an MF² dataset folder (no {DB_NAME})")
-            try:
-                (self.folder / CROPS).mkdir(parents=True, exist_ok=True)
-            except OSError as e:
-                raise InputError(f"{self.folder}: cannot create the dataset folder ({e.strerror})") from None
+        if os.path.lexists(self.db_path):
+            self._check_file()
+        elif not create:
+            raise InputError(f"{self.folder}: not an MF² dataset folder (no {DB_NAME})")
+        else:
+            self._create()
         try:
             self.db = sqlite3.connect(self.db_path, timeout=10, isolation_level=None, check_same_thread=False)
             self._check_and_migrate()
         except sqlite3.DatabaseError as e:
             raise InputError(f"{self.db_path}: unreadable dataset database ({e}); the file was left as it is") from None
-        (self.folder / CROPS).mkdir(exist_ok=True)
-        for tmp in (self.folder / CROPS).glob("*.tmp"):  # a crop whose write a crash interrupted
-            tmp.unlink(missing_ok=True)
+        try:
+            (self.folder / CROPS).mkdir(exist_ok=True)
+        except OSError as e:
+            self.db.close()
+            raise InputError(f"{self.folder / CROPS}: cannot create the crops folder ({e.strerror})") from None
+        for tmp in (self.folder / CROPS).glob("*.tmp") if self._crops_inside() else ():
+            tmp.unlink(missing_ok=True)  # a crop whose write a crash interrupted
+
+    def _check_file(self) -> None:
+        """An existing database name must hold a file with something in it: an empty one is not
+        ours to initialise (it may be what is left of someone's data)."""
+        try:
+            info = os.stat(self.db_path)
+        except OSError as e:
+            raise InputError(f"{self.db_path}: cannot open ({e.strerror})") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{self.db_path}: not a regular file, not an MF² dataset")
+        wal = Path(f"{self.db_path}-wal")
+        if info.st_size == 0 and not (wal.is_file() and wal.stat().st_size):
+            raise InputError(f"{self.db_path}: empty file, not an MF² dataset")
+
+    def _create(self) -> None:
+        """A new database, built under a temporary name and linked into place whole: the name
+        never holds a half-made (or empty) database, and a dataset another process created
+        meanwhile is used, not replaced."""
+        tmp = self.db_path.with_name(f"{DB_NAME}.{secrets.token_hex(4)}.tmp")
+        try:
+            (self.folder / CROPS).mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.executescript(f"BEGIN; {SCHEMA} PRAGMA application_id={APPLICATION_ID}; "
+                                 f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            finally:
+                db.close()
+            try:
+                os.link(tmp, self.db_path)
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links on this file system (FAT, some network shares)
+                if not os.path.lexists(self.db_path):
+                    os.replace(tmp, self.db_path)
+            sync_folder(self.folder)
+        except (OSError, sqlite3.Error) as e:
+            reason = e.strerror if isinstance(e, OSError) else e
+            raise InputError(f"{self.folder}: cannot create the dataset ({reason})") from None
+        finally:
+            for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+                leftover.unlink(missing_ok=True)
 
     def _check_and_migrate(self) -> None:
         db = self.db
         app, version = db.execute("PRAGMA application_id").fetchone()[0], db.execute("PRAGMA user_version").fetchone()[0]
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and app != APPLICATION_ID:
+        if app != APPLICATION_ID:
             raise sqlite3.DatabaseError("an SQLite file, but not an MF² dataset")
         if version > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"written by a newer MF² Studio (schema {version})")
@@ -110,9 +158,6 @@ class DatasetStore:
             raise sqlite3.DatabaseError(f"damaged: {status}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")
-        if not tables:
-            db.executescript(f"BEGIN; {SCHEMA} PRAGMA application_id={APPLICATION_ID}; "
-                             f"PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
 
     def close(self) -> None:
         self.db.close()
@@ -123,9 +168,15 @@ class DatasetStore:
     def __exit__(self, *exc):
         self.close()
 
+    def _crops_inside(self) -> bool:
+        """False when ``crops`` is a link out of the folder: nothing is written or removed there."""
+        return Path(os.path.realpath(self.folder / CROPS)).is_relative_to(os.path.realpath(self.folder))
+
     # writing -----------------------------------------------------------------------------------
     def _write_crop(self, sample: DatasetSample) -> str:
         name = f"{CROPS}/{sample.id}.png"
+        if not self._crops_inside():
+            raise InputError(f"{self.folder / CROPS}: a link out of the dataset folder; nothing written through it")
         ok, png = cv2.imencode(".png", cv2.cvtColor(sample.crop, cv2.COLOR_RGB2BGR))
         if not ok:
             raise InputError(f"{sample.id}: cannot encode the face crop")
@@ -146,9 +197,13 @@ class DatasetStore:
         """Store a new sample (or replace the one with its id); durable when this returns."""
         self._check(sample)
         crop = self._write_crop(sample)
-        row = self._row(sample, crop)
-        self._commit(f"INSERT OR REPLACE INTO samples ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                     row)
+        try:
+            self._commit(f"INSERT OR REPLACE INTO samples ({', '.join(COLUMNS)}) "
+                         f"VALUES ({', '.join('?' * len(COLUMNS))})", self._row(sample, crop))
+        except InputError:
+            if self.get(sample.id, with_crop=False) is None:  # no row will ever name this crop
+                (self.folder / crop).unlink(missing_ok=True)
+            raise
         return sample
 
     def update(self, sample: DatasetSample) -> DatasetSample:
@@ -171,7 +226,7 @@ class DatasetStore:
             with self.db:  # one transaction, committed (and synced) on leaving the block
                 self.db.execute("BEGIN IMMEDIATE")
                 return self.db.execute(sql, params).rowcount
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OverflowError, UnicodeError) as e:
             raise InputError(f"{self.db_path}: cannot save ({e}); nothing saved before was lost") from None
 
     @staticmethod
@@ -197,10 +252,14 @@ class DatasetStore:
     def crop_path(self, sample_id: str) -> Path:
         return self.folder / CROPS / f"{sample_id}.png"
 
+    def crop_bytes(self, sample_id: str) -> bytes:
+        """The crop file's bytes, read only from inside the dataset folder (see `read_file`)."""
+        return read_file(self.crop_path(sample_id), self.folder)
+
     def load_crop(self, sample_id: str) -> np.ndarray:
         path = self.crop_path(sample_id)
         try:
-            return read_image(path)
+            return decode_image(self.crop_bytes(sample_id), path)
         except InputError:
             raise InputError(f"{path}: face crop of sample {sample_id} is missing or unreadable") from None
 

@@ -8,10 +8,10 @@ zeros, as OpenFace writes it. AU and emotion columns appear only when a model pr
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ..faces import Face
+from ..outputs import AtomicOutput
 
 N_POINTS = 68
 AU_THRESHOLD = 0.5  # reported probability at which an AU counts as present (per-AU thresholds are applied before)
@@ -37,19 +37,22 @@ def model_values(au: dict[int, float], emotion: dict[str, float], aus: tuple[int
 
 
 class OpenFaceWriter:
-    """Writes rows to ``path`` through a temporary file renamed into place on `close`, so a crash
-    never leaves a half-written CSV under the final name."""
+    """Writes rows to ``path`` through `AtomicOutput`: the CSV appears complete on `close` or not
+    at all, and an earlier CSV under the name is kept until then (OutputError on any failure)."""
 
     def __init__(self, path: Path, au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = (),
                  baseline: str | None = None):
         """``baseline``: the person-baseline mode (``auto``, ``none``, ``START-END``) written in a
         last column of every row, so a CSV says what its AU readings are relative to."""
         self.path = Path(path)
-        self._tmp = self.path.with_name(self.path.name + ".part")
-        self._file = open(self._tmp, "w", newline="\n", encoding="utf-8")
+        self._out = AtomicOutput(self.path)
         self._n_extra = 2 * len(au_columns) + len(emotions)
         self._tail = f",{baseline}" if baseline is not None else ""
-        self._file.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
+        try:
+            self._out.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
+        except BaseException:
+            self._out.discard()
+            raise
 
     def write(self, frame_index: int, timestamp: float, faces: list[Face], extra: list[list[float]] | None = None):
         """One row per face (``extra[i]``: that face's AU r, AU c and emotion values), or a
@@ -58,7 +61,7 @@ class OpenFaceWriter:
         ts = f"{timestamp:.3f}"
         if not faces:
             zeros = ",".join(["0"] * (3 + 2 * N_POINTS + self._n_extra))
-            self._file.write(f"{head}-1,{ts},0,0,{zeros}{self._tail}\n")
+            self._out.write(f"{head}-1,{ts},0,0,{zeros}{self._tail}\n")
             return
         for i, face in enumerate(faces):
             rx, ry, rz = face.pose.radians()
@@ -67,13 +70,11 @@ class OpenFaceWriter:
             values += [f"{v:.1f}" for v in pts[:, 0]] + [f"{v:.1f}" for v in pts[:, 1]]
             if extra is not None:
                 values += [f"{v:.4g}" for v in extra[i]]
-            self._file.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + self._tail + "\n")
+            self._out.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + self._tail + "\n")
 
     def close(self) -> None:
         """Finish the file and move it to its final name."""
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        self._out.commit()
 
     def discard(self) -> None:
-        self._file.close()
-        self._tmp.unlink(missing_ok=True)
+        self._out.discard()

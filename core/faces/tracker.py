@@ -22,6 +22,10 @@ from .tracking import IdAssigner, box_iou
 
 CROP_SIZE = 256      # side of the square crop the mesh runs on
 CROP_MARGIN = 1.8    # crop side / longest side of the detection box
+DETECT_SIDE = 2048   # larger frames are scaled down to this for detection (MediaPipe crashes on huge ones)
+TILE_FROM = 2000     # photos larger than this are also searched tile by tile, for faces too small for one pass
+TILE_STEP = 1500     # about one tile per this many pixels of the photo's longer side
+TILE_VIEW = 512      # tiles are scaled down to at most this before detection
 
 
 @dataclass
@@ -53,6 +57,7 @@ class FaceTracker:
             model_selection=selection, min_detection_confidence=min_confidence) for selection in (0, 1)]
         self._ids = IdAssigner()
         self._meshes: dict[int, object] = {}  # track id -> FaceMesh (video mode) or -1 -> shared static one
+        self.notes: list[str] = []  # one line each, said once: frames scaled down for detection
 
     def _mesh_for(self, track_id: int):
         key = -1 if self.static else track_id
@@ -83,22 +88,45 @@ class FaceTracker:
         return sorted(faces, key=lambda f: f.track_id)
 
     def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[float]]:
-        """Detection boxes (N, 4) in pixels, best first, at most ``max_faces``, and their scores."""
+        """Detection boxes (N, 4) in pixels, best first, at most ``max_faces``, and their scores.
+        The detectors see a frame at a few hundred pixels, so a face under about 5% of a large
+        photo's side is found only in tiles of it."""
         h, w = rgb.shape[:2]
-        candidates = []
-        for detector in self._detectors:
-            for d in detector.process(rgb).detections or []:
-                b = d.location_data.relative_bounding_box
-                candidates.append((float(d.score[0]),
-                                   [b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h]))
+        candidates = self._candidates(rgb, 0, 0, DETECT_SIDE)
+        if max(h, w) > DETECT_SIDE and not self.notes:
+            f = DETECT_SIDE / max(h, w)
+            self.notes.append(f"frames of {w}x{h} pixels were scaled down to {round(w * f)}x{round(h * f)} "
+                              "for face detection")
+        tiled = self.static and max(h, w) > TILE_FROM
+        if tiled:
+            n = -(-max(h, w) // TILE_STEP)
+            side = 2 * max(h, w) // (n + 1)
+            for y0 in range(0, max(h - side, 0) + side // 2, side // 2):
+                for x0 in range(0, max(w - side, 0) + side // 2, side // 2):
+                    candidates += self._candidates(rgb[y0:y0 + side, x0:x0 + side], x0, y0, TILE_VIEW)
         candidates.sort(key=lambda item: -item[0])
-        found = []  # non-maximum suppression across both detectors
+        found = []  # non-maximum suppression across both detectors (and tiles: a face cut by a tile's edge)
         for score, box in candidates:
-            if len(found) < self.max_faces and \
-                    not any(box_iou(np.array([box]), np.array([kept]))[0, 0] > 0.3 for _, kept in found):
+            if len(found) < self.max_faces and not any(_same_face(box, kept, tiled) for _, kept in found):
                 found.append((score, box))
         order = sorted(range(len(found)), key=lambda i: found[i][1][0])  # left to right
         return np.array([found[i][1] for i in order]).reshape(-1, 4), [found[i][0] for i in order]
+
+    def _candidates(self, rgb: np.ndarray, x0: int, y0: int, side: int) -> list[tuple[float, list[float]]]:
+        """(score, box in frame pixels) from both detectors on ``rgb`` (a view at x0, y0), which
+        is scaled down first to at most ``side`` pixels."""
+        h, w = rgb.shape[:2]
+        if max(h, w) > side:
+            f = side / max(h, w)
+            rgb = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        rgb = np.ascontiguousarray(rgb)
+        found = []
+        for detector in self._detectors:
+            for d in detector.process(rgb).detections or []:
+                b = d.location_data.relative_bounding_box
+                found.append((float(d.score[0]), [x0 + b.xmin * w, y0 + b.ymin * h,
+                                                  x0 + (b.xmin + b.width) * w, y0 + (b.ymin + b.height) * h]))
+        return found
 
     @staticmethod
     def _mesh_crop(rgb: np.ndarray, box: np.ndarray, mesh) -> np.ndarray | None:
@@ -130,3 +158,16 @@ class FaceTracker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _same_face(box, kept, contained: bool) -> bool:
+    """Boxes that overlap (IoU over 0.3), or with ``contained``, one lying mostly inside the other."""
+    a, b = np.array([box]), np.array([kept])
+    if box_iou(a, b)[0, 0] > 0.3:
+        return True
+    if not contained:
+        return False
+    iw = max(0.0, min(box[2], kept[2]) - max(box[0], kept[0]))
+    ih = max(0.0, min(box[3], kept[3]) - max(box[1], kept[1]))
+    smaller = min((box[2] - box[0]) * (box[3] - box[1]), (kept[2] - kept[0]) * (kept[3] - kept[1]))
+    return smaller > 0 and iw * ih / smaller > 0.6

@@ -24,7 +24,7 @@ from ..evaluate import au_scores
 from ..model.loss import contrastive_loss, emotion_loss, masked_bce
 from ..model.model import MF2
 from ..model.transform import face_input
-from .checkpoint import save_model
+from .checkpoint import load_train_state, restore_optimizer, save_model, save_train_state
 from .loop import optimize
 from .replay import ReplayBank, encode
 
@@ -109,7 +109,8 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
     """Train ``model``'s DFN part in place on ``data`` (+ ``replay``), saving it to ``out`` every
     `save_every` steps and at the end. The replay faces' AU readings are held to ``teacher``'s (the
     base model; by default ``model`` as it starts, which on a resume is already part-trained).
-    Returns {"steps", "finished", "losses", "seconds"}."""
+    Returns {"steps", "finished", "losses", "seconds"}; TrainingFailed if the run diverges (the
+    checkpoints in ``out`` stay as the last finite step left them)."""
     device = settings.device
     torch.manual_seed(settings.seed)
     model.to(device).eval()
@@ -143,20 +144,20 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.steps, pct_start=0.1)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, settings.lr, total_steps=settings.steps,
+                                                   pct_start=max(0.1, 2 / settings.steps))  # warm-up: 2 steps at least
     start, losses_seen = 0, []
     state_path = Path(out) / STATE_FILE
     if resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True, map_location=device)
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start, losses_seen = int(state["step"]), list(state["losses"])
+        way_out = f"delete {out} or run without --resume"
+        state = load_train_state(state_path, device, ("optimizer", "schedule", "step", "losses"), way_out)
+        start, losses_seen = restore_optimizer(state, optimizer, schedule, state_path, way_out, "step", "losses")
         generator.manual_seed(settings.seed + start)
 
     def save(step: int) -> None:
         save_model(model, out, {"dfn_settings": asdict(settings)})
-        torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step,
-                    "losses": losses_seen, "settings": asdict(settings)}, state_path)
+        save_train_state({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "step": step,
+                          "losses": losses_seen, "settings": asdict(settings)}, state_path)
 
     def pick(n: int, size: int) -> torch.Tensor:
         return torch.randint(n, (size,), generator=generator).to(device)
@@ -184,7 +185,7 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
                 same = t_all[keep][:, None] == t_all[keep][None, :]
                 losses["text"] = contrastive_loss(g_all[keep], model.embed_text(text_emb[t_all[keep]]), same,
                                                   model.logit_scale)
-        optimize(sum(losses.values()), params, optimizer, schedule, losses, sums)
+        optimize(sum(losses.values()), params, optimizer, schedule, losses, sums, step + 1)
         step += 1
         count += 1
         if step % 20 == 0 or step == settings.steps:
@@ -257,10 +258,17 @@ def evaluate_replay(model: MF2, bank: ReplayBank) -> dict:
     return {"base_emotion_accuracy": round(float(np.mean(pred == bank.emotions.numpy())), 4), "base_n": len(bank)}
 
 
-def improved(before: dict, after: dict, tolerance: float = 0.02) -> bool:
-    """Whether the new model is the better one to put in front of the user: no figure the studio
-    reports (emotion accuracy, AU F1) drops by more than ``tolerance``, and some figure (those two
-    or caption R@1) rises."""
-    reported = [k for k in ("emotion_accuracy", "au_mean_f1") if k in before and k in after]
-    rises = [k for k in (*reported, "caption_r1") if k in before and k in after and after[k] > before[k]]
-    return bool(rises) and all(after[k] >= before[k] - tolerance for k in reported)
+def improved(before: dict, after: dict, tolerance: float = 0.02, forgetting: float = 0.1) -> bool:
+    """Whether the new model is the better one to put in front of the user: every figure compared
+    is finite, no figure the studio reports (emotion accuracy, AU F1) drops by more than
+    ``tolerance``, the accuracy on base faces never rehearsed drops by no more than ``forgetting``
+    (what replay is tested to keep; the README's real check paid 0.034), and some figure (the two
+    reported ones or caption R@1) rises."""
+    compared = [k for k in ("emotion_accuracy", "au_mean_f1", "caption_r1", "base_emotion_accuracy")
+                if k in before and k in after]
+    if not all(isinstance(d[k], (int, float)) and np.isfinite(d[k]) for d in (before, after) for k in compared):
+        return False
+    reported = [k for k in ("emotion_accuracy", "au_mean_f1") if k in compared]
+    rises = [k for k in (*reported, "caption_r1") if k in compared and after[k] > before[k]]
+    limits = {k: tolerance for k in reported} | {k: forgetting for k in compared if k == "base_emotion_accuracy"}
+    return bool(rises) and all(after[k] >= before[k] - drop for k, drop in limits.items())

@@ -25,7 +25,7 @@ from ..model.text import TextEncoder
 from ..model.transform import to_input
 from ..taxonomy import AU_BY_NUMBER, EMOTIONS
 from .augment import augment
-from .checkpoint import save_model
+from .checkpoint import load_train_state, non_finite, restore_optimizer, save_model, save_train_state
 
 @dataclass
 class TrainSettings:
@@ -79,13 +79,25 @@ def mark_trained(model: MF2, data: Prepared, tasks: tuple[str, ...]) -> None:
         cfg.trained_aus = tuple(n for n in cfg.aus if n in seen or n in cfg.trained_aus)
 
 
-def optimize(loss: torch.Tensor, params: list, optimizer, schedule, losses: dict, sums: dict) -> None:
-    """One step (gradients clipped at 5), adding each loss term into ``sums`` for the epoch's log."""
+class TrainingFailed(Exception):
+    """The loss, the gradients or the weights stopped being finite: the run is worthless, so it
+    stops before writing such a model. The message says what and at which step."""
+
+
+def optimize(loss: torch.Tensor, params: list, optimizer, schedule, losses: dict, sums: dict, step: int) -> None:
+    """One step (gradients clipped at 5), adding each loss term into ``sums`` for the epoch's log.
+    TrainingFailed instead of a step with a non-finite loss or gradient, or after a step that made
+    a weight non-finite."""
+    if not torch.isfinite(loss.detach()):
+        raise TrainingFailed(f"non-finite loss at step {step}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, 5.0)
+    if not torch.isfinite(torch.nn.utils.clip_grad_norm_(params, 5.0)):
+        raise TrainingFailed(f"non-finite gradients at step {step}")
     optimizer.step()
     schedule.step()
+    if non_finite(enumerate(params)) is not None:
+        raise TrainingFailed(f"non-finite weights at step {step}")
     for k, v in losses.items():
         sums[k] = sums.get(k, 0.0) + float(v.detach())
 
@@ -94,7 +106,8 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
           stop_after: int | None = None, log=sys.stderr) -> list[dict]:
     """Train in place; after every epoch the model folder ``out`` holds the current weights and the
     state to resume from (with the same settings). ``stop_after`` ends this call after that many
-    epochs, as an interruption would. Returns one dict of figures per epoch."""
+    epochs, as an interruption would. Returns one dict of figures per epoch. TrainingFailed if the
+    run diverges (``out`` keeps the last finite epoch, if any)."""
     device = settings.device
     torch.manual_seed(settings.seed)
     random.seed(settings.seed)
@@ -113,15 +126,17 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
     start_epoch, history = 0, []
     state_path = Path(out) / "train_state.pt"
     if resume and state_path.is_file():
-        state = torch.load(state_path, weights_only=True, map_location=device)
-        before = {k: v for k, v in state["settings"].items() if k != "device"}
+        way_out = "run without --resume to start over"
+        state = load_train_state(state_path, device, ("optimizer", "schedule", "epoch", "history", "settings"), way_out)
+        try:
+            before = {k: v for k, v in dict(state["settings"]).items() if k != "device"}
+        except (TypeError, ValueError) as e:
+            raise InputError(f"{state_path}: not a training state ({e}); {way_out}") from None
         now = {k: v for k, v in asdict(settings).items() if k != "device"}
         if before != now:
             changed = ", ".join(f"{k} {before.get(k)} -> {v}" for k, v in now.items() if before.get(k) != v)
             raise InputError(f"{out}: cannot resume with other settings ({changed})")
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        start_epoch, history = int(state["epoch"]), list(state["history"])
+        start_epoch, history = restore_optimizer(state, optimizer, schedule, state_path, way_out, "epoch", "history")
         print(f"resuming at epoch {start_epoch + 1}", file=log)
 
     if not frozen:  # the language-alignment losses need the sentence embeddings; DFN does not
@@ -175,7 +190,7 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
                     losses["align_regions"] = settings.align_weight * region_alignment_loss(
                         region, model.embed_text(au_text_emb), a, model.logit_scale)
                 loss = sum(losses.values())
-            optimize(loss, params, optimizer, schedule, losses, sums)
+            optimize(loss, params, optimizer, schedule, losses, sums, epoch * steps_per_epoch + step + 1)
             n += 1
             if log.isatty():
                 rate = (step + 1) * settings.batch_size / (time.perf_counter() - t0)
@@ -187,6 +202,6 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
         history.append(record)
         print(("\r" if log.isatty() else "") + " ".join(f"{k}={v}" for k, v in record.items()), file=log, flush=True)
         save_model(model, out, {"settings": asdict(settings), "history": history})
-        torch.save({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch + 1,
-                    "history": history, "settings": asdict(settings)}, state_path)
+        save_train_state({"optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(), "epoch": epoch + 1,
+                          "history": history, "settings": asdict(settings)}, state_path)
     return history

@@ -1,0 +1,210 @@
+"""Result files that are complete or absent, whoever else writes into the same folder.
+
+A result is written to a temporary file with a name of its own (process id and a random token),
+created exclusively and never through a symbolic link, then flushed to disk and renamed over the
+final name only when it is complete; the folder entry is synced too, so a crash just after keeps
+it. While it is written, a lock (``flock`` on a hidden file beside it) holds off a second run
+aiming at the same name: that run gets one line and goes on with its next input, instead of
+interleaving rows. Leftovers of a killed writer are removed by the next one that takes the lock.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import secrets
+from contextlib import contextmanager
+from pathlib import Path
+
+from .errors import InputError
+
+NAME_MAX = 255  # bytes in one file name on the common file systems
+
+
+class OutputError(InputError):
+    """A result could not be written (the input itself was fine)."""
+
+
+def cannot_write(path: Path, error: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot write ({error.strerror or error})")
+
+
+def _hidden(path: Path, suffix: str) -> Path:
+    """``.<name><suffix>`` beside ``path``, or a hash of the name where that would be too long."""
+    name = f".{path.name}{suffix}"
+    if len(name.encode()) > NAME_MAX - 24:  # room for the pid and token of temporary names
+        name = f".{hashlib.sha1(path.name.encode()).hexdigest()[:16]}{suffix}"
+    return path.with_name(name)
+
+
+def temp_prefix(path: Path) -> Path:
+    """The stem every temporary file of ``path`` starts with (``<stem>.<pid>-<token>.part``)."""
+    return _hidden(path, "")
+
+
+def remove_temps(path: Path, pid: int | None = None) -> None:
+    """Delete temporary files of ``path`` (only those of process ``pid`` when given)."""
+    prefix = temp_prefix(path)
+    start = f"{prefix.name}.{'' if pid is None else f'{pid}-'}"
+    try:
+        leftovers = [p for p in prefix.parent.iterdir() if p.name.startswith(start) and p.name.endswith(".part")]
+    except OSError:
+        return
+    for leftover in leftovers:
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+class FileLock:
+    """An exclusive, non-blocking ``flock`` on ``lock_file`` (created without following a link),
+    held by this process until `release`, which removes the file. ``busy`` is the one-line error
+    when another process holds it; ``{pid}`` in it becomes that process's id."""
+
+    def __init__(self, lock_file: Path, busy: str):
+        self.lock_file = Path(lock_file)
+        self.busy = busy
+        self._fd: int | None = None
+
+    def acquire(self) -> "FileLock":
+        while True:
+            try:
+                fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            except OSError as e:
+                raise cannot_write(self.lock_file, e) from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                os.close(fd)
+                if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                    raise OutputError(self.busy.replace("{pid}", f" (pid {holder})" if holder.isdigit() else "")) \
+                        from None
+                raise cannot_write(self.lock_file, e) from None
+            try:  # the holder before us may have removed the file we locked: lock the one now there
+                same = os.stat(self.lock_file, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.lock_file.unlink()
+        except OSError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+
+def output_lock(path: Path) -> FileLock:
+    """The lock a run holds on an output name while it writes it."""
+    return FileLock(_hidden(path, ".lock"), f"{path}: another mf2 run is writing it{{pid}}; not written")
+
+
+def remove_leftovers(path: Path, pid: int) -> None:
+    """What a killed writer (process ``pid``) of ``path`` left: its temporary file, and the lock
+    file, unless another run holds it by now."""
+    remove_temps(path, pid)
+    try:
+        output_lock(path).acquire().release()
+    except OutputError:
+        pass
+
+
+class AtomicOutput:
+    """A text file that appears under ``path`` complete, on `commit`, or not at all.
+
+    Refuses (OutputError, one line) a final name that is a folder or a symbolic link, a name
+    another run is writing, and any I/O failure; an earlier file under the name stays as it was
+    until the new one is complete."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        if self.path.is_symlink():
+            raise OutputError(f"{self.path}: is a symbolic link; not written through it")
+        if self.path.is_dir():
+            raise OutputError(f"{self.path}: is a folder; not written")
+        self._lock = output_lock(self.path).acquire()
+        try:
+            remove_temps(self.path)  # only a dead writer's: a live one would hold the lock
+            self._tmp = Path(f"{temp_prefix(self.path)}.{os.getpid()}-{secrets.token_hex(4)}.part")
+            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            self.file = os.fdopen(fd, "w", newline="\n", encoding="utf-8")
+        except OSError as e:
+            self._lock.release()
+            raise cannot_write(self.path, e) from None
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def write(self, text: str) -> None:
+        try:
+            self.file.write(text)
+        except OSError as e:
+            raise cannot_write(self.path, e) from None
+
+    def commit(self) -> None:
+        """Flush to disk and rename into place; on failure nothing is left but the earlier file."""
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self._tmp, self.path)
+            sync_folder(self.path.parent)
+        except OSError as e:
+            self.discard()
+            raise cannot_write(self.path, e) from None
+        self._lock.release()
+
+    def discard(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        self._tmp.unlink(missing_ok=True)
+        self._lock.release()
+
+
+@contextmanager
+def durable_file(path: Path):
+    """A binary file that replaces ``path`` whole, on disk, when the block ends, and leaves no
+    trace when it raises. The temporary file is created new (O_EXCL, O_NOFOLLOW) and renamed over
+    ``path``, so a link planted at either name is replaced, never written through. OSError as it
+    comes. (No lock: for files one process owns, like a dataset's crops and records.)"""
+    tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    sync_folder(path.parent)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, on disk when this returns (see `durable_file`)."""
+    with durable_file(path) as f:
+        f.write(data)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make a rename or a new entry in ``folder`` survive a crash."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
