@@ -42,9 +42,11 @@ class BarList(QWidget):
             painter.setPen(self.palette().text().color())
             painter.drawText(QRectF(0, y, label_w, self.ROW), Qt.AlignmentFlag.AlignVCenter, label)
             painter.fillRect(QRectF(label_w, y + 3, bar_w, self.ROW - 6), QColor(128, 128, 128, 50))
-            painter.fillRect(QRectF(label_w, y + 3, bar_w * max(0.0, min(1.0, value)), self.ROW - 6), color)
+            readable = value == value  # NaN: covered, or the face too poor to read: an empty grey row
+            painter.fillRect(QRectF(label_w, y + 3, bar_w * max(0.0, min(1.0, value if readable else 0.0)),
+                                    self.ROW - 6), color)
             painter.drawText(QRectF(label_w + bar_w + 4, y, value_w, self.ROW), Qt.AlignmentFlag.AlignVCenter,
-                             f"{value:.2f}")
+                             f"{value:.2f}" if readable else "—")
 
     def event(self, e):
         if e.type() == e.Type.ToolTip:
@@ -100,9 +102,11 @@ class FacePanel(QWidget):
             self.description.clear()
             return
         p = face.pose
-        self.pose.setText(f"pitch {p.pitch:+.0f}°  yaw {p.yaw:+.0f}°  roll {p.roll:+.0f}°")
+        quality = f"  quality {face.quality:.2f}" if face.quality == face.quality else ""
+        self.pose.setText(f"pitch {p.pitch:+.0f}°  yaw {p.yaw:+.0f}°  roll {p.roll:+.0f}°{quality}")
         self.emotion_bars.set_rows([(e, v, QColor(EMOTION_COLORS[e]), e) for e, v in face.emotion.items()])
-        self.au_bars.set_rows([(f"AU{n}", v, activation_color(v, 255), f"AU{n} {AU_BY_NUMBER[n].name}")
+        self.au_bars.set_rows([(f"AU{n}", v, activation_color(v, 255), f"AU{n} {AU_BY_NUMBER[n].name}"
+                                + ("" if v == v else ": cannot be read here (covered, or the face too poor)"))
                                for n, v in face.au.items()])
         if not face.au:
             self.description.setPlainText("No model loaded: faces only.")

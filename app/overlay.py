@@ -35,22 +35,30 @@ class OverlayOptions:
     aus: set[int] = field(default_factory=lambda: set(DEFAULT_AUS))
 
 
+UNREADABLE_COLOR = QColor(150, 150, 150, 110)  # an AU whose skin is covered, or a face too poor to read
+
+
 def activation_color(p: float, alpha: int | None = None) -> QColor:
+    if p != p:  # NaN: cannot be read
+        return QColor(UNREADABLE_COLOR) if alpha is None else QColor(150, 150, 150, alpha)
     r, g, b, _ = COLORMAP.map([float(np.clip(p, 0, 1))])[0]
     return QColor(int(r), int(g), int(b), int(60 + 140 * p) if alpha is None else alpha)
 
 
 def _region_activations(face: FaceResult, aus: set[int]) -> list[tuple[float, str, list[int]]]:
     """(activation, region, AUs) per region with a chosen AU; a region shared by several AUs
-    shows the strongest of them. Weakest first, so the strongest is painted on top."""
+    shows the strongest of them; NaN where none of them can be read (the region is covered).
+    Weakest first, so the strongest is painted on top; unreadable regions first of all."""
     regions: dict[str, tuple[float, list[int]]] = {}
     for n in sorted(aus):
         if n not in face.au:
             continue
         region = AU_BY_NUMBER[n].region
-        best, members = regions.get(region, (0.0, []))
-        regions[region] = (max(best, face.au[n]), members + [n])
-    return sorted((p, region, members) for region, (p, members) in regions.items())
+        best, members = regions.get(region, (float("nan"), []))
+        p = face.au[n]
+        regions[region] = (p if best != best else best if p != p else max(best, p), members + [n])
+    return sorted(((p, region, members) for region, (p, members) in regions.items()),
+                  key=lambda item: (item[0] == item[0], item[0] if item[0] == item[0] else 0.0, item[1]))
 
 
 def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayOptions,
@@ -88,7 +96,7 @@ def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: fl
     for p, region, members in _region_activations(face, aus):
         color = activation_color(p)
         painter.setPen(QPen(color.darker(130), 1.0))
-        painter.setBrush(QBrush(color))
+        painter.setBrush(QBrush(color, Qt.BrushStyle.BDiagPattern if p != p else Qt.BrushStyle.SolidPattern))
         polygons = region_polygons(points, region)
         for poly in polygons:
             painter.drawPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in poly]))

@@ -22,7 +22,7 @@ from .outputs import durable_file
 from .taxonomy import AU_BY_NUMBER
 from .video import Frame
 
-FORMAT = "mf2-analysis-2"  # 2: appearance AU logits and the baseline mode
+FORMAT = "mf2-analysis-3"  # 2: appearance AU logits and the baseline mode; 3: face quality, covered regions
 
 
 @dataclass
@@ -34,7 +34,8 @@ class FaceResult:
     pose: HeadPose
     au: dict[int, float]     # AU number -> occurrence probability (empty without a model)
     emotion: dict[str, float]
-    raw: np.ndarray | None = None  # appearance AU logits, to read the face again with another baseline
+    raw: np.ndarray | None = None  # what the pixels said (FaceScorer.read_faces), to read the face again with another baseline
+    quality: float = float("nan")  # 0..1, core.faces.quality (NaN without a model)
 
     def face(self) -> Face:
         """As the tracker's `Face` (depth dropped), for the CSV writer."""
@@ -43,7 +44,9 @@ class FaceResult:
         return Face(self.track_id, self.box, self.confidence, points, self.pose)
 
     def top_emotion(self) -> tuple[str, float] | None:
-        return max(self.emotion.items(), key=lambda kv: kv[1]) if self.emotion else None
+        """The likeliest emotion; None without a model or when the face cannot be read."""
+        readable = {e: p for e, p in self.emotion.items() if p == p}
+        return max(readable.items(), key=lambda kv: kv[1]) if readable else None
 
 
 @dataclass
@@ -62,7 +65,8 @@ def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None) -> FrameResul
     scores = scorer.score(frame.rgb, faces, frame.timestamp) if scorer else [None] * len(faces)
     return FrameResult(frame.index, frame.timestamp, [
         FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
-                   f.pose, s.au if s else {}, s.emotion if s else {}, s.raw if s else None)
+                   f.pose, s.au if s else {}, s.emotion if s else {}, s.raw if s else None,
+                   s.quality if s else float("nan"))
         for f, s in zip(faces, scores)])
 
 
@@ -75,7 +79,7 @@ def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], base
 
 def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...]) -> None:
     """One frame's rows: the one path by which `mf2 analyze`, the bench and the studio write CSVs."""
-    extra = [model_values(f.au, f.emotion, aus, emotions) for f in result.faces]
+    extra = [model_values(f.au, f.emotion, aus, emotions, f.quality) for f in result.faces]
     writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
 
 
@@ -197,6 +201,7 @@ class Analysis:
             if self.model_version else np.zeros((len(faces), 0), np.float32),
             "emotion": np.array([[f.emotion[e] for e in self.emotions] for f in faces], np.float32)
             .reshape(-1, len(self.emotions)) if self.model_version else np.zeros((len(faces), 0), np.float32),
+            "quality": np.array([f.quality for f in faces], np.float32),
             "raw": np.array([f.raw for f in faces], np.float64).reshape(len(faces), -1)
             if faces and all(f.raw is not None for f in faces) else np.zeros((len(faces), 0), np.float64),
         }
@@ -228,7 +233,7 @@ class Analysis:
                 raw = arrays["raw"][r] if arrays["raw"].shape[1] else None
                 faces.append(FaceResult(int(arrays["track"][r]), arrays["box"][r], float(arrays["confidence"][r]),
                                         arrays["landmarks"][r], HeadPose(*map(float, arrays["pose"][r])), au, emotion,
-                                        raw))
+                                        raw, float(arrays["quality"][r])))
             row += int(n)
             out.add(FrameResult(int(index), float(t), faces))
         return out

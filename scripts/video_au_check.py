@@ -53,8 +53,12 @@ def readings(analysis: Analysis, video: str, frames: list[int]) -> dict[tuple[st
         result = analysis.at(index)
         if result and result.faces:
             face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-            out[(video, index)] = {n: p >= 0.5 for n, p in face.au.items()}
+            out[(video, index)] = {n: p >= 0.5 for n, p in face.au.items()}  # unreadable (NaN) counts as absent
+            UNREAD[video] = UNREAD.get(video, 0) + sum(p != p for p in face.au.values())
     return out
+
+
+UNREAD: dict[str, int] = {}  # AU entries of labelled frames the model left unread (covered, poor face)
 
 
 def table(name: str, scores: dict) -> str:
@@ -90,6 +94,8 @@ def main() -> int:
         part = {k: v for k, v in truth.items() if k[0] in clips}
         figures[name] = frame_au_scores(part, {k: v for k, v in predicted.items() if k[0] in clips})
         print(table(f"{name} clips", figures[name]))
+    print(f"AU entries left unread (counted as absent above): {sum(UNREAD.values())} "
+          f"({', '.join(f'{v} {k}' for k, v in sorted(UNREAD.items()) if v) or 'none'})")
     print(f"model {scorer.version}, baseline {scorer.baseline}, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({"model": scorer.version, "baseline": str(scorer.baseline), **figures}, indent=2))

@@ -31,9 +31,10 @@ def test_analyze_adds_only_trained_au_and_emotion_columns(tmp_path, face_clip, p
     with open(tmp_path / "face.csv", newline="") as f:
         rows = list(csv.DictReader(f, skipinitialspace=True))
     header = list(rows[0])
-    assert header[-12:] == ["AU06_r", "AU12_r", "AU43_r", "AU45_r", "AU06_c", "AU12_c", "AU43_c", "AU45_c",
-                            "emotion_neutral", "emotion_happy", "emotion_sad", "baseline"]
+    assert header[-13:] == ["AU06_r", "AU12_r", "AU43_r", "AU45_r", "AU06_c", "AU12_c", "AU43_c", "AU45_c",
+                            "emotion_neutral", "emotion_happy", "emotion_sad", "quality", "baseline"]
     for r in rows:
+        assert 0.9 < float(r["quality"]) <= 1  # her face: large, sharp, frontal (no visibility head here)
         assert 0 <= float(r["AU06_r"]) <= 5 and r["AU12_c"] in ("0", "1")
         assert float(r["AU12_c"]) == float(float(r["AU12_r"]) >= 2.5)
         assert sum(float(r[f"emotion_{e}"]) for e in ("neutral", "happy", "sad")) == pytest.approx(1, abs=2e-3)

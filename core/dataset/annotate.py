@@ -79,10 +79,13 @@ class CaptionSession:
         """Show a face: its unsaved draft if there is one, else its stored sample, else the model's
         reading of it (AUs at or above the CSV threshold on, the top emotion chosen)."""
         stored = self.store.find(target.video, target.frame, target.face, with_crop=False) if self.store else None
-        emotion = max(model_emotion, key=model_emotion.get) if model_emotion else None
-        aus = tuple((n, 1.0 if p >= AU_THRESHOLD else 0.0) for n, p in sorted(model_aus.items()))
+        readable = {e: p for e, p in model_emotion.items() if p == p}
+        emotion = max(readable, key=readable.get) if readable else None
+        # an AU the model could not read (covered, NaN) starts not scorable, never as "absent"
+        aus = tuple((n, None if p != p else 1.0 if p >= AU_THRESHOLD else 0.0) for n, p in sorted(model_aus.items()))
         seed = target.frame
-        generated = stored.generated if stored else captions_for(dict(aus), emotion, model_aus, seed)
+        generated = stored.generated if stored else captions_for({n: v for n, v in aus if v is not None}, emotion,
+                                                                 model_aus, seed)
         self.current = _Open(target, crop, landmarks, generated, dict(model_aus), seed)
         if target in self.drafts:
             self.draft = self.drafts[target]

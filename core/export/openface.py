@@ -20,20 +20,23 @@ AU_THRESHOLD = 0.5  # reported probability at which an AU counts as present (per
 def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = (), baseline: bool = False
                      ) -> list[str]:
     """Header names. ``au_columns`` are stems like ``AU01``; ``emotions`` become ``emotion_<name>``;
-    ``baseline`` adds the column naming what the AU readings are relative to."""
+    ``baseline`` adds the face's ``quality`` (core.faces.quality) and the column naming what the
+    AU readings are relative to."""
     return (["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
             + [f"x_{i}" for i in range(N_POINTS)] + [f"y_{i}" for i in range(N_POINTS)]
             + [f"{au}_r" for au in au_columns] + [f"{au}_c" for au in au_columns]
-            + [f"emotion_{e}" for e in emotions] + (["baseline"] if baseline else []))
+            + [f"emotion_{e}" for e in emotions] + (["quality", "baseline"] if baseline else []))
 
 
 def model_values(au: dict[int, float], emotion: dict[str, float], aus: tuple[int, ...],
-                 emotions: tuple[str, ...]) -> list[float]:
+                 emotions: tuple[str, ...], quality: float) -> list[float]:
     """One face's model columns in OpenFace order: AUxx_r (0..5: the occurrence probability on
-    OpenFace's intensity scale, as no intensity labels exist), AUxx_c, then the emotions. The
-    probabilities come already shifted by the model's per-AU thresholds, so 0.5 decides."""
+    OpenFace's intensity scale, as no intensity labels exist), AUxx_c, the emotions, then the
+    face's quality. The probabilities come already shifted by the model's per-AU thresholds, so
+    0.5 decides; NaN (an AU that cannot be read) is written as an empty cell, in both columns."""
     p = [au[n] for n in aus]
-    return [5 * v for v in p] + [float(v >= AU_THRESHOLD) for v in p] + [emotion[e] for e in emotions]
+    return ([5 * v for v in p] + [float(v >= AU_THRESHOLD) if v == v else v for v in p]
+            + [emotion[e] for e in emotions] + [quality])
 
 
 class OpenFaceWriter:
@@ -46,7 +49,7 @@ class OpenFaceWriter:
         last column of every row, so a CSV says what its AU readings are relative to."""
         self.path = Path(path)
         self._out = AtomicOutput(self.path)
-        self._n_extra = 2 * len(au_columns) + len(emotions)
+        self._n_extra = 2 * len(au_columns) + len(emotions) + (baseline is not None)
         self._tail = f",{baseline}" if baseline is not None else ""
         try:
             self._out.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
@@ -69,7 +72,7 @@ class OpenFaceWriter:
             values = [f"{rx:.4f}", f"{ry:.4f}", f"{rz:.4f}"]
             values += [f"{v:.1f}" for v in pts[:, 0]] + [f"{v:.1f}" for v in pts[:, 1]]
             if extra is not None:
-                values += [f"{v:.4g}" for v in extra[i]]
+                values += ["" if v != v else f"{v:.4g}" for v in extra[i]]
             self._out.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + self._tail + "\n")
 
     def close(self) -> None:

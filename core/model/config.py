@@ -41,6 +41,7 @@ class ModelConfig:
     geometry_scale: tuple[float, ...] = ()     # spread of each geometry feature, its unit for the heads
     au_thresholds: tuple[float, ...] = ()      # per AU (``aus`` order) probability at which it is present
     au_gates: tuple = ()                       # (AU, geometry feature, least rise over the person's rest) the AU needs
+    region_visibility: bool = False            # a head saying which regions are covered (glasses, a hand, hair)
     version: str = "untrained"
 
     def save(self, path: Path) -> None:
@@ -123,6 +124,7 @@ def _checked(f: dict) -> dict:
         isinstance(g, list) and len(g) == 3 and _is_int(g[0]) and g[0] in f["aus"] and type(g[1]) is str
         and g[1] in NAMES and _is_number(g[2]) for g in f["au_gates"]), "au_gates",
         '[AU from "aus", geometry feature name, least rise] triples')
+    need(isinstance(f["region_visibility"], bool), "region_visibility", "true or false")
     need(isinstance(f["version"], str), "version", "a string")
     return {k: tuple(tuple(g) for g in v) if k == "au_gates" else tuple(v) if isinstance(v, list) else v
             for k, v in f.items()}

@@ -113,6 +113,9 @@ class MF2(nn.Module):
                                                                    dtype=torch.float32), persistent=False)
         self.register_buffer("au_region", torch.as_tensor([cfg.regions.index(r) for r in cfg.au_regions]),
                              persistent=False)
+        if cfg.region_visibility:  # whether each region shows skin that can be read, or is covered (glasses, a hand, hair)
+            self.visibility = nn.Parameter(torch.zeros(len(cfg.regions), e))
+            self.visibility_bias = nn.Parameter(torch.zeros(len(cfg.regions)))
 
     def head_parameters(self, tasks: tuple[str, ...] = ("emotion", "au")):
         """The DFN part: side networks and heads of the given tasks."""
@@ -127,8 +130,16 @@ class MF2(nn.Module):
         """The DFN part on the encoder's features: fine-tuning on cached features calls this alone.
         ``geometry`` (B, geometry_dim): the face's geometry minus the person's neutral geometry;
         None reads every face as at its neutral geometry."""
-        return {**feats, "emotion_logits": self.emotion_logits(feats["global"], feats["regions"], geometry),
-                "au_logits": self.au_logits(feats["regions"], geometry)}
+        out = {**feats, "emotion_logits": self.emotion_logits(feats["global"], feats["regions"], geometry),
+               "au_logits": self.au_logits(feats["regions"], geometry)}
+        if self.cfg.region_visibility:
+            out["visible_logits"] = self.visible_logits(feats["regions"])
+        return out
+
+    def visible_logits(self, regions: torch.Tensor) -> torch.Tensor:
+        """(B, n_regions): > 0 where the region's skin can be read, < 0 where something covers it.
+        Read from the frozen region embeddings (trained by core.training.occlusion)."""
+        return (regions * self.visibility).sum(-1) + self.visibility_bias
 
     def emotion_logits(self, face: torch.Tensor, regions: torch.Tensor, geometry: torch.Tensor | None = None
                        ) -> torch.Tensor:

@@ -15,6 +15,8 @@ import numpy as np
 from ..baseline import BaselineMode, TrackBaseline, track_baselines
 from ..faces import Face
 from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometry
+from ..faces.quality import READABLE, face_quality
+from ..taxonomy import AU_BY_NUMBER
 from .transform import face_input
 
 # Population neutral geometry (core.faces.geometry order) and eye openings (right, left): the
@@ -32,9 +34,10 @@ GATE_SOFTNESS = 0.01   # eye-distances over which a FACS gate opens
 
 @dataclass
 class FaceScores:
-    au: dict[int, float]        # AU number -> probability; 0.5 and above: present
-    emotion: dict[str, float]   # emotion -> probability
-    raw: np.ndarray             # appearance logits, AUs (``model_aus``) then emotions: re-read with another baseline
+    au: dict[int, float]        # AU number -> probability; 0.5 and above: present; NaN: cannot be read
+    emotion: dict[str, float]   # emotion -> probability (NaN: the face cannot be read)
+    raw: np.ndarray             # what the pixels said (`FaceScorer.read_faces`): re-read with another baseline
+    quality: float              # 0..1 (core.faces.quality); under READABLE no AU or emotion is reported
 
 
 def _sigmoid(x):
@@ -77,6 +80,10 @@ class FaceScorer:
         self._gates = [(self.model_aus.index(int(au)), NAMES.index(feature), float(rise))
                        for au, feature, rise in cfg.au_gates if int(au) in self.model_aus]
         self.version = cfg.version
+        self._regions = cfg.regions
+        eyelids = [cfg.regions.index("upper_eyelids"), cfg.regions.index("lower_eyelids")]
+        self._au_regions = {a: [cfg.regions.index(AU_BY_NUMBER[a].region)] for a in self.model_aus}
+        self._au_regions.update({a: eyelids for a in GEOMETRIC_AUS})
         self.reset()
 
     def reset(self) -> None:
@@ -97,11 +104,13 @@ class FaceScorer:
             values = face_values(face.landmarks)
             baseline, known = self._baseline(face.track_id, timestamp, values)
             au, emotion = self.readings(r, values, baseline, face.track_id, timestamp, known)
-            out.append(FaceScores(au, emotion, r))
+            out.append(FaceScores(au, emotion, r, self.quality(r)))
         return out
 
     def read_faces(self, rgb: np.ndarray, faces: list[Face]) -> np.ndarray:
-        """(F, model AUs + emotions) appearance logits of the faces, read at their neutral geometry."""
+        """(F, K) what the pixels say of each face, read at its neutral geometry: the AU logits
+        (``model_aus``), the emotion logits, each region's visible logit (models with a visibility
+        head) and the weakest of the size, sharpness and pose checks (core.faces.quality)."""
         import torch
 
         from .transform import to_input
@@ -110,8 +119,21 @@ class FaceScorer:
         crops, centers = zip(*(face_input(rgb, f.landmarks, size) for f in faces))
         with torch.no_grad():
             o = self.model(to_input(np.stack(crops), self.device), torch.as_tensor(np.stack(centers), device=self.device))
-        return np.concatenate([o["au_logits"].float().cpu().numpy()[:, self._au_index],
-                               o["emotion_logits"].float().cpu().numpy()[:, self._emotion_index]], 1).astype(np.float64)
+        checks = [[min(face_quality(f.landmarks, f.pose, crop).values())] for f, crop in zip(faces, crops)]
+        parts = [o["au_logits"].float().cpu().numpy()[:, self._au_index],
+                 o["emotion_logits"].float().cpu().numpy()[:, self._emotion_index]]
+        if "visible_logits" in o:
+            parts.append(o["visible_logits"].float().cpu().numpy())
+        return np.concatenate(parts + [np.array(checks)], 1).astype(np.float64)
+
+    def _covered(self, raw: np.ndarray) -> np.ndarray:
+        """(n_regions,) bool: regions something covers (none for a model without the head)."""
+        visible = raw[len(self.model_aus) + len(self.emotions):-1]
+        return visible < 0 if len(visible) == len(self._regions) else np.zeros(len(self._regions), bool)
+
+    def quality(self, raw: np.ndarray) -> float:
+        """0..1: the weakest of the size, sharpness and pose checks and the share of regions not covered."""
+        return float(np.float32(min(raw[-1], 1 - self._covered(raw).mean())))
 
     def _baseline(self, track: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the track's rest values, whether they are the person's own)."""
@@ -129,10 +151,12 @@ class FaceScorer:
         openings (``values``) and the person's ``baseline``; tracks how long the eyes have been closed.
         The FACS gates apply only against a ``known`` baseline (the person's own): a still photo or
         a face seen for less than 2 s has no rest to measure a rise from."""
-        logits = raw.copy()
+        n, m = len(self.model_aus), len(self.emotions)
+        if self.quality(raw) < READABLE:  # too small, blurred, turned away or mostly covered: nothing to read
+            return {a: float("nan") for a in self.aus}, {e: float("nan") for e in self.emotions}
+        logits = raw[:n + m].copy()
         if self._geometry is not None and np.all(np.isfinite(values)):
             logits += self._geometry @ (values[:N_FEATURES] - baseline[:N_FEATURES])
-        n = len(self.model_aus)
         emotion = np.exp(logits[n:] - logits[n:].max())
         emotion /= emotion.sum()
         p = _sigmoid(logits[:n] - self._shift)
@@ -144,6 +168,10 @@ class FaceScorer:
         since = self._closed_since.setdefault(track, t) if closed else self._closed_since.pop(track, None)
         au[45] = float(_sigmoid((closure - EYE_CLOSED) / EYE_CLOSED_SOFTNESS))
         au[43] = au[45] if closed and t - since >= HELD_CLOSED_S else min(au[45], 0.49)
+        covered = self._covered(raw)
+        for a in au:  # an AU whose skin is covered is not read (the eyelid AUs: either eyelid covered)
+            if covered[self._au_regions[a]].any():
+                au[a] = float("nan")
         # float32 values: what an analysis file stores, so a reloaded analysis reads the same
         return ({n: float(np.float32(au[n])) for n in self.aus},
                 dict(zip(self.emotions, map(float, emotion.astype(np.float32)))))

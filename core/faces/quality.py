@@ -1,0 +1,48 @@
+"""Whether a face can be read at all: big enough, sharp enough, turned towards the camera.
+
+AU readings on a face 10 pixels wide, motion-blurred or seen in profile are noise that looks like
+numbers; each check here is a 0..1 ramp and the face's quality is the weakest of them (and of
+the share of its regions that are not covered, from the model). Below `READABLE` the scorer
+reports no AUs or emotions for the face, and the CSV says why in its ``quality`` column.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .pose import HeadPose
+
+READABLE = 0.5
+EYE_PX = (10.0, 20.0)       # distance between the eye centres, pixels: unreadable .. fully readable
+SHARPNESS = (0.03, 0.06)    # high-frequency share of the aligned crop (`sharpness`): a blur of 0.1 .. 0.055 eye distances
+YAW_DEG = (50.0, 35.0)      # head turned this far: unreadable .. fully readable
+PITCH_DEG = (40.0, 25.0)
+RIGHT_EYE, LEFT_EYE = (33, 133), (362, 263)
+
+
+def _ramp(value: float, bad: float, good: float) -> float:
+    return float(np.clip((value - bad) / (good - bad), 0.0, 1.0))
+
+
+def eye_distance(landmarks: np.ndarray) -> float:
+    """Pixels between the centres of the eyes (corner midpoints)."""
+    right = landmarks[list(RIGHT_EYE), :2].mean(0)
+    left = landmarks[list(LEFT_EYE), :2].mean(0)
+    return float(np.linalg.norm(left - right))
+
+
+def sharpness(crop: np.ndarray) -> float:
+    """Share of the aligned grey crop's contrast in its finest detail: the spread of a Laplacian
+    over the spread of the pixels. Scale-free, so lighting and skin tone matter little."""
+    grey = crop.astype(np.float32)
+    spread = float(grey.std())
+    if spread < 1.0:  # a flat crop (a face covered whole, a black frame): nothing to read
+        return 0.0
+    return float(cv2.Laplacian(grey, cv2.CV_32F, ksize=1)[2:-2, 2:-2].std()) / spread / 4.0
+
+
+def face_quality(landmarks: np.ndarray, pose: HeadPose, crop: np.ndarray) -> dict[str, float]:
+    """Each check's 0..1 score: ``size``, ``sharpness``, ``pose``."""
+    return {"size": _ramp(eye_distance(landmarks), *EYE_PX),
+            "sharpness": _ramp(sharpness(crop), *SHARPNESS),
+            "pose": min(_ramp(abs(pose.yaw), *YAW_DEG), _ramp(abs(pose.pitch), *PITCH_DEG))}
