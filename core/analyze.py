@@ -13,6 +13,7 @@ from .analysis import Analysis, analyze_frame, csv_writer, write_result
 from .errors import InputError
 from .outputs import NAME_MAX, OutputError
 from .faces import FaceTracker
+from .faces.tracker import DETECT_EVERY
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_index, open_source
 
 ProgressFn = Callable[[int, int | None], None]  # (frames done, frames expected or None)
@@ -26,6 +27,7 @@ class AnalyzeOptions:
     duration: float | None = None   # seconds to record from a camera (None: until stopped)
     model: str | None = None        # MF² model folder; None: faces only, no AU/emotion columns
     baseline: str = "auto"          # person baseline: auto, none or START-END seconds (core.baseline)
+    detect_every: int = DETECT_EVERY  # video: run the face detectors every Nth frame, follow faces between
 
 
 @dataclass
@@ -81,7 +83,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
 
     stopped = damaged = False
     try:
-        with source, FaceTracker(max_faces=options.max_faces, static=source.static) as tracker:
+        with source, FaceTracker(max_faces=options.max_faces, static=source.static,
+                                 detect_every=options.detect_every) as tracker:
             try:
                 for frame in source:
                     if frame.index % options.every:

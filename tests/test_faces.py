@@ -123,3 +123,21 @@ def test_group_photo_gives_distinct_faces(photo_tracker):
     assert len({f.track_id for f in faces}) == 5
     centres = sorted((f.box[0] + f.box[2]) / 2 for f in faces)
     assert min(np.diff(centres)) > 40  # five separate people, not one face found twice
+
+
+@needs_shared
+def test_following_faces_between_detections_keeps_tracks_and_landmarks():
+    """Detectors every 5th frame, the mesh following each face in between (the default), against
+    detectors on every frame: the same faces and ids on every frame of a real clip, and landmarks
+    that differ by a few hundredths of the eye distance (two fits of one face, not a drift)."""
+    from core.faces.quality import eye_distance
+    from core.video import open_source
+
+    runs = {}
+    for every in (1, 5):
+        with open_source(SHARED_DATA / "videos" / "noface_face.mov") as source, FaceTracker(detect_every=every) as tracker:
+            runs[every] = [tracker.process(frame.rgb) for frame in source]
+    assert [[f.track_id for f in faces] for faces in runs[1]] == [[f.track_id for f in faces] for faces in runs[5]]
+    shifts = [np.linalg.norm(a[0].landmarks[:, :2] - b[0].landmarks[:, :2], axis=1).mean() / eye_distance(a[0].landmarks)
+              for a, b in zip(runs[1], runs[5]) if a]
+    assert len(shifts) > 50 and np.median(shifts) < 0.02 and np.percentile(shifts, 95) < 0.05

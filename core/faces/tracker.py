@@ -26,6 +26,7 @@ DETECT_SIDE = 2048   # larger frames are scaled down to this for detection (Medi
 TILE_FROM = 2000     # photos larger than this are also searched tile by tile, for faces too small for one pass
 TILE_STEP = 1500     # about one tile per this many pixels of the photo's longer side
 TILE_VIEW = 512      # tiles are scaled down to at most this before detection
+DETECT_EVERY = 5     # video: the detectors run on every 5th frame, and at once when a followed face is lost
 
 
 @dataclass
@@ -45,8 +46,11 @@ class FaceTracker:
     """Finds and tracks faces frame after frame. Not thread-safe; one per worker."""
 
     def __init__(self, max_faces: int = 8, static: bool = False, min_confidence: float = 0.5,
-                 start_confidence: float = 0.7):
-        """``static=True`` treats every frame as an unrelated photo (image folders, stills)."""
+                 start_confidence: float = 0.7, detect_every: int = DETECT_EVERY):
+        """``static=True`` treats every frame as an unrelated photo (image folders, stills). In
+        video the detectors run every ``detect_every`` frames; in between each tracked face is
+        followed by its own mesh in a crop moved with its landmarks (as MediaPipe's face mesh
+        does), and a new face is picked up at the next detection (1: detect on every frame)."""
         import mediapipe as mp  # heavy import kept out of `core` import time
 
         self._mp = mp
@@ -58,6 +62,9 @@ class FaceTracker:
         self._ids = IdAssigner()
         self._meshes: dict[int, object] = {}  # track id -> FaceMesh (video mode) or -1 -> shared static one
         self.notes: list[str] = []  # one line each, said once: frames scaled down for detection
+        self.detect_every = detect_every
+        self._followed: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # id -> detection box, its landmark extent, score
+        self._since_detection = 0
 
     def _mesh_for(self, track_id: int):
         key = -1 if self.static else track_id
@@ -70,6 +77,36 @@ class FaceTracker:
     def process(self, rgb: np.ndarray) -> list[Face]:
         """Faces in one RGB uint8 frame, sorted by track id."""
         rgb = np.ascontiguousarray(rgb)
+        if not self.static and self._followed and self._since_detection + 1 < self.detect_every:
+            followed = self._follow(rgb)
+            if followed is not None:
+                self._since_detection += 1
+                return followed
+        previous = set(self._followed)
+        faces = self._detect_and_mesh(rgb)
+        self._followed = {f.track_id: (box, f.box, f.confidence) for f, box in faces}
+        # a face the detectors missed (a blink of theirs, a hand): they look again on the next frame
+        self._since_detection = 0 if previous <= set(self._followed) else self.detect_every
+        return [f for f, _ in faces]
+
+    def _follow(self, rgb: np.ndarray) -> list[Face] | None:
+        """Each tracked face meshed in a crop moved and scaled with its landmarks since the last
+        detection; None when one of them is lost (then the frame goes to the detectors)."""
+        faces, boxes = [], []
+        for tid, (box, extent, score) in sorted(self._followed.items()):
+            points = self._mesh_crop(rgb, box, self._mesh_for(tid))
+            if points is None:
+                return None
+            now = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+            faces.append(Face(tid, now, score, points, estimate_pose(points)))
+            boxes.append(_moved(box, extent, now))
+        if self._ids.assign(np.array(boxes), [False] * len(boxes)) != sorted(self._followed):
+            return None  # the boxes no longer match their tracks (faces crossing): detect
+        self._followed = {f.track_id: (b, f.box, f.confidence) for f, b in zip(faces, boxes)}
+        return faces
+
+    def _detect_and_mesh(self, rgb: np.ndarray) -> list[tuple[Face, np.ndarray]]:
+        """(face, its detection box) for every face the detectors find and the mesh confirms."""
         boxes, scores = self._detect(rgb)
         if self.static:
             ids = list(range(len(boxes)))  # photos are unrelated: number faces left to right
@@ -84,8 +121,8 @@ class FaceTracker:
             points = self._mesh_crop(rgb, box, self._mesh_for(tid))
             if points is not None:
                 extent = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
-                faces.append(Face(tid, extent, score, points, estimate_pose(points)))
-        return sorted(faces, key=lambda f: f.track_id)
+                faces.append((Face(tid, extent, score, points, estimate_pose(points)), np.asarray(box, float)))
+        return sorted(faces, key=lambda fb: fb[0].track_id)
 
     def _detect(self, rgb: np.ndarray) -> tuple[np.ndarray, list[float]]:
         """Detection boxes (N, 4) in pixels, best first, at most ``max_faces``, and their scores.
@@ -171,3 +208,12 @@ def _same_face(box, kept, contained: bool) -> bool:
     ih = max(0.0, min(box[3], kept[3]) - max(box[1], kept[1]))
     smaller = min((box[2] - box[0]) * (box[3] - box[1]), (kept[2] - kept[0]) * (kept[3] - kept[1]))
     return smaller > 0 and iw * ih / smaller > 0.6
+
+
+def _moved(box: np.ndarray, extent: np.ndarray, now: np.ndarray) -> np.ndarray:
+    """The detection ``box`` carried along as the face's landmark extent went from ``extent`` to
+    ``now``: shifted with its centre, scaled with its size."""
+    scale = max(now[2] - now[0], now[3] - now[1]) / max(extent[2] - extent[0], extent[3] - extent[1], 1e-6)
+    centre = (box[:2] + box[2:]) / 2 + ((now[:2] + now[2:]) - (extent[:2] + extent[2:])) / 2
+    half = (box[2:] - box[:2]) / 2 * scale
+    return np.concatenate([centre - half, centre + half])
