@@ -61,7 +61,11 @@ class FrameResult:
 
 def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None) -> FrameResult:
     """Faces of one frame, scored by the model when there is one (``scorer``: a FaceScorer)."""
-    faces = tracker.process(frame.rgb)
+    return score_faces(frame, tracker.process(frame.rgb), scorer)
+
+
+def score_faces(frame: Frame, faces: list, scorer=None) -> FrameResult:
+    """The frame's result from the faces the tracker found in it, scored by ``scorer`` if any."""
     scores = scorer.score(frame.rgb, faces, frame.timestamp) if scorer else [None] * len(faces)
     return FrameResult(frame.index, frame.timestamp, [
         FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
@@ -245,16 +249,20 @@ def run_analysis(source, analysis: Analysis, tracker: FaceTracker, scorer=None,
     """Analyse every frame of ``source`` into ``analysis``. Returns None when it ran to the end
     (``analysis.complete`` is then set), else a one-line reason: cancelled, or the damage that
     stopped decoding (the frames before it are kept)."""
+    from contextlib import closing
+
+    from .pipeline import analysed_frames  # it builds on this module
+
     if scorer is not None:
         scorer.reset()
     try:
-        for frame in source:
-            if cancelled():
-                return f"{source.name}: analysis cancelled after {len(analysis)} frames"
-            result = analyze_frame(frame, tracker, scorer)
-            analysis.add(result)
-            if on_frame:
-                on_frame(result)
+        with closing(analysed_frames(source, tracker, scorer)) as results:
+            for result in results:
+                if cancelled():
+                    return f"{source.name}: analysis cancelled after {len(analysis)} frames"
+                analysis.add(result)
+                if on_frame:
+                    on_frame(result)
     except InputError as e:
         return str(e)
     analysis.complete = True

@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .analysis import Analysis, analyze_frame, csv_writer, write_result
+from .analysis import Analysis, csv_writer, write_result
 from .errors import InputError
 from .outputs import NAME_MAX, OutputError
+from .pipeline import analysed_frames
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_index, open_source
@@ -86,13 +87,10 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         with source, FaceTracker(max_faces=options.max_faces, static=source.static,
                                  detect_every=options.detect_every) as tracker:
             try:
-                for frame in source:
-                    if frame.index % options.every:
-                        continue
-                    analysed = analyze_frame(frame, tracker, scorer)
+                for analysed in analysed_frames(source, tracker, scorer, options.every):
                     if held is not None:
                         held.append(analysed)
-                        if frame.timestamp > scorer.baseline.end:
+                        if analysed.timestamp > scorer.baseline.end:
                             release()
                     else:
                         write_result(writer, analysed, aus, emotions)

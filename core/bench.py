@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .analysis import analyze_frame, csv_writer, write_result
+from .analysis import csv_writer, write_result
 from .errors import InputError
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
 from .live import LiveAnalyzer
+from .pipeline import analysed_frames
 from .video import open_source
 
 DISPLAY_HZ = 60.0
@@ -78,21 +79,16 @@ def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTimi
 
     aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
 
-    def step(frame, tracker, writer):
-        write_result(writer, analyze_frame(frame, tracker, scorer), aus, emotions)
-
     with tempfile.TemporaryDirectory() as tmp, open_source(path) as source, \
             FaceTracker(max_faces=max_faces) as tracker:
         writer = csv_writer(Path(tmp) / "bench.csv", aus, emotions)
-        frames_iter = iter(source)
-        step(next(frames_iter), tracker, writer)  # warm-up
-        while True:
-            t0 = time.perf_counter()
-            frame = next(frames_iter, None)
-            if frame is None:
-                break
-            step(frame, tracker, writer)
-            whole.append((time.perf_counter() - t0) * 1000.0)
+        t0 = None  # as `analyze` runs: faces found on one thread while the model reads the previous frame
+        for result in analysed_frames(source, tracker, scorer):
+            write_result(writer, result, aus, emotions)
+            now = time.perf_counter()
+            if t0 is not None:  # the first frame (start-up) is left out
+                whole.append((now - t0) * 1000.0)
+            t0 = now
         writer.close()
     return [StageTiming("decode", decode), StageTiming("detection + landmarks, every frame", faces_ms[1]),
             StageTiming(f"landmarks, detection every {DETECT_EVERY}", faces_ms[DETECT_EVERY]),

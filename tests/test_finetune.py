@@ -36,6 +36,9 @@ def test_the_shipped_replay_bank_fits_the_shipped_encoder():
 
 
 def test_finetuning_learns_the_corrections_and_keeps_versions(corrected):
+    # one torch thread, whatever earlier tests left: the held-out part of this 12-face dataset is
+    # 2 faces, whose AU F1 flips with the order of float sums (0.89 -> 0.67 seen with 2 threads)
+    torch.set_num_threads(1)
     version = run_finetune(corrected, default_model_dir(), DfnSettings(steps=80))
     record = version.record
     assert version.name == "v001" and record["status"] == "done" and version.usable

@@ -1,0 +1,62 @@
+"""The two-thread analyse path gives exactly what one thread gives, and stops cleanly."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from core.analysis import analyze_frame
+from core.cli import default_model_dir
+from core.faces import FaceTracker
+from core.model.scorer import FaceScorer
+from core.pipeline import analysed_frames
+from core.errors import InputError
+from core.video import Source, open_source
+
+
+def rows(results):
+    return [(r.index, r.timestamp, [(f.track_id, f.landmarks.tobytes(), sorted(f.au.items()), sorted(f.emotion.items()),
+                                     f.quality) for f in r.faces]) for r in results]
+
+
+def test_two_threads_give_what_one_gives(face_clip):
+    scorer = FaceScorer(default_model_dir())
+    with open_source(face_clip) as source, FaceTracker() as tracker:
+        one = [analyze_frame(frame, tracker, scorer) for frame in source if frame.index % 2 == 0]
+    scorer.reset()
+    with open_source(face_clip) as source, FaceTracker() as tracker:
+        two = list(analysed_frames(source, tracker, scorer, every=2))
+    assert len(two) == 6 and all(r.faces for r in two)
+    assert rows(two) == rows(one)
+
+
+def test_leaving_early_stops_the_face_thread(face_clip):
+    before = threading.active_count()
+    with open_source(face_clip) as source, FaceTracker() as tracker:
+        frames = analysed_frames(source, tracker)
+        next(frames)
+        frames.close()  # as an error or Ctrl-C in the loop does
+    assert threading.active_count() == before
+
+
+class BreaksAfterThree(Source):
+    """A video whose fourth frame cannot be decoded, as a damaged file reports it."""
+
+    name = "damaged.mp4"
+
+    def __init__(self, frames):
+        self.frames = frames
+
+    def __iter__(self):
+        yield from self.frames[:3]
+        raise InputError("damaged.mp4: corrupt or truncated video after frame 3")
+
+
+def test_a_damaged_video_raises_after_its_readable_frames(face_clip):
+    with open_source(face_clip) as source:
+        frames = list(source)
+    seen = []
+    with pytest.raises(InputError, match="after frame 3"), FaceTracker() as tracker:
+        for result in analysed_frames(BreaksAfterThree(frames), tracker):
+            seen.append(result.index)
+    assert seen == [0, 1, 2]
