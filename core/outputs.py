@@ -138,8 +138,7 @@ class AtomicOutput:
         try:
             remove_temps(self.path)  # only a dead writer's: a live one would hold the lock
             self._tmp = Path(f"{temp_prefix(self.path)}.{os.getpid()}-{secrets.token_hex(4)}.part")
-            fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            self.file = os.fdopen(fd, "w", newline="\n", encoding="utf-8")
+            self.file = _create(self._tmp, 0o644, "w", newline="\n", encoding="utf-8")
         except OSError as e:
             self._lock.release()
             raise cannot_write(self.path, e) from None
@@ -156,11 +155,7 @@ class AtomicOutput:
     def commit(self) -> None:
         """Flush to disk and rename into place; on failure nothing is left but the earlier file."""
         try:
-            self.file.flush()
-            os.fsync(self.file.fileno())
-            self.file.close()
-            os.replace(self._tmp, self.path)
-            sync_folder(self.path.parent)
+            _install(self.file, self._tmp, self.path)
         except OSError as e:
             self.discard()
             raise cannot_write(self.path, e) from None
@@ -182,23 +177,37 @@ def durable_file(path: Path):
     ``path``, so a link planted at either name is replaced, never written through. OSError as it
     comes. (No lock: for files one process owns, like a dataset's crops and records.)"""
     tmp = path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    f = _create(tmp, 0o666, "wb")
     try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        yield f
+        _install(f, tmp, path)
     except BaseException:
+        f.close()
         tmp.unlink(missing_ok=True)
         raise
-    sync_folder(path.parent)
 
 
 def write_durably(path: Path, data: bytes) -> None:
     """Write ``path`` whole or not at all, on disk when this returns (see `durable_file`)."""
     with durable_file(path) as f:
         f.write(data)
+
+
+def _create(tmp: Path, mode: int, *how, **options):
+    """A new file at ``tmp``, opened with ``open``'s ``how`` and ``options``: created here and
+    now (never one already there, never through a link), so no other writer shares it."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    return os.fdopen(fd, *how, **options)
+
+
+def _install(file, tmp: Path, path: Path) -> None:
+    """Put the written temporary ``file`` (at ``tmp``) on disk and in place of ``path``, then sync
+    the folder, so the new name survives a crash. OSError as it comes."""
+    file.flush()
+    os.fsync(file.fileno())
+    file.close()
+    os.replace(tmp, path)
+    sync_folder(path.parent)
 
 
 def sync_folder(folder: Path) -> None:

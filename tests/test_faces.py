@@ -130,7 +130,7 @@ def test_following_faces_between_detections_keeps_tracks_and_landmarks():
     """Detectors every 5th frame, the mesh following each face in between (the default), against
     detectors on every frame: the same faces and ids on every frame of a real clip, and landmarks
     that differ by a few hundredths of the eye distance (two fits of one face, not a drift)."""
-    from core.faces.quality import eye_distance
+    from core.faces.geometry import eye_distance
     from core.video import open_source
 
     runs = {}

@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..taxonomy import canonical_emotion, parse_au
-from .sample import MAX_AU_VALUE, MAX_ID_BYTES, Captions, DatasetSample, landmarks_problem, valid_id
 from ..outputs import durable_file, write_durably
+from ..taxonomy import canonical_emotion, parse_au
 from ..video import decode_image
+from .sample import (MAX_AU_VALUE, MAX_ID_BYTES, Captions, DatasetSample, encodable, landmarks_problem,
+                     valid_id)
 from .store import DatasetStore, read_file
 
 JSONL_NAME = "mfa.jsonl"
@@ -158,11 +159,8 @@ def parse_line(raw: bytes):
             stack += [*value.keys(), *value.values()]
         elif isinstance(value, list):
             stack += value
-        elif isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                raise ValueError("text with a lone surrogate escape (not valid Unicode)") from None
+        elif isinstance(value, str) and not encodable(value):
+            raise ValueError("text with a lone surrogate escape (not valid Unicode)")
     return obj
 
 

@@ -87,10 +87,11 @@ def landmarks_problem(points: np.ndarray, side: int = 0) -> str | None:
     return None
 
 
-def _encodable(text: str) -> bool:
+def encodable(text: str) -> bool:
+    """False for text holding a lone surrogate (from a JSON escape): SQLite and file names refuse it."""
     try:
         text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: SQLite and file names refuse it
+    except UnicodeEncodeError:
         return False
     return True
 
@@ -137,7 +138,7 @@ class DatasetSample:
             raise ValueError("frame and face must be whole numbers, timestamp finite")
         texts = (self.video, self.model, self.created, self.updated, *vars(self.captions).values(),
                  *vars(self.generated).values())
-        if not all(isinstance(t, str) and _encodable(t) for t in texts):
+        if not all(isinstance(t, str) and encodable(t) for t in texts):
             raise ValueError("texts must be valid Unicode")
 
     def edited(self) -> bool:

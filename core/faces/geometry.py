@@ -72,8 +72,19 @@ _R_EYE, _L_EYE = (33, 133), (362, 263)          # outer/inner corners of each ey
 _LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # upper, lower, corner, corner
 
 
+def _eye_centres(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(right, left) eye centres: the midpoints of each eye's corners."""
+    return xy[list(_R_EYE)].mean(0), xy[list(_L_EYE)].mean(0)
+
+
+def eye_distance(landmarks: np.ndarray) -> float:
+    """Pixels between the eye centres: the unit the geometry is measured in."""
+    right, left = _eye_centres(np.asarray(landmarks)[:, :2])
+    return float(np.linalg.norm(left - right))
+
+
 def _frame(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    right, left = xy[list(_R_EYE)].mean(0), xy[list(_L_EYE)].mean(0)
+    right, left = _eye_centres(xy)
     origin = (right + left) / 2
     d = float(np.linalg.norm(left - right))
     ex = (left - right) / max(d, 1e-6)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .geometry import eye_distance
 from .pose import HeadPose
 
 READABLE = 0.5
@@ -17,18 +18,10 @@ EYE_PX = (10.0, 20.0)       # distance between the eye centres, pixels: unreadab
 SHARPNESS = (0.03, 0.06)    # high-frequency share of the aligned crop (`sharpness`): a blur of 0.1 .. 0.055 eye distances
 YAW_DEG = (50.0, 35.0)      # head turned this far: unreadable .. fully readable
 PITCH_DEG = (40.0, 25.0)
-RIGHT_EYE, LEFT_EYE = (33, 133), (362, 263)
 
 
 def _ramp(value: float, bad: float, good: float) -> float:
     return float(np.clip((value - bad) / (good - bad), 0.0, 1.0))
-
-
-def eye_distance(landmarks: np.ndarray) -> float:
-    """Pixels between the centres of the eyes (corner midpoints)."""
-    right = landmarks[list(RIGHT_EYE), :2].mean(0)
-    left = landmarks[list(LEFT_EYE), :2].mean(0)
-    return float(np.linalg.norm(left - right))
 
 
 def sharpness(crop: np.ndarray) -> float:

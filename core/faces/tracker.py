@@ -97,7 +97,7 @@ class FaceTracker:
             points = self._mesh_crop(rgb, box, self._mesh_for(tid))
             if points is None:
                 return None
-            now = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+            now = _extent(points)
             faces.append(Face(tid, now, score, points, estimate_pose(points)))
             boxes.append(_moved(box, extent, now))
         if self._ids.assign(np.array(boxes), [False] * len(boxes)) != sorted(self._followed):
@@ -120,7 +120,7 @@ class FaceTracker:
                 continue
             points = self._mesh_crop(rgb, box, self._mesh_for(tid))
             if points is not None:
-                extent = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
+                extent = _extent(points)
                 faces.append((Face(tid, extent, score, points, estimate_pose(points)), np.asarray(box, float)))
         return sorted(faces, key=lambda fb: fb[0].track_id)
 
@@ -208,6 +208,11 @@ def _same_face(box, kept, contained: bool) -> bool:
     ih = max(0.0, min(box[3], kept[3]) - max(box[1], kept[1]))
     smaller = min((box[2] - box[0]) * (box[3] - box[1]), (kept[2] - kept[0]) * (kept[3] - kept[1]))
     return smaller > 0 and iw * ih / smaller > 0.6
+
+
+def _extent(points: np.ndarray) -> np.ndarray:
+    """x0, y0, x1, y1 of the landmarks: a face's box."""
+    return np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()])
 
 
 def _moved(box: np.ndarray, extent: np.ndarray, now: np.ndarray) -> np.ndarray:
