@@ -17,6 +17,7 @@ from core.analysis import Analysis
 from core.baseline import BaselineMode
 from core.errors import InputError
 from core.cli import default_model_dir
+from core.faces.tracker import DETECT_EVERY
 from core.live import LiveAnalyzer
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
 
@@ -425,10 +426,11 @@ class MainWindow(QMainWindow):
         if not self.source_spec or self.live:
             return
         self.cancel_analysis()
-        job = AnalysisJob(self.source_spec, self.scorer, self.model_key, int(self.settings.value("max_faces", 8)),
-                          use_cache)
-        self.analysis_job = job
+        # the job fills the analysis shown (one copy of it, however long the video)
         self.analysis = Analysis.for_scorer(self.scorer, self.player.frame_count, self.source_spec)
+        job = AnalysisJob(self.source_spec, self.scorer, self.model_key, int(self.settings.value("max_faces", 8)),
+                          use_cache, int(self.settings.value("detect_every", DETECT_EVERY)), self.analysis)
+        self.analysis_job = job
         job.signals.status.connect(lambda text: job is self.analysis_job and self.statusBar().showMessage(text))
         job.signals.progress.connect(lambda done, total: job is self.analysis_job and self._progress(done, total))
         job.signals.results.connect(lambda results: job is self.analysis_job and self._add_results(results))
@@ -450,8 +452,7 @@ class MainWindow(QMainWindow):
         self.progress.setFormat("analysed %v / %m frames")
 
     def _add_results(self, results: list) -> None:
-        for result in results:
-            self.analysis.add(result)
+        """Frames the job has added to the analysis: show them where they are on screen."""
         if self.frame is not None and any(r.index == self.frame.index for r in results):
             self._update_frame_view()
         self._refresh_timelines()

@@ -55,6 +55,9 @@ class Timelines(pg.GraphicsLayoutWidget):
         self.emotion_plot.setLabel("left", "emotion")
         self.emotion_plot.setYRange(0, 1, padding=0.02)
         self.emotion_plot.addLegend(offset=(-4, 4), labelTextSize="8pt", colCount=4, brush=(24, 24, 28, 240))
+        # an hour is 108,000 points a curve: draw only those in view, a min and a max per few pixels
+        self.emotion_plot.setDownsampling(auto=True, mode="peak")
+        self.emotion_plot.setClipToView(True)
         self.au_plot.setLabel("bottom", "time", units="s")
         self.au_plot.setLabel("left", "AU")
         self.au_plot.setXLink(self.emotion_plot)
@@ -89,6 +92,8 @@ class Timelines(pg.GraphicsLayoutWidget):
                 self.emotion_plot.removeItem(curve)
             self._curves = {e: self.emotion_plot.plot([], [], name=e, pen=pg.mkPen(EMOTION_COLORS[e], width=1.6),
                                                       connect="finite") for e in emotions}
+            for curve in self._curves.values():
+                curve.opts["autoDownsampleFactor"] = 1.0  # peak: a min and a max per pixel is the whole envelope
             self.emotions = emotions
         for i, e in enumerate(emotions):
             self._curves[e].setData(times, emotion[:, i].astype(np.float64), connect="finite")

@@ -15,6 +15,7 @@ from core.analysis import Analysis, run_analysis
 from core.cache import AnalysisCache, content_digest
 from core.errors import InputError
 from core.faces import FaceTracker
+from core.faces.tracker import DETECT_EVERY
 from core.playback import FrameReader
 from core.video import open_source
 
@@ -83,19 +84,25 @@ class OpenCameraJob(Job):
 
 class AnalysisJob(QRunnable):
     """Faces + MF² over a whole video, reported in batches; a complete run is cached on disk
-    (content hash + model + settings) and a cached one is returned without decoding anything."""
+    (content hash + model + tracker settings) and a cached one is returned without decoding anything.
+
+    The frames go into ``analysis`` (made here when not given): the window passes the one it shows,
+    so an hour's analysis is held once, filled by this thread while the window reads it (`Analysis`
+    locks itself). The ``results`` batches only tell the window which frames came."""
 
     class Signals(QObject):
         status = Signal(str)
         progress = Signal(int, int)     # frames done, frames in the video
-        results = Signal(list)          # FrameResults since the last batch
+        results = Signal(list)          # FrameResults since the last batch (already in the analysis)
         finished = Signal(object, str)  # the Analysis, and '' or why it stopped early
         failed = Signal(str)
 
-    def __init__(self, spec: str, scorer, model_key: str, max_faces: int, use_cache: bool = True):
+    def __init__(self, spec: str, scorer, model_key: str, max_faces: int, use_cache: bool = True,
+                 detect_every: int = DETECT_EVERY, analysis: Analysis | None = None):
         super().__init__()
         self.spec, self.scorer, self.model_key = spec, scorer, model_key
-        self.max_faces, self.use_cache = max_faces, use_cache
+        self.max_faces, self.detect_every, self.use_cache = max_faces, detect_every, use_cache
+        self.analysis = analysis
         self.signals = self.Signals()
         self._cancel = threading.Event()
         self.cache_path: Path | None = None
@@ -116,13 +123,17 @@ class AnalysisJob(QRunnable):
         path = Path(self.spec)
         if path.is_file():
             self.signals.status.emit(f"Checking the cache for {path.name}…")
-            self.cache_path = cache.path(content_digest(path), self.model_key, self.max_faces)
+            self.cache_path = cache.path(content_digest(path), self.model_key, self.max_faces, self.detect_every)
             cached = cache.load(self.cache_path) if self.use_cache else None
             if cached is not None:
                 self.signals.finished.emit(cached, "")
                 return
-        with open_source(self.spec) as source, FaceTracker(max_faces=self.max_faces, static=source.static) as tracker:
-            analysis = Analysis.for_scorer(self.scorer, source.frame_count, self.spec)
+        with open_source(self.spec) as source, FaceTracker(max_faces=self.max_faces, static=source.static,
+                                                           detect_every=self.detect_every) as tracker:
+            analysis = self.analysis if self.analysis is not None else \
+                Analysis.for_scorer(self.scorer, source.frame_count, self.spec)
+            if analysis.frame_count is None:
+                analysis.frame_count = source.frame_count
             total = source.frame_count or 0
             batch: list = []
             last = time.monotonic()

@@ -7,7 +7,11 @@ the per-video cache can reload it without executing anything.
 """
 from __future__ import annotations
 
+import bisect
 import json
+import threading
+import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -22,7 +26,8 @@ from .outputs import durable_file
 from .taxonomy import AU_BY_NUMBER
 from .video import Frame
 
-FORMAT = "mf2-analysis-3"  # 2: appearance AU logits and the baseline mode; 3: face quality, covered regions
+FORMAT = "mf2-analysis-4"  # 2: appearance AU logits and the baseline mode; 3: face quality, covered regions;
+# 4: columns as kept in memory (which faces came with readings: ``flags``)
 
 
 @dataclass
@@ -59,19 +64,31 @@ class FrameResult:
         return next((f for f in self.faces if f.track_id == track_id), None)
 
 
-def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None) -> FrameResult:
+def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None, live: bool = False) -> FrameResult:
     """Faces of one frame, scored by the model when there is one (``scorer``: a FaceScorer)."""
-    return score_faces(frame, tracker.process(frame.rgb), scorer)
+    return score_faces(frame, tracker.process(frame.rgb), scorer, live)
 
 
-def score_faces(frame: Frame, faces: list, scorer=None) -> FrameResult:
-    """The frame's result from the faces the tracker found in it, scored by ``scorer`` if any."""
-    scores = scorer.score(frame.rgb, faces, frame.timestamp) if scorer else [None] * len(faces)
-    return FrameResult(frame.index, frame.timestamp, [
+def score_faces(frame: Frame, faces: list, scorer=None, live: bool = False) -> FrameResult:
+    """The frame's result from the faces the tracker found in it, scored by ``scorer`` if any.
+    ``live``: the model reads just these faces, unpadded (`FaceScorer.read`): faster for one
+    frame, equal to what a file analysis reads up to float rounding."""
+    if not scorer:
+        scores = None
+    elif live:
+        scores = scorer.score(frame.rgb, faces, frame.timestamp, batch=None)
+    else:
+        scores = scorer.score(frame.rgb, faces, frame.timestamp)
+    return frame_result(frame.index, frame.timestamp, faces, scores)
+
+
+def frame_result(index: int, timestamp: float, faces: list, scores: list | None = None) -> FrameResult:
+    """A frame's result from its tracked faces and their `FaceScores` (None without a model)."""
+    return FrameResult(index, timestamp, [
         FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
                    f.pose, s.au if s else {}, s.emotion if s else {}, s.raw if s else None,
                    s.quality if s else float("nan"))
-        for f, s in zip(faces, scores)])
+        for f, s in zip(faces, scores or [None] * len(faces))])
 
 
 def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], baseline: str | None = None
@@ -87,8 +104,32 @@ def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ..
     writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
 
 
+_AU, _EMOTION, _RAW = 1, 2, 4  # per face: what it came with (model readings, the pixels' raw reading)
+_BLOCK = 4096                   # faces per landmark block: landmarks grow a block at a time, never copied
+_POINTS = 478                   # landmarks per face until a face says otherwise
+
+
+def _values(readings: dict, keys: tuple) -> list[float]:
+    """``readings``' values in the order of ``keys`` (NaN for one it lacks)."""
+    try:
+        return [readings[k] for k in keys]
+    except KeyError:
+        return [readings.get(k, np.nan) for k in keys]
+
+
 class Analysis:
-    """Every analysed frame of one source, in frame order, plus what produced them."""
+    """Every analysed frame of one source, in frame order, plus what produced them.
+
+    Stored as columns (numpy arrays), not as objects: per frame its index, time and first face;
+    per face its frame, track, box, confidence, pose, landmarks, AU and emotion probabilities,
+    quality and raw reading. An hour of video at 30 fps (108,000 faces) takes about 470 MB, nearly
+    all of it landmarks, and a face's series is a few vectorised operations. `add` is O(1)
+    amortised: the small columns double their capacity when full, the landmarks grow by fixed
+    blocks. `at` builds the `FrameResult` of one frame on demand; `frames` builds them all (for
+    tests and exports, never for drawing).
+
+    One thread may add frames while others read: every method takes the analysis's lock.
+    """
 
     def __init__(self, aus: tuple[int, ...] = (), emotions: tuple[str, ...] = (), model_version: str | None = None,
                  frame_count: int | None = None, source: str = "", baseline: str = "none"):
@@ -99,8 +140,24 @@ class Analysis:
         self.frame_count = frame_count   # frames in the source, when known
         self.source = source
         self.complete = False            # every frame analysed (set by whoever ran it)
-        self._frames: dict[int, FrameResult] = {}
-        self._series: dict[int, tuple[int, tuple]] = {}  # track -> (frames seen, arrays)
+        self._lock = threading.RLock()
+        self._n_frames = self._n_rows = 0
+        self._ordered = True             # frame indices strictly increasing (else sorted before reading)
+        self._version = 0                # changes with every frame added and every reading changed
+        self._series: dict[int, tuple[int, tuple]] = {}  # track -> (version, arrays)
+        self._counts: dict[int, int] = {}                # track -> faces
+        self._points: int | None = None
+        self._f = {"index": np.zeros(0, np.int64), "time": np.zeros(0, np.float64), "start": np.zeros(0, np.int64)}
+        self._r = self._empty_rows(0, 0)
+        self._blocks: list[np.ndarray] = []  # landmarks: (rows, points, 2) float32 each
+        self._block_starts: list[int] = []   # the first row of each block
+
+    def _empty_rows(self, n: int, raw_width: int) -> dict[str, np.ndarray]:
+        return {"frame": np.zeros(n, np.int64), "track": np.zeros(n, np.int64), "box": np.zeros((n, 4), np.float32),
+                "confidence": np.zeros(n, np.float64), "pose": np.zeros((n, 3), np.float64),
+                "au": np.zeros((n, len(self.aus)), np.float32), "emotion": np.zeros((n, len(self.emotions)), np.float32),
+                "quality": np.zeros(n, np.float32), "raw": np.zeros((n, raw_width), np.float64),
+                "flags": np.zeros(n, np.uint8)}
 
     @classmethod
     def for_scorer(cls, scorer, frame_count: int | None = None, source: str = "") -> "Analysis":
@@ -108,73 +165,286 @@ class Analysis:
             return cls(frame_count=frame_count, source=source)
         return cls(scorer.aus, scorer.emotions, scorer.version, frame_count, source, str(scorer.baseline))
 
+    # --- filling ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _reserve(columns: dict[str, np.ndarray], n: int) -> None:
+        """Room for ``n`` entries in every column: capacity doubles, so appending is O(1) amortised."""
+        capacity = len(next(iter(columns.values())))
+        if n <= capacity:
+            return
+        capacity = max(n, 2 * capacity, 256)
+        for name, old in columns.items():
+            new = np.empty((capacity,) + old.shape[1:], old.dtype)
+            new[:len(old)] = old
+            columns[name] = new
+
     def add(self, result: FrameResult) -> None:
-        self._frames[result.index] = result
+        """Append one frame (a frame already present is replaced, as a later reading of it)."""
+        with self._lock:
+            f = self._n_frames
+            if f and result.index <= self._f["index"][f - 1]:
+                self._ordered = False
+            self._reserve(self._f, f + 1)
+            self._f["index"][f], self._f["time"][f], self._f["start"][f] = result.index, result.timestamp, self._n_rows
+            first = self._n_rows
+            try:
+                for face in result.faces:
+                    self._add_face(face, f)
+            except BaseException:  # a face that does not fit (e.g. another landmark count): the frame is not added
+                for track in self._r["track"][first:self._n_rows].tolist():
+                    self._counts[track] -= 1
+                    if not self._counts[track]:
+                        del self._counts[track]
+                self._n_rows = first
+                raise
+            self._n_frames = f + 1
+            self._version += 1
 
-    def __len__(self) -> int:
-        return len(self._frames)
+    def _add_face(self, face: FaceResult, frame: int) -> None:
+        r, rows = self._n_rows, self._r
+        self._reserve(rows, r + 1)
+        rows = self._r
+        flags = 0
+        rows["frame"][r], rows["track"][r], rows["box"][r] = frame, face.track_id, face.box
+        rows["confidence"][r], rows["quality"][r] = face.confidence, face.quality
+        rows["pose"][r] = (face.pose.pitch, face.pose.yaw, face.pose.roll)
+        if face.au:
+            rows["au"][r] = _values(face.au, self.aus)
+            flags |= _AU
+        else:
+            rows["au"][r] = np.nan
+        if face.emotion:
+            rows["emotion"][r] = _values(face.emotion, self.emotions)
+            flags |= _EMOTION
+        else:
+            rows["emotion"][r] = np.nan
+        if face.raw is not None:
+            raw = np.asarray(face.raw, np.float64).reshape(-1)
+            if rows["raw"].shape[1] != len(raw):
+                if r and (rows["flags"][:r] & _RAW).any():
+                    raise ValueError(f"raw readings of {len(raw)} values in an analysis of {rows['raw'].shape[1]}")
+                rows["raw"] = np.full((len(rows["raw"]), len(raw)), np.nan)
+            rows["raw"][r] = raw
+            flags |= _RAW
+        else:
+            rows["raw"][r] = np.nan
+        rows["flags"][r] = flags
+        self._put_landmarks(r, face.landmarks)
+        self._counts[face.track_id] = self._counts.get(face.track_id, 0) + 1
+        self._n_rows = r + 1
 
-    def invalidate(self) -> None:
-        """Forget cached series after the faces' readings were changed in place."""
+    def _put_landmarks(self, row: int, landmarks: np.ndarray) -> None:
+        if self._points is None:
+            self._points = len(landmarks)
+        if not self._blocks or row >= self._block_starts[-1] + len(self._blocks[-1]):
+            self._blocks.append(np.empty((_BLOCK, self._points, 2), np.float32))
+            self._block_starts.append(row)
+        self._blocks[-1][row - self._block_starts[-1]] = landmarks  # (a different point count raises here)
+
+    def set_readings(self, rows: np.ndarray, au: np.ndarray, emotion: np.ndarray) -> None:
+        """Replace the AU (len(rows), A) and emotion (len(rows), E) probabilities of these faces
+        (rows as `track_rows` gives them): a face read again, e.g. against another baseline."""
+        with self._lock:
+            self._ensure_order()
+            rows = np.asarray(rows, np.int64)
+            self._r["au"][rows] = au
+            self._r["emotion"][rows] = emotion
+            self._r["flags"][rows] |= _AU | _EMOTION
+            self._changed()
+
+    def _changed(self) -> None:
+        self._version += 1
         self._series.clear()
 
+    def invalidate(self) -> None:
+        """Forget cached series (kept for callers that changed readings by other means)."""
+        with self._lock:
+            self._changed()
+
+    def _ensure_order(self) -> None:
+        """Frames added out of order or twice: put them in index order, the last reading of each
+        frame kept (a rare path; a video's analysis adds frames in order)."""
+        if self._ordered:
+            return
+        n, f = self._n_rows, self._n_frames
+        index = self._f["index"][:f]
+        order = np.lexsort((np.arange(f), index))
+        keep = order[np.r_[index[order][1:] != index[order][:-1], True]]
+        starts = self._f["start"][:f]
+        counts = np.diff(np.r_[starts, n])[keep]
+        new_starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+        take = np.repeat(starts[keep] - new_starts, counts) + np.arange(int(counts.sum()))
+        landmarks = self._gather_landmarks(take)
+        self._f = {"index": index[keep].copy(), "time": self._f["time"][:f][keep].copy(), "start": new_starts}
+        self._r = {name: column[:n][take].copy() for name, column in self._r.items()}
+        self._r["frame"] = np.repeat(np.arange(len(keep)), counts)
+        self._blocks, self._block_starts = ([landmarks], [0]) if len(take) else ([], [])
+        self._n_frames, self._n_rows = len(keep), len(take)
+        tracks, track_counts = np.unique(self._r["track"], return_counts=True)
+        self._counts = dict(zip(map(int, tracks), map(int, track_counts)))
+        self._ordered = True
+        self._changed()
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._ensure_order()
+            return self._n_frames
+
+    def _face(self, r: int) -> FaceResult:
+        rows = self._r
+        flags = int(rows["flags"][r])
+        return FaceResult(
+            int(rows["track"][r]), rows["box"][r].copy(), float(rows["confidence"][r]), self._landmarks_of(r).copy(),
+            HeadPose(*rows["pose"][r].tolist()),
+            dict(zip(self.aus, rows["au"][r].tolist())) if flags & _AU else {},
+            dict(zip(self.emotions, rows["emotion"][r].tolist())) if flags & _EMOTION else {},
+            rows["raw"][r].copy() if flags & _RAW else None, float(rows["quality"][r]))
+
+    def _frame(self, position: int) -> FrameResult:
+        start = int(self._f["start"][position])
+        end = int(self._f["start"][position + 1]) if position + 1 < self._n_frames else self._n_rows
+        return FrameResult(int(self._f["index"][position]), float(self._f["time"][position]),
+                           [self._face(r) for r in range(start, end)])
+
     def at(self, index: int) -> FrameResult | None:
-        return self._frames.get(index)
+        """The frame with this index, built now (later changes to it do not reach the analysis)."""
+        with self._lock:
+            self._ensure_order()
+            indices = self._f["index"][:self._n_frames]
+            position = int(np.searchsorted(indices, index))
+            if position < len(indices) and indices[position] == index:
+                return self._frame(position)
+            return None
 
     def frames(self) -> list[FrameResult]:
-        return [self._frames[i] for i in sorted(self._frames)]
+        """Every frame, built now: for tests and exports, not for anything drawn often."""
+        with self._lock:
+            self._ensure_order()
+            return [self._frame(p) for p in range(self._n_frames)]
 
     def track_ids(self) -> list[int]:
         """Faces seen, the one present in most frames first (the usual subject of a session video)."""
-        counts: dict[int, int] = {}
-        for result in self._frames.values():
-            for face in result.faces:
-                counts[face.track_id] = counts.get(face.track_id, 0) + 1
-        return sorted(counts, key=lambda t: (-counts[t], t))
+        with self._lock:
+            self._ensure_order()
+            return sorted(self._counts, key=lambda t: (-self._counts[t], t))
+
+    def track_rows(self, track_id: int, with_raw: bool = False) -> np.ndarray:
+        """The rows (face indices, in frame order) of one track's faces; ``with_raw``: only those
+        with a raw reading (that can be read again)."""
+        with self._lock:
+            self._ensure_order()
+            mask = self._r["track"][:self._n_rows] == track_id
+            if with_raw:
+                mask &= (self._r["flags"][:self._n_rows] & _RAW) != 0
+            return np.flatnonzero(mask)
+
+    def row_times(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows),) the times of these faces' frames."""
+        with self._lock:
+            self._ensure_order()
+            return self._f["time"][self._r["frame"][np.asarray(rows, np.int64)]]
+
+    def raw(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), K) these faces' raw readings (NaN for a face without one)."""
+        with self._lock:
+            self._ensure_order()
+            return self._r["raw"][np.asarray(rows, np.int64)]
+
+    def landmarks(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), points, 2) these faces' landmarks (a copy: ask for a few thousand at a time)."""
+        with self._lock:
+            self._ensure_order()
+            return self._gather_landmarks(np.asarray(rows, np.int64))
+
+    def _landmarks_of(self, r: int) -> np.ndarray:
+        b = bisect.bisect_right(self._block_starts, r) - 1
+        return self._blocks[b][r - self._block_starts[b]]
+
+    def _gather_landmarks(self, rows: np.ndarray) -> np.ndarray:
+        out = np.empty((len(rows), self._points or _POINTS, 2), np.float32)
+        if len(rows):
+            block = np.searchsorted(self._block_starts, rows, side="right") - 1
+            for b in np.unique(block):
+                mask = block == b
+                out[mask] = self._blocks[b][rows[mask] - self._block_starts[b]]
+        return out
+
+    def _track_frames(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """(frame positions, rows) of the track's first face in each frame it is in."""
+        rows = np.flatnonzero(self._r["track"][:self._n_rows] == track_id)
+        frames = self._r["frame"][rows]
+        first = np.r_[True, frames[1:] != frames[:-1]] if len(rows) else np.zeros(0, bool)
+        return frames[first], rows[first]
 
     def series(self, track_id: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(times (F,), AU probabilities (F, A), emotion probabilities (F, E)) over the analysed
-        frames, NaN where that face is absent, so timelines show gaps rather than invented values."""
-        cached = self._series.get(track_id)
-        if cached and cached[0] == len(self._frames):
-            return cached[1]
-        frames = self.frames()
-        times = np.array([r.timestamp for r in frames], np.float64)
-        au = np.full((len(frames), len(self.aus)), np.nan, np.float32)
-        emotion = np.full((len(frames), len(self.emotions)), np.nan, np.float32)
-        for i, result in enumerate(frames):
-            face = result.face(track_id)
-            if face is not None and face.au:
-                au[i] = [face.au[n] for n in self.aus]
-                emotion[i] = [face.emotion[e] for e in self.emotions]
-        out = (times, au, emotion)
-        self._series[track_id] = (len(self._frames), out)
-        return out
+        frames, NaN where that face is absent, so timelines show gaps rather than invented values.
+        Cached until frames are added or readings change (read-only arrays)."""
+        with self._lock:
+            self._ensure_order()
+            cached = self._series.get(track_id)
+            if cached and cached[0] == self._version:
+                return cached[1]
+            f = self._n_frames
+            times = self._f["time"][:f].copy()
+            au = np.full((f, len(self.aus)), np.nan, np.float32)
+            emotion = np.full((f, len(self.emotions)), np.nan, np.float32)
+            frames, rows = self._track_frames(track_id)
+            scored = (self._r["flags"][rows] & _AU) != 0  # as before: a face without AUs shows nothing
+            frames, rows = frames[scored], rows[scored]
+            if len(rows) and rows[-1] - rows[0] + 1 == len(rows):  # one face a frame: the rows are a slice
+                rows = slice(int(rows[0]), int(rows[-1]) + 1)
+            if len(frames) == f:  # the face in every frame
+                frames = slice(None)
+            au[frames] = self._r["au"][rows]
+            emotion[frames] = self._r["emotion"][rows]
+            for a in (times, au, emotion):
+                a.flags.writeable = False
+            out = (times, au, emotion)
+            self._series[track_id] = (self._version, out)
+            return out
 
     def segments(self, track_id: int, min_frames: int = 5) -> list[int]:
         """Frame indices where a face's expression changes: the face appears, or its top emotion
         changes and holds for ``min_frames`` frames (flicker shorter than that is not a segment).
         What an annotator steps through to check each change once."""
-        frames = self.frames()
-        labels = []
-        for result in frames:
-            face = result.face(track_id)
-            top = face.top_emotion() if face else None
-            labels.append(top[0] if top else ("face" if face else None))
-        starts, current = [], object()
-        for i, label in enumerate(labels):
-            if label != current and label is not None and labels[i:i + min_frames] == [label] * min_frames:
-                starts.append(frames[i].index)
-                current = label
-            elif label is None:
-                current = None
-        return starts
+        with self._lock:
+            self._ensure_order()
+            f, n_emotions = self._n_frames, len(self.emotions)
+            labels = np.full(f, -1, np.int64)  # per frame: -1 face absent, an emotion, or n_emotions: a face
+            frames, rows = self._track_frames(track_id)
+            labels[frames] = n_emotions
+            if n_emotions and len(rows):
+                emotion = self._r["emotion"][rows]
+                readable = ((self._r["flags"][rows] & _EMOTION) != 0) & np.isfinite(emotion).any(1)
+                top = np.argmax(np.where(np.isnan(emotion), -np.inf, emotion), 1)  # the first of equals
+                labels[frames[readable]] = top[readable]
+            index = self._f["index"][:f].copy()
+        if not f:
+            return []
+        # runs of one label; a run starts a segment when it lasts min_frames and its label is not
+        # the one of the last run that did since the face was last absent
+        starts = np.r_[0, np.flatnonzero(np.diff(labels)) + 1]
+        run_labels, lengths = labels[starts], np.diff(np.r_[starts, f])
+        absences = np.cumsum(run_labels == -1)
+        held = np.flatnonzero((run_labels != -1) & (lengths >= min_frames))
+        new = np.r_[True, (run_labels[held][1:] != run_labels[held][:-1])
+                    | (absences[held][1:] != absences[held][:-1])] if len(held) else np.zeros(0, bool)
+        return [int(i) for i in index[starts[held[new]]]]
 
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
         writer = csv_writer(path, self.aus, self.emotions, self.baseline)
         try:
-            for result in self.frames():
+            with self._lock:
+                self._ensure_order()
+                n = self._n_frames
+            for position in range(n):  # one frame at a time: whoever adds frames meanwhile is not held up
+                with self._lock:
+                    result = self._frame(position)
                 write_result(writer, result, self.aus, self.emotions)
         except BaseException:
             writer.discard()
@@ -184,63 +454,81 @@ class Analysis:
     # --- persistence: plain arrays + JSON, loaded with allow_pickle=False ---------------------
 
     def save(self, path: Path) -> None:
-        """Write to ``path`` atomically (a temporary file renamed into place)."""
-        frames = self.frames()
-        faces = [f for r in frames for f in r.faces]
-        n_points = len(faces[0].landmarks) if faces else 478
-        meta = {"format": FORMAT, "aus": list(self.aus), "emotions": list(self.emotions),
-                "model_version": self.model_version, "frame_count": self.frame_count, "source": self.source,
-                "complete": self.complete, "baseline": self.baseline}
-        arrays = {
-            "meta": np.array(json.dumps(meta)),
-            "frame_index": np.array([r.index for r in frames], np.int64),
-            "frame_time": np.array([r.timestamp for r in frames], np.float64),
-            "faces_per_frame": np.array([len(r.faces) for r in frames], np.int64),
-            "track": np.array([f.track_id for f in faces], np.int64),
-            "box": np.array([f.box for f in faces], np.float32).reshape(-1, 4),
-            "confidence": np.array([f.confidence for f in faces], np.float64),
-            "pose": np.array([(f.pose.pitch, f.pose.yaw, f.pose.roll) for f in faces], np.float64).reshape(-1, 3),
-            "landmarks": np.array([f.landmarks for f in faces], np.float32).reshape(-1, n_points, 2),
-            "au": np.array([[f.au[n] for n in self.aus] for f in faces], np.float32).reshape(-1, len(self.aus))
-            if self.model_version else np.zeros((len(faces), 0), np.float32),
-            "emotion": np.array([[f.emotion[e] for e in self.emotions] for f in faces], np.float32)
-            .reshape(-1, len(self.emotions)) if self.model_version else np.zeros((len(faces), 0), np.float32),
-            "quality": np.array([f.quality for f in faces], np.float32),
-            "raw": np.array([f.raw for f in faces], np.float64).reshape(len(faces), -1)
-            if faces and all(f.raw is not None for f in faces) else np.zeros((len(faces), 0), np.float64),
-        }
+        """Write to ``path`` atomically (a temporary file renamed into place): an ``.npz`` of the
+        columns, the landmarks streamed block by block (never copied whole) and not compressed."""
+        with self._lock:  # a snapshot: frames added meanwhile are not in it
+            self._ensure_order()
+            f, n = self._n_frames, self._n_rows
+            meta = {"format": FORMAT, "aus": list(self.aus), "emotions": list(self.emotions),
+                    "model_version": self.model_version, "frame_count": self.frame_count, "source": self.source,
+                    "complete": self.complete, "baseline": self.baseline}
+            starts = self._f["start"][:f]
+            arrays = {"meta": np.array(json.dumps(meta)), "frame_index": self._f["index"][:f].copy(),
+                      "frame_time": self._f["time"][:f].copy(), "faces_per_frame": np.diff(np.r_[starts, n])}
+            arrays.update({name: column[:n].copy() for name, column in self._r.items() if name != "frame"})
+            points = self._points or _POINTS
+            blocks = [(b, min(len(b), n - s)) for b, s in zip(self._blocks, self._block_starts) if s < n]
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        with durable_file(path) as f:  # whole or not at all, never through a planted link
-            np.savez_compressed(f, **arrays)
+        with durable_file(path) as file, \
+                zipfile.ZipFile(file, "w", compression=zipfile.ZIP_DEFLATED) as z:  # what np.savez_compressed writes
+            for name, array in arrays.items():
+                with z.open(f"{name}.npy", "w", force_zip64=True) as out:
+                    np.lib.format.write_array(out, array, allow_pickle=False)
+            stored = zipfile.ZipInfo("landmarks.npy", time.localtime()[:6])
+            stored.compress_type = zipfile.ZIP_STORED  # they deflate by 15% only, at 10-15 s an hour
+            with z.open(stored, "w", force_zip64=True) as out:
+                np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+                                                           "fortran_order": False, "shape": (n, points, 2)})
+                for block, used in blocks:
+                    out.write(np.ascontiguousarray(block[:used], "<f4").tobytes())
 
     @classmethod
     def load(cls, path: Path) -> "Analysis":
-        """InputError for a file that is not a complete analysis of ours."""
+        """InputError for a file that is not a complete analysis of ours (one of an earlier
+        version included: it is analysed again)."""
         try:
             with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                if meta.get("format") != FORMAT:
+                    raise ValueError(f"format {meta.get('format')}, this version reads {FORMAT}")
                 arrays = {k: data[k] for k in data.files}
-            meta = json.loads(str(arrays["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError("unknown format")
-        except (OSError, ValueError, KeyError, EOFError) as e:
+            out = cls(tuple(meta["aus"]), tuple(meta["emotions"]), meta["model_version"], meta["frame_count"],
+                      meta["source"], meta["baseline"])
+            out.complete = bool(meta["complete"])
+            out._fill(arrays)
+        except (OSError, ValueError, KeyError, EOFError, TypeError) as e:
             raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
-        out = cls(tuple(meta["aus"]), tuple(meta["emotions"]), meta["model_version"], meta["frame_count"],
-                  meta["source"], meta["baseline"])
-        out.complete = bool(meta["complete"])
-        row = 0
-        for index, t, n in zip(arrays["frame_index"], arrays["frame_time"], arrays["faces_per_frame"]):
-            faces = []
-            for r in range(row, row + int(n)):
-                au = dict(zip(out.aus, map(float, arrays["au"][r])))
-                emotion = dict(zip(out.emotions, map(float, arrays["emotion"][r])))
-                raw = arrays["raw"][r] if arrays["raw"].shape[1] else None
-                faces.append(FaceResult(int(arrays["track"][r]), arrays["box"][r], float(arrays["confidence"][r]),
-                                        arrays["landmarks"][r], HeadPose(*map(float, arrays["pose"][r])), au, emotion,
-                                        raw, float(arrays["quality"][r])))
-            row += int(n)
-            out.add(FrameResult(int(index), float(t), faces))
         return out
+
+    def _fill(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take a saved analysis's columns as they are (ValueError if they do not fit together)."""
+        per_frame = np.asarray(arrays["faces_per_frame"], np.int64)
+        f, n = len(per_frame), int(per_frame.sum())
+        template = self._empty_rows(0, arrays["raw"].shape[1] if arrays["raw"].ndim == 2 else 0)
+        rows = {}
+        for name, empty in template.items():
+            if name == "frame":
+                continue
+            column = np.asarray(arrays[name], empty.dtype)
+            if column.shape[1:] != empty.shape[1:] or len(column) != n:
+                raise ValueError(f"{name} of shape {column.shape}, expected {(n,) + empty.shape[1:]}")
+            rows[name] = column
+        rows["frame"] = np.repeat(np.arange(f), per_frame)
+        landmarks = np.asarray(arrays["landmarks"], np.float32)
+        index, times = np.asarray(arrays["frame_index"], np.int64), np.asarray(arrays["frame_time"], np.float64)
+        if landmarks.ndim != 3 or landmarks.shape[0] != n or landmarks.shape[2] != 2 or len(index) != f \
+                or len(times) != f or (per_frame < 0).any():
+            raise ValueError("columns of different lengths")
+        self._f = {"index": index, "time": times, "start": np.r_[0, np.cumsum(per_frame)[:-1]].astype(np.int64)}
+        self._r = rows
+        self._points = landmarks.shape[1] if n else None
+        self._blocks, self._block_starts = ([landmarks], [0]) if n else ([], [])
+        self._n_frames, self._n_rows = f, n
+        self._ordered = bool((np.diff(index) > 0).all())
+        tracks, counts = np.unique(rows["track"], return_counts=True)
+        self._counts = dict(zip(map(int, tracks), map(int, counts)))
+        self._changed()
 
 
 def run_analysis(source, analysis: Analysis, tracker: FaceTracker, scorer=None,

@@ -5,11 +5,13 @@ line's inputs (files, folders, cameras) into such jobs, and the errors for what 
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from .analysis import Analysis, csv_writer, write_result
+from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
 from .outputs import NAME_MAX, OutputError
 from .pipeline import analysed_frames
@@ -29,6 +31,9 @@ class AnalyzeOptions:
     model: str | None = None        # MF² model folder; None: faces only, no AU/emotion columns
     baseline: str = "auto"          # person baseline: auto, none or START-END seconds (core.baseline)
     detect_every: int = DETECT_EVERY  # video: run the face detectors every Nth frame, follow faces between
+    chunk_s: float = CHUNK_S        # spare workers: long videos in chunks of about this many seconds (0: never)
+    shared_model: bool = False      # several workers: one process reads all their faces (core.model_server)
+    threads: int = 2                # per worker: faces and model side by side (2) or on one thread (1)
 
 
 @dataclass
@@ -45,10 +50,13 @@ class JobResult:
         return self.error is None
 
 
-def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None) -> JobResult:
+def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None,
+                  chunks: ChunkFeed | None = None) -> JobResult:
     """Analyse one input into ``out_path``; never raises for bad input or a failed write, reports
     them in the result. The CSV appears only when the input was read to its end (a camera: until
-    stopped); an input cut short by a signal leaves no CSV, and a damaged one replaces no earlier CSV."""
+    stopped); an input cut short by a signal leaves no CSV, and a damaged one replaces no earlier CSV.
+    ``chunks``: the video's faces come from workers analysing it in chunks (core.chunks), and are
+    scored and written here."""
     result = JobResult(spec)
     try:
         source = open_source(spec, options.duration)
@@ -59,9 +67,10 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
     scorer = None
     try:
         if options.model:
-            from .model.scorer import FaceScorer
+            from .model_server import scorer_for
 
-            scorer = FaceScorer(Path(options.model), options.device, options.baseline)
+            # joining chunks, this process only scores what the workers' models read: no device needed
+            scorer = scorer_for(options.model, "cpu" if chunks else options.device, options.baseline)
         aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
         writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None)
     except InputError as e:
@@ -78,16 +87,18 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             for r in held:
                 pending.add(r)
             scorer.set_baselines(scorer.recalibrate(pending, scorer.baseline))
-            for r in held:
+            for r in pending.frames():  # read again: the analysis keeps its own copy of the readings
                 write_result(writer, r, aus, emotions)
         held = None
 
     stopped = damaged = False
     try:
-        with source, FaceTracker(max_faces=options.max_faces, static=source.static,
-                                 detect_every=options.detect_every) as tracker:
+        with source, (FaceTracker(max_faces=options.max_faces, static=source.static, detect_every=options.detect_every)
+                      if chunks is None else nullcontext()) as tracker:
+            frames = analysed_frames(source, tracker, scorer, options.every, options.threads) if chunks is None \
+                else chunks.frames(scorer)
             try:
-                for analysed in analysed_frames(source, tracker, scorer, options.every):
+                for analysed in frames:
                     if held is not None:
                         held.append(analysed)
                         if analysed.timestamp > scorer.baseline.end:
@@ -102,13 +113,15 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 raise
             except InputError as e:
                 result.error, damaged = str(e), True
+            except WorkerLost as e:
+                stopped = f"{spec}: {e}"
             except KeyboardInterrupt as e:  # Ctrl-C or a stop signal: ends a camera recording, cuts a file short
                 by = "Ctrl-C" if str(e) in ("", "SIGINT") else str(e)
                 stopped = f"{spec}: stopped by {by} after {result.frames} frames"
                 if source.live:
                     result.notes.append(stopped)
                     stopped = False
-            result.notes += tracker.notes
+            result.notes += tracker.notes if chunks is None else chunks.notes
         release()
         result.notes += getattr(source, "skipped", [])
         kept = f"; the earlier {out_path} is kept" if out_path.exists() else ""

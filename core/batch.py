@@ -7,6 +7,9 @@ that input alone, reported as such; a fresh worker takes the next one. Workers d
 parent (``PR_SET_PDEATHSIG`` on Linux, and a watch on the parent everywhere), and a stop signal
 to the parent (SIGTERM from ``timeout`` or a scheduler, SIGINT, SIGHUP) is passed on to them:
 each discards its unfinished CSV, the finished inputs are reported as done, then the run ends.
+
+With more workers than inputs, long videos are split into time chunks that the workers analyse
+side by side; this process joins each video's chunks as they come and writes its CSV (core.chunks).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from .analyze import AnalyzeOptions, JobResult, analyze_input
+from .chunks import Chunk, ChunkFeed, WorkerLost, analyze_chunk, video_chunks
 from .outputs import remove_leftovers
 from .progress import ProgressLine
 from .stopping import received, signal_name, stop_on_signals
@@ -33,11 +37,27 @@ def run_jobs(jobs: list[str], outputs: list[Path], options: AnalyzeOptions, work
              display: ProgressLine | None = None) -> list[JobResult]:
     """Results in the order of ``jobs``. After a stop signal, the inputs not finished carry an
     error saying so; `core.stopping.received` tells the caller which signal it was."""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    workers = max(1, workers or os.cpu_count() or 1)
     with stop_on_signals():
-        if workers == 1:
+        tasks, feeds = plan_tasks(jobs, options, workers)
+        if min(workers, len(tasks)) == 1:
             return _run_here(jobs, outputs, options, display)
-        return _Pool(jobs, outputs, options, workers, display).run()
+        return _Pool(jobs, outputs, options, min(workers, len(tasks)), display, tasks, feeds).run()
+
+
+def plan_tasks(jobs: list[str], options: AnalyzeOptions, workers: int
+               ) -> tuple[list[tuple[int, Chunk | None]], dict[int, ChunkFeed]]:
+    """(tasks as (job, chunk or None for the whole input), the chunked jobs' feeds). Videos are
+    chunked only when there are more workers than inputs."""
+    tasks, feeds = [], {}
+    for job, spec in enumerate(jobs):
+        chunks, frames = video_chunks(spec, options.chunk_s, workers // len(jobs))
+        if chunks:
+            feeds[job] = ChunkFeed(chunks, frames)
+            tasks += [(job, chunk) for chunk in chunks]
+        else:
+            tasks.append((job, None))
+    return tasks, feeds
 
 
 def _run_here(jobs, outputs, options, display) -> list[JobResult]:
@@ -58,21 +78,35 @@ def _run_here(jobs, outputs, options, display) -> list[JobResult]:
 class _Worker:
     process: mp.Process
     conn: object          # the parent's end of the worker's pipe
-    job: int | None = None
+    task: int | None = None  # index into the pool's tasks
+    slot: int = 0            # its reply queue from the shared model, if any
 
 
 class _Pool:
-    def __init__(self, jobs, outputs, options, size, display):
+    def __init__(self, jobs, outputs, options, size, display, tasks, feeds):
         self.jobs, self.outputs, self.options, self.size, self.display = jobs, outputs, options, size, display
+        self.tasks: list[tuple[int, Chunk | None]] = tasks
+        self.feeds: dict[int, ChunkFeed] = feeds
         self.results: list[JobResult | None] = [None] * len(jobs)
-        self.pending = deque(range(len(jobs)))
+        self.pending = deque(range(len(tasks)))
+        self.started: set[int] = set()          # jobs a task of which was handed out
+        self.frames_done: dict[int, int] = {}   # chunk task -> frames it reported so far
         self.workers: list[_Worker] = []
         self.ctx = mp.get_context("spawn")
+        self.server = None
+        if options.shared_model and options.model:
+            from .model_server import ModelServer
+
+            self.server = ModelServer(self.ctx, options.model, options.device, size)
+        self.joiners = {job: threading.Thread(target=self._join_chunks, args=(job,), name=f"join-{job}", daemon=True)
+                        for job in feeds}
 
     def run(self) -> list[JobResult]:
         try:
             try:
-                while self.pending or self._busy():
+                for joiner in self.joiners.values():
+                    joiner.start()
+                while self.pending or self._busy() or self._joining():
                     self._dispatch()
                     self._collect(0.2)
             except KeyboardInterrupt:  # Stopped (or a plain Ctrl-C): pass it on, keep what finished
@@ -81,62 +115,104 @@ class _Pool:
             self._close()
         return self.results  # type: ignore[return-value]
 
+    def _join_chunks(self, job: int) -> None:
+        """A chunked video's CSV, written here from its chunks as the workers finish them."""
+        spec = self.jobs[job]
+        try:
+            self.results[job] = analyze_input(spec, self.outputs[job], self.options, None, self.feeds[job])
+        except BaseException as e:  # noqa: BLE001 - reported for this input alone
+            self.results[job] = JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}")
+
+    def _joining(self) -> bool:
+        finished = [job for job, t in self.joiners.items() if not t.is_alive() and t.ident is not None]
+        for job in finished:
+            del self.joiners[job]
+            self.display and self.display.job_finished()
+        return bool(self.joiners)
+
     def _busy(self) -> list[_Worker]:
-        return [w for w in self.workers if w.job is not None]
+        return [w for w in self.workers if w.task is not None]
 
     def _dispatch(self) -> None:
-        self.workers = [w for w in self.workers if w.process.is_alive() or w.job is not None]
+        self.workers = [w for w in self.workers if w.process.is_alive() or w.task is not None]
         while self.pending and len(self.workers) < self.size:
             self.workers.append(self._spawn())
         for worker in self.workers:
-            if worker.job is None and self.pending:
-                worker.job = self.pending.popleft()
-                worker.conn.send((worker.job, self.jobs[worker.job], str(self.outputs[worker.job])))
+            while worker.task is None and self.pending:
+                task = self.pending.popleft()
+                job, chunk = self.tasks[task]
+                if chunk is not None and self.results[job] is not None:
+                    continue  # that video already ended (damage, a lost worker): its other chunks are moot
+                worker.task = task
+                self.started.add(job)
+                worker.conn.send((task, self.jobs[job], str(self.outputs[job]), chunk))
 
     def _spawn(self) -> _Worker:
+        slot = min(set(range(self.size)) - {w.slot for w in self.workers})
+        client = self.server.client(slot) if self.server else None
         parent_end, child_end = self.ctx.Pipe()
-        process = self.ctx.Process(target=_worker_main, args=(child_end, self.options, os.getpid()), daemon=True)
+        process = self.ctx.Process(target=_worker_main, args=(child_end, self.options, os.getpid(), client), daemon=True)
         process.start()
         child_end.close()
-        return _Worker(process, parent_end)
+        return _Worker(process, parent_end, slot=slot)
 
     def _collect(self, timeout: float) -> None:
+        if self.server:
+            self.server.alive()
         busy = self._busy()
         if not busy:
+            time.sleep(timeout if self.joiners else 0)
             return
         wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout)
         for worker in busy:
             try:
-                while worker.job is not None and worker.conn.poll():
+                while worker.task is not None and worker.conn.poll():
                     self._message(worker, worker.conn.recv())
             except (EOFError, OSError):
                 pass
-            if worker.job is not None and not worker.process.is_alive():
+            if worker.task is not None and not worker.process.is_alive():
                 self._lost(worker, _death(worker.process.exitcode))
 
     def _message(self, worker: _Worker, message) -> None:
-        kind, index, *rest = message
-        spec = self.jobs[index]
+        kind, task, *rest = message
+        job, chunk = self.tasks[task]
+        spec = self.jobs[job]
         if kind == "progress" and self.display:
-            self.display.update(spec, *rest)
+            if chunk is None:
+                self.display.update(spec, *rest)
+            else:  # the whole video's frames, over all its chunks
+                self.frames_done[task] = rest[0]
+                done = sum(n for t, n in self.frames_done.items() if self.tasks[t][0] == job)
+                self.display.update(spec, done, -(-self.feeds[job].frame_count // self.options.every))
         elif kind == "result":
-            self.results[index] = rest[0]
-            worker.job = None
+            self.results[job] = rest[0]
+            worker.task = None
             self.display and self.display.job_finished()
+        elif kind == "chunk":
+            self.feeds[job].put(chunk.number, rest[0])
+            worker.task = None
+        elif kind == "failed":
+            self.feeds[job].fail(WorkerLost(f"{rest[0]} (in its chunk from frame {chunk.start})"))
+            worker.task = None
 
     def _lost(self, worker: _Worker, why: str) -> None:
-        """The worker died holding a job: that input alone fails, its unfinished CSV goes."""
-        index = worker.job
-        remove_leftovers(self.outputs[index], worker.process.pid)
-        self.results[index] = JobResult(self.jobs[index], error=f"{self.jobs[index]}: {why}; nothing written")
-        worker.job = None
+        """The worker died holding a task: that input alone fails, its unfinished CSV goes."""
+        job, chunk = self.tasks[worker.task]
+        worker.task = None
+        if chunk is not None:  # the joiner discards the CSV and reports it
+            self.feeds[job].fail(WorkerLost(f"{why} (in its chunk from frame {chunk.start})"))
+            return
+        remove_leftovers(self.outputs[job], worker.process.pid)
+        self.results[job] = JobResult(self.jobs[job], error=f"{self.jobs[job]}: {why}; nothing written")
         self.display and self.display.job_finished()
 
     def _stop(self) -> None:
         why = signal_name(received() or signal.SIGINT)
-        for index in self.pending:
-            self.results[index] = JobResult(self.jobs[index], error=f"{self.jobs[index]}: not started (stopped by {why})")
+        for job in {self.tasks[t][0] for t in self.pending} - self.started:
+            self.results[job] = JobResult(self.jobs[job], error=f"{self.jobs[job]}: not started (stopped by {why})")
         self.pending.clear()
+        for job, feed in self.feeds.items():
+            feed.fail(KeyboardInterrupt(why))
         for worker in self._busy():
             _signal(worker.process, signal.SIGTERM)
         deadline = time.monotonic() + GRACE_S
@@ -149,10 +225,20 @@ class _Pool:
             worker.process.kill()
             worker.process.join(5)
             self._lost(worker, f"stopped by {why}")
+        for job, joiner in self.joiners.items():
+            joiner.join()
+            if job not in self.started:
+                self.results[job] = JobResult(self.jobs[job], error=f"{self.jobs[job]}: not started (stopped by {why})")
+        self.joiners.clear()
 
     def _close(self) -> None:
+        for feed in self.feeds.values():
+            feed.fail(KeyboardInterrupt("stopped"))  # joiners still waiting (this process failed) end
+        for joiner in self.joiners.values():
+            if joiner.ident is not None:
+                joiner.join()
         for worker in self.workers:
-            if worker.job is None:
+            if worker.task is None:
                 try:
                     worker.conn.send(None)
                 except (OSError, ValueError):
@@ -162,26 +248,41 @@ class _Pool:
             if worker.process.is_alive():
                 worker.process.kill()
                 worker.process.join(5)
-            if worker.job is not None:  # left holding a job (the parent itself failed)
-                remove_leftovers(self.outputs[worker.job], worker.process.pid)
+            if worker.task is not None and self.tasks[worker.task][1] is None:  # left holding a job (the parent failed)
+                remove_leftovers(self.outputs[self.tasks[worker.task][0]], worker.process.pid)
             worker.conn.close()
+        if self.server:
+            self.server.close()
 
 
-def _worker_main(conn, options: AnalyzeOptions, parent: int) -> None:
-    """One worker: jobs from the pipe until told to end, the parent dies or a signal stops it."""
+def _worker_main(conn, options: AnalyzeOptions, parent: int, client=None) -> None:
+    """One worker: tasks from the pipe until told to end, the parent dies or a signal stops it.
+    ``client``: the shared model's, to read faces through (core.model_server)."""
     _die_with_parent(parent)
+    if client is not None:
+        from .model_server import use
+
+        use(client)
     with stop_on_signals():
         try:
-            while (job := conn.recv()) is not None:
-                index, spec, out = job
+            while (task := conn.recv()) is not None:
+                index, spec, out, chunk = task
 
-                def report(done: int, total: int | None) -> None:
+                def report(done: int, total: int | None = None) -> None:
                     conn.send(("progress", index, done, total))
 
+                if chunk is not None:
+                    try:
+                        conn.send(("chunk", index, analyze_chunk(spec, chunk, options, report)))
+                    except Exception as e:  # noqa: BLE001 - e.g. the shared model gone: this video fails
+                        conn.send(("failed", index, f"{type(e).__name__}: {e}"))
+                    continue
                 try:
                     result = analyze_input(spec, Path(out), options, report)
                 except KeyboardInterrupt as e:
                     result = JobResult(spec, error=f"{spec}: stopped by {e}; nothing written")
+                except Exception as e:  # noqa: BLE001 - its CSV is already discarded
+                    result = JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}; nothing written")
                 conn.send(("result", index, result))
                 if received():
                     return

@@ -1,7 +1,8 @@
 """Speed figures for the analysis path, as medians over frames with start-up excluded.
 
-Three stages on one video: decoding alone, face detection + landmarks alone (on frames decoded
-beforehand), and the whole `analyze` path (decode, faces, pose, CSV row) as it runs for real.
+Stages on one video: decoding alone, face detection + landmarks alone (on frames decoded
+beforehand, detectors on every frame and as `analyze` runs them), and the whole `analyze` path
+(decode, faces, pose, CSV row) as it runs for real, without and with the model.
 `bench_live` plays a video in real time through the live path, as the studio shows a webcam.
 """
 from __future__ import annotations
@@ -22,12 +23,14 @@ from .pipeline import analysed_frames
 from .video import open_source
 
 DISPLAY_HZ = 60.0
+WINDOW = 32  # frames per timing window of the whole path
 
 
 @dataclass
 class StageTiming:
     name: str
     frame_ms: list[float]
+    unit: str = "frames"  # what each figure of frame_ms is the time of (a frame, or a frame within a window)
 
     @property
     def median_fps(self) -> float:
@@ -39,7 +42,7 @@ class StageTiming:
 
     def line(self) -> str:
         return (f"{self.name:<34} median {statistics.median(self.frame_ms):6.2f} ms/frame = {self.median_fps:7.1f} fps"
-                f"   (throughput {self.throughput_fps:6.1f} fps over {len(self.frame_ms)} frames)")
+                f"   (throughput {self.throughput_fps:6.1f} fps over {len(self.frame_ms)} {self.unit})")
 
 
 def _timed(iterable):
@@ -70,29 +73,31 @@ def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTimi
                 tracker.process(rgb)
                 faces_ms[every].append((time.perf_counter() - t0) * 1000.0)
     del frames
-    whole = []
-    scorer = None
+    stages = [StageTiming("decode", decode), StageTiming("detection + landmarks, every frame", faces_ms[1]),
+              StageTiming(f"landmarks, detection every {DETECT_EVERY}", faces_ms[DETECT_EVERY]),
+              StageTiming("whole analyze path, no model", _whole_path(path, max_faces, None), f"{WINDOW}-frame windows")]
     if model_dir is not None:
         from .model.scorer import FaceScorer
 
-        scorer = FaceScorer(Path(model_dir))
+        stages.append(StageTiming("whole analyze path + MF²", _whole_path(path, max_faces, FaceScorer(Path(model_dir))),
+                                  f"{WINDOW}-frame windows"))
+    return stages
 
+
+def _whole_path(path: str, max_faces: int, scorer) -> list[float]:
+    """ms a frame of the `analyze` path as it runs (faces on one thread while the model reads
+    earlier frames in batches, CSV rows written): results come in bursts of a batch, so the mean
+    over each window of WINDOW frames (the first window, with start-up, left out)."""
     aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
-
     with tempfile.TemporaryDirectory() as tmp, open_source(path) as source, \
             FaceTracker(max_faces=max_faces) as tracker:
         writer = csv_writer(Path(tmp) / "bench.csv", aus, emotions)
-        t0 = None  # as `analyze` runs: faces found on one thread while the model reads the previous frame
+        done = []
         for result in analysed_frames(source, tracker, scorer):
             write_result(writer, result, aus, emotions)
-            now = time.perf_counter()
-            if t0 is not None:  # the first frame (start-up) is left out
-                whole.append((now - t0) * 1000.0)
-            t0 = now
+            done.append(time.perf_counter())
         writer.close()
-    return [StageTiming("decode", decode), StageTiming("detection + landmarks, every frame", faces_ms[1]),
-            StageTiming(f"landmarks, detection every {DETECT_EVERY}", faces_ms[DETECT_EVERY]),
-            StageTiming("whole analyze path" + (" + MF²" if scorer else ""), whole)]
+    return [(done[i + WINDOW] - done[i]) * 1000.0 / WINDOW for i in range(WINDOW, len(done) - WINDOW, WINDOW)]
 
 
 def bench_live(path: str, model_dir=None, seconds: float = 10.0) -> list[str]:
@@ -144,42 +149,40 @@ def bench_live(path: str, model_dir=None, seconds: float = 10.0) -> list[str]:
 
 
 def bench_model(model_dir, device: str = "cpu", batch: int = 256, repeats: int = 200) -> list[str]:
-    """The model as the pipeline calls it (`predict`: tensor conversion, forward, softmax): median
-    ms per face at batch 1, on one CPU thread (as `analyze` runs it beside MediaPipe) and on all
-    cores (the model alone), and faces/s at ``batch``."""
+    """The model as the analyse path calls it (`FaceScorer.read` on prepared crops: tensor
+    conversion, forward, logits back): median ms per face for one face alone (live) and in the
+    padded calls of 8 that file analysis makes, on one CPU thread as `analyze` runs it beside
+    MediaPipe; and faces/s at ``batch`` on all cores (or the GPU)."""
     import numpy as np
     import torch
 
-    from .model.predict import predict
+    from .model.scorer import FaceInputs, FaceScorer
     from .model.transform import CANONICAL_CENTERS
-    from .training.checkpoint import load_model
 
-    model = load_model(model_dir, device)
-    size = model.cfg.input_size
+    scorer = FaceScorer(Path(model_dir), device)
+    size = scorer.model.cfg.input_size
     rng = np.random.default_rng(0)
 
-    def timed(n, count):
-        images = rng.integers(0, 255, (n, size, size), dtype=np.uint8)
-        centers = np.repeat(CANONICAL_CENTERS[None], n, 0)
+    def timed(n, count, step):
+        faces = FaceInputs(rng.integers(0, 255, (n, size, size), dtype=np.uint8),
+                           np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n))
         for _ in range(5):
-            predict(model, images, centers, batch_size=n)
+            scorer.read(faces, step)
         times = []
         for _ in range(count):
             t0 = time.perf_counter()
-            predict(model, images, centers, batch_size=n)  # returns numpy: synchronised on GPU too
+            scorer.read(faces, step)  # returns numpy: synchronised on GPU too
             times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+        return statistics.median(times) / n
 
-    lines = []
+    where = "cpu, 1 thread" if device == "cpu" else device
+    lines = [f"{'model, 1 face alone':<26} median {timed(1, repeats, None) * 1000:6.2f} ms/face ({where}: live)",
+             f"{'model, calls of ' + str(scorer.batch):<26} median {timed(scorer.batch, repeats // 4, scorer.batch) * 1000:6.2f}"
+             f" ms/face ({where}: file analysis)"]
     if device == "cpu":
-        cores = os.cpu_count() or 1
-        for threads in sorted({1, cores}):
-            torch.set_num_threads(threads)
-            lines.append(f"{'model, batch 1':<22} median {timed(1, repeats) * 1000:6.2f} ms/face (cpu, {threads} thread(s))")
-        lines.append(f"{'model, batch ' + str(batch):<22} median {batch / timed(batch, 10):8.0f} faces/s (cpu, {cores} threads)")
-    else:
-        lines.append(f"{'model, batch 1':<22} median {timed(1, repeats) * 1000:6.2f} ms/face ({device})")
-        lines.append(f"{'model, batch ' + str(batch):<22} median {batch / timed(batch, 20):8.0f} faces/s ({device})")
+        torch.set_num_threads(os.cpu_count() or 1)
+        where = f"cpu, {os.cpu_count()} threads"
+    lines.append(f"{'model, calls of ' + str(batch):<26} median {1 / timed(batch, 10, batch):8.0f} faces/s ({where})")
     return lines
 
 

@@ -1,6 +1,7 @@
 """The on-disk cache (``~/.cache/mf2``, or ``$MF2_CACHE``): prepared training crops and per-video
 analyses. A video's analysis is keyed by the file's content (not its name or date, so a renamed
-copy hits and an edited file misses), the model's weights and the analysis settings."""
+copy hits and an edited file misses), the model's weights and the analysis settings (the face
+tracker's: how many faces, how often the detectors run)."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from .analysis import Analysis
 from .errors import InputError
+from .faces.tracker import DETECT_EVERY
 
 
 def cache_dir() -> Path:
@@ -38,8 +40,9 @@ class AnalysisCache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root else cache_dir() / "analyses"
 
-    def path(self, video_digest: str, model: str, max_faces: int) -> Path:
-        return self.root / f"{video_digest}-{model}-f{max_faces}.npz"
+    def path(self, video_digest: str, model: str, max_faces: int, detect_every: int = DETECT_EVERY) -> Path:
+        """The entry of a video analysed by ``model`` with these tracker settings."""
+        return self.root / f"{video_digest}-{model}-f{max_faces}-d{detect_every}.npz"
 
     def load(self, path: Path) -> Analysis | None:
         """The cached analysis, or None; an unreadable entry is deleted (it will be redone)."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .model.shipped import default_model_dir  # also imported from here by app/, scripts/ and tests
 
 DEFAULT_BENCH_VIDEO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "videos" / "WolfgangLanger_Pexels.mp4"
 
@@ -33,6 +34,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .chunks import CHUNK_S
     from .faces.tracker import DETECT_EVERY
 
     parser = argparse.ArgumentParser(prog="mf2", description="MF² Studio command line: facial behaviour analysis.")
@@ -51,7 +53,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="video: run the face detectors every Nth frame and follow the faces with their mesh "
                         f"in between (default {DETECT_EVERY}; 1: detect on every frame, about 2.5x slower)")
     a.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="parallel worker processes (default: one per CPU core, at most one per input)")
+                   help="parallel worker processes (default: one per CPU core, at most one per input); "
+                        "with --ray: tasks in flight at once (default: as many as the cluster has room for)")
+    a.add_argument("--chunk", type=float, default=CHUNK_S, metavar="SECONDS",
+                   help="with more workers than inputs, analyse each long video in time chunks of about this "
+                        f"many seconds side by side, joined into the same CSV (default {CHUNK_S:g}; 0: never)")
+    a.add_argument("--threads", type=int, choices=(1, 2), default=2,
+                   help="threads per worker: faces found while the model reads earlier ones (2, default), or "
+                        "one thread (the same figures; for machines shared with other jobs)")
+    a.add_argument("--shared-model", action=argparse.BooleanOptionalAction, default=None,
+                   help="one process holds the model and reads the faces of all workers, batched (default: on "
+                        "with a GPU and several workers, so they share it; off on the CPU)")
+    a.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run the inputs as tasks on a Ray cluster: local (a private one on this machine), auto "
+                        "(the cluster this machine joined with `ray start`), HOST:PORT or ray://HOST:PORT. "
+                        "Inputs must be at the same path on every node; the CSVs come back here")
     a.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="for cameras: stop after this long (default: until Ctrl-C)")
     a.add_argument("--model", type=Path, default=None, metavar="DIR",
@@ -152,7 +168,11 @@ def cmd_analyze(args) -> int:
     from .progress import ProgressLine
     from .stopping import received, signal_name
 
-    device = resolve_device(args.device)
+    if args.ray:
+        from .cluster import need_ray
+
+        need_ray()  # one line before any work when the cluster extra is missing
+    device = args.device if args.ray else resolve_device(args.device)  # with --ray: the nodes' GPUs count
     baseline = str(BaselineMode.parse(args.baseline))  # a bad value is one line before any work
     jobs, errors = plan_jobs(args.inputs)
     for line in errors:
@@ -168,10 +188,18 @@ def cmd_analyze(args) -> int:
         from .training.checkpoint import load_model
 
         load_model(model)  # a bad --model is one error up front, not one per input
+    shared = args.shared_model if args.shared_model is not None else device.startswith("cuda")
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
-                             model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every)
+                             model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every,
+                             chunk_s=args.chunk, threads=args.threads, shared_model=shared)
     display = ProgressLine(len(jobs))
-    results = run_jobs(jobs, output_paths(jobs, args.output), options, args.workers, display)
+    if args.ray:
+        from .cluster import run_jobs_ray
+
+        results = run_jobs_ray(jobs, output_paths(jobs, args.output), options, args.ray, display, args.workers,
+                               quiet=not args.verbose)
+    else:
+        results = run_jobs(jobs, output_paths(jobs, args.output), options, args.workers, display)
     display.clear()
     written = 0
     for r in results:
@@ -372,10 +400,6 @@ def cmd_evaluate(args) -> int:
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     return 0
-
-
-def default_model_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "resources" / "models" / "mf2-default"
 
 
 def cmd_bench(args) -> int:

@@ -136,7 +136,7 @@ class LiveAnalyzer:
                     if self._halt or not self._pending:
                         return
                     frame, read_at, self._pending = self._frame, self._frame_read_at, False
-                result = analyze_frame(frame, tracker, self.scorer)
+                result = analyze_frame(frame, tracker, self.scorer, live=True)
                 with self._wake:
                     now = time.monotonic()
                     self._result = result

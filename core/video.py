@@ -136,6 +136,7 @@ class VideoFile(Source):
         self.fps = float(rate) if rate else None
         self._start = self._stream.start_time or 0
         self._times: list[float] | None = None
+        self.keyframes: list[int] = []  # set with the frame times
         self.frame_count = len(self.frame_times())
         if self.frame_count == 0:
             self._container.close()
@@ -144,16 +145,20 @@ class VideoFile(Source):
     def frame_times(self) -> list[float]:
         """Presentation time of every frame, read from the packets without decoding."""
         if self._times is None:
-            pts = []
+            pts, keys = [], set()
             try:
                 for packet in self._container.demux(self._stream):
                     # pts before the stream start are pre-roll an edit list discards
                     if packet.pts is not None and packet.size and packet.pts >= self._start:
                         pts.append(packet.pts)
+                        if packet.is_keyframe:
+                            keys.add(packet.pts)
             except self._av.FFmpegError:
                 pass  # a damaged tail: keep the packets before it; decoding reports the damage
             tb = float(self._stream.time_base)
-            self._times = [(p - self._start) * tb for p in sorted(pts)]
+            pts.sort()
+            self._times = [(p - self._start) * tb for p in pts]
+            self.keyframes = [i for i, p in enumerate(pts) if p in keys]  # frame indices decoding can start at
         return self._times
 
     def __iter__(self) -> Iterator[Frame]:
@@ -177,7 +182,7 @@ class VideoFile(Source):
         except self._av.FFmpegError as e:
             where = f"after frame {index + 1}" if index is not None else "at the start"
             raise InputError(f"{self.path}: corrupt or truncated video {where} ({_reason(e)})") from None
-        if index is not None and index + 1 < len(times) - 1 and start == 0:
+        if index is not None and index + 1 < len(times) - 1:
             raise InputError(f"{self.path}: truncated video: decoded {index + 1} of {len(times)} frames")
 
     def close(self) -> None:

@@ -154,7 +154,7 @@ def test_a_corrupt_dataset_folder_is_reported_and_kept(window, qtbot, tmp_path):
     assert "unreadable dataset database" in messages[0] and (folder / DB_NAME).stat().st_size == 512
 
 
-def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, face_clip, tmp_path):
+def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, face_clip, tmp_path, monkeypatch):
     folder = tmp_path / "ds"
     window.settings.setValue("finetune/steps", 60)
     assert window.annotator.open_dataset(folder)
@@ -170,14 +170,29 @@ def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, 
         annotator.accept()
     assert len(annotator.store) == 12
     base_version = window.scorer.version
+    import app.main_window
+
+    reanalysed = []  # the model version of each analysis the window starts from here on
+
+    class CountedJob(app.main_window.AnalysisJob):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            reanalysed.append(self.scorer.version)
+
+    monkeypatch.setattr(app.main_window, "AnalysisJob", CountedJob)
     with qtbot.waitSignal(annotator.finetune.finished, timeout=SLOW * 3) as blocker:
         annotator.start_finetune()
         qtbot.waitUntil(lambda: window.job_progress.isVisible(), timeout=5000)
     record, message = blocker.args
     assert record["status"] == "done" and record["improved"], message
+    # an improved version is announced and swapped in at once: it loads, and only then is the video re-analysed
+    assert record["version"] == "v001"
+    assert window.statusBar().currentMessage().startswith("Model v001 trained and now in use: ")
+    assert window.model_loading
+    assert reanalysed == []
     qtbot.waitUntil(lambda: not window.model_loading and window.scorer.version.endswith("-v001"), timeout=SLOW)
     assert active_model(folder) == folder / "models" / "v001"
-    assert "now in use" in window.statusBar().currentMessage() or window.analysis_job is not None
+    assert reanalysed == [window.scorer.version]  # the open video, once, with the new model
     qtbot.waitUntil(lambda: window.analysis is not None and window.analysis.complete
                     and window.analysis.model_version.endswith("-v001"), timeout=SLOW)
     tops = [max(r.faces[0].emotion.items(), key=lambda kv: kv[1])[0] for r in window.analysis.frames()]

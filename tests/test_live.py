@@ -83,8 +83,9 @@ def test_paced_video_catches_up_after_a_slow_consumer(long_clip):
 def test_live_results_have_the_face_and_only_move_forward(face_clip, monkeypatch):
     analysed, analyze_frame = [], live_module.analyze_frame
 
-    def recording(frame, tracker, scorer):  # every result the analyser produces, not only those polled
-        analysed.append(analyze_frame(frame, tracker, scorer))
+    def recording(frame, tracker, scorer, live):  # every result the analyser produces, not only those polled
+        assert live
+        analysed.append(analyze_frame(frame, tracker, scorer, live))
         return analysed[-1]
 
     monkeypatch.setattr(live_module, "analyze_frame", recording)

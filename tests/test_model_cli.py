@@ -46,19 +46,35 @@ def test_bad_model_is_one_line(tmp_path, face_clip):
     assert run.stderr.strip().endswith("not an MF² model folder (needs model.safetensors and config.json)")
 
 
-def test_evaluate_emotion_reports_in_the_folders_label_space(tmp_path, face_crop, partly_trained, monkeypatch):
+def test_evaluate_emotion_reports_in_the_folders_label_space(tmp_path, face_crop, monkeypatch):
     monkeypatch.setenv("MF2_CACHE", str(tmp_path / "cache"))
+    # a model that says "sad" for every face (its emotion head ignores the face; its untrained fear
+    # output is higher still, and must not be predicted): the figures are then known in advance
+    cfg = ModelConfig(trained_aus=(6, 12), trained_emotions=("neutral", "happy", "sad"))
+    model = MF2(cfg)
+    with torch.no_grad():
+        model.emotion_head.weight.zero_()
+        model.emotion_head.bias.zero_()
+        model.emotion_head.bias[cfg.emotions.index("sad")] = 10.0
+        model.emotion_head.bias[cfg.emotions.index("fear")] = 20.0
+    save_model(model, tmp_path / "always_sad")
     grey = cv2.cvtColor(face_crop, cv2.COLOR_RGB2GRAY)
-    for emotion, flip in (("happy", False), ("sadness", True), ("fear", False)):
+    for emotion, flip, count in (("happy", False, 1), ("sadness", True, 3), ("fear", False, 2)):
         (tmp_path / "data" / emotion).mkdir(parents=True)
-        for i in range(2):
+        for i in range(count):
             cv2.imwrite(str(tmp_path / "data" / emotion / f"{i}.png"), grey[:, ::-1] if flip else grey)
-    run = mf2("evaluate", "emotion", tmp_path / "data", "--model", partly_trained, "--json", tmp_path / "e.json")
+    run = mf2("evaluate", "emotion", tmp_path / "data", "--model", tmp_path / "always_sad", "--json", tmp_path / "e.json")
     assert run.returncode == 0, run.stderr
     result = json.loads((tmp_path / "e.json").read_text())
     assert result["n"] == 4 and result["labels"] == ["happy", "sad"] and result["left_out"] == 2  # no fear head
-    assert np.array(result["confusion"]).sum() == 4 and 0 <= result["accuracy"] <= 1
-    assert "accuracy=" in run.stdout and "<- predicted" in run.stdout
+    assert result["confusion"] == [[0, 1], [0, 3]]  # rows: the label; columns: the prediction
+    assert result["accuracy"] == 0.75
+    assert result["per_class_f1"] == {"happy": 0.0, "sad": pytest.approx(6 / 7, abs=1e-4)}  # 2·3 / (3 + 4)
+    assert result["macro_f1"] == pytest.approx(3 / 7)
+    assert run.stdout.splitlines() == ["n=4 accuracy=0.7500 macro_f1=0.4286",
+                                       "         happy     sad   <- predicted",
+                                       "happy        0       1",
+                                       "  sad        0       3"]
 
 
 def test_f1_and_au_scores_ignore_unlabelled():

@@ -1,8 +1,10 @@
-"""The two-thread analyse path gives exactly what one thread gives, and stops cleanly."""
+"""The two-thread analyse path gives exactly what one thread gives, however the model groups the
+faces it reads, and stops cleanly."""
 from __future__ import annotations
 
 import threading
 
+import numpy as np
 import pytest
 
 from core.analysis import analyze_frame
@@ -28,6 +30,26 @@ def test_two_threads_give_what_one_gives(face_clip):
         two = list(analysed_frames(source, tracker, scorer, every=2))
     assert len(two) == 6 and all(r.faces for r in two)
     assert rows(two) == rows(one)
+    scorer.reset()
+    with open_source(face_clip) as source, FaceTracker() as tracker:
+        alone = list(analysed_frames(source, tracker, scorer, every=2, threads=1))
+    assert rows(alone) == rows(one)
+
+
+def test_a_face_reads_the_same_whatever_shares_its_model_call(astronaut, face_crop):
+    """Faces of different frames read in one padded call, or each alone, give identical figures;
+    an unpadded call (live) differs only by float rounding."""
+    scorer = FaceScorer(default_model_dir())
+    with FaceTracker(static=True) as tracker:
+        pictures = [astronaut, astronaut[:, ::-1].copy(), face_crop]
+        inputs = [scorer.prepare(rgb, tracker.process(rgb)) for rgb in pictures]
+    assert [len(i.crops) for i in inputs] == [1, 1, 1]
+    alone = [scorer.read(i) for i in inputs]
+    together = scorer.read(inputs)
+    assert (together == np.concatenate(alone)).all()
+    assert not (alone[0] == alone[1]).all()  # the faces themselves do differ
+    live = scorer.read(inputs[0], batch=None)
+    assert np.allclose(live, alone[0], atol=1e-4)
 
 
 def test_leaving_early_stops_the_face_thread(face_clip):

@@ -49,14 +49,26 @@ def test_text_file_named_mp4(tmp_path):
         open_source(fake)
 
 
-def test_truncated_video_reports_where_it_broke(tmp_path, face_clip):
-    data = face_clip.read_bytes()
-    cut = tmp_path / "cut.mp4"
-    cut.write_bytes(data[: len(data) // 2])
-    with pytest.raises(InputError, match=r"cut\.mp4: .*(truncated|corrupt|not a readable)"):
-        with open_source(cut) as source:
-            for _ in source:
-                pass
+def test_damaged_video_reports_the_frame_it_broke_after(tmp_path, face_clip):
+    import av
+
+    with av.open(str(face_clip)) as container:
+        packets = [(p.pos, p.size) for p in container.demux(container.streams.video[0]) if p.size]
+    assert len(packets) == 12
+    data = bytearray(face_clip.read_bytes())
+    for pos, size in packets[6:]:  # the data of frames 6-11 wiped; the index (frame times) intact
+        data[pos:pos + size] = bytes(size)
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    with open_source(damaged) as source:
+        assert source.frame_count == 12
+        for start, first in ((0.0, 0), (3 / 25, 3)):  # from the start, and from a seek
+            seen = []
+            with pytest.raises(InputError) as e:
+                for frame in source.frames(start):
+                    seen.append(frame.index)
+            assert seen == list(range(first, 6))  # every frame before the damage, none after it
+            assert str(e.value).startswith(f"{damaged}: corrupt or truncated video after frame 6 (")
 
 
 def test_image_folder_skips_junk_with_a_message(tmp_path, astronaut):

