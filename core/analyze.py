@@ -121,6 +121,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 if source.live:
                     result.notes.append(stopped)
                     stopped = False
+            finally:
+                frames.close()  # its face thread ends here, before the tracker is closed under it
             result.notes += tracker.notes if chunks is None else chunks.notes
         release()
         result.notes += getattr(source, "skipped", [])
