@@ -76,10 +76,15 @@ def analyse_whole(spec: str, options: AnalyzeOptions) -> Outcome:
     """One input analysed on this node: its result and the CSV's bytes (None when no CSV was
     written). The result's ``output`` is this node's temporary file, gone by now: the driver sets it."""
     _sweep_stale_temps()
+    return _analysed_to_bytes(spec, on_this_node(options))
+
+
+def _analysed_to_bytes(spec: str, options: AnalyzeOptions, chunks=None) -> Outcome:
+    """`analyze_input` into a temporary folder of this process: its result and the CSV's bytes."""
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
     try:
         out = folder / "result.csv"
-        result = analyze_input(spec, out, on_this_node(options))
+        result = analyze_input(spec, out, options, None, chunks)
         return result, (out.read_bytes() if result.output else None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -173,14 +178,8 @@ def chunked(share: int, options: AnalyzeOptions) -> Kind:
         feed = ChunkFeed([chunk for chunk, _ in outcomes], 0)
         for chunk, found in outcomes:
             feed.put(chunk.number, found)
-        folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
-        try:
-            out = folder / "result.csv"
-            # scored here: the readings need each person's frames in order, across chunks
-            result = analyze_input(spec, out, replace(on_this_node(options), device="cpu"), None, feed)
-            return result, (out.read_bytes() if result.output else None)
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        # scored here: the readings need each person's frames in order, across chunks
+        return _analysed_to_bytes(spec, replace(on_this_node(options), device="cpu"), feed)
 
     return Kind(split, merge)
 
