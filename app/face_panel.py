@@ -61,7 +61,8 @@ class FacePanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.face_box = QComboBox()
-        self.face_box.setToolTip("Face shown in the panel and the timelines (Tab: next face; or click a face)")
+        self.face_box.setToolTip("The person shown in the panel, the caption editor and the first timeline lane "
+                                 "(Tab: next; or click a face; People menu: rename, merge, split)")
         self.face_box.activated.connect(lambda i: self.face_selected.emit(self.face_box.itemData(i)))
         self.pose = QLabel("–")
         self.emotion_bars = BarList()
@@ -70,7 +71,7 @@ class FacePanel(QWidget):
         self.description.setMinimumHeight(120)
         self.description.setPlaceholderText("The description of the selected face appears here.")
         form = QFormLayout()
-        form.addRow("Face", self.face_box)
+        form.addRow("Person", self.face_box)
         form.addRow("Head pose", self.pose)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
@@ -82,16 +83,16 @@ class FacePanel(QWidget):
         layout.addWidget(self.description, 1)
         self.face: FaceResult | None = None
 
-    def set_tracks(self, track_ids: list[int], selected: int | None) -> None:
-        if [self.face_box.itemData(i) for i in range(self.face_box.count())] == track_ids:
-            if selected in track_ids:
-                self.face_box.setCurrentIndex(track_ids.index(selected))
-            return
-        self.face_box.clear()
-        for t in track_ids:
-            self.face_box.addItem(f"face {t}", t)
-        if selected in track_ids:
-            self.face_box.setCurrentIndex(track_ids.index(selected))
+    def set_people(self, people: list[tuple[int, str]], selected: int | None) -> None:
+        """The people to choose from, as (key, name), and the one chosen."""
+        keys = [key for key, _ in people]
+        shown = [(self.face_box.itemData(i), self.face_box.itemText(i)) for i in range(self.face_box.count())]
+        if shown != list(people):
+            self.face_box.clear()
+            for key, name in people:
+                self.face_box.addItem(name, key)
+        if selected in keys:
+            self.face_box.setCurrentIndex(keys.index(selected))
 
     def show_face(self, face: FaceResult | None, frame_index: int) -> None:
         self.face = face
@@ -113,7 +114,7 @@ class FacePanel(QWidget):
             return
         active = {n: v for n, v in face.au.items() if v >= AU_THRESHOLD}
         top = face.top_emotion()
-        d = describe(active, top[0] if top else None, seed=frame_index)
+        d = describe(active, top[0] if top else None, vary=False)
         au_lines = "".join(f"<li>{d.au_texts[n]}</li>" for n in sorted(d.au_texts)) or "<li>No AU active.</li>"
         self.description.setHtml(f"<p><b>Global.</b> {d.global_text}</p><p><b>AU level.</b></p><ul>{au_lines}</ul>"
                                  f"<p><b>Emotion level.</b> {d.emotion_text}</p>")

@@ -1,12 +1,12 @@
 """Zero-shot readings are honest: the default prompts were never training sentences, user prompts
 are checked, and free text scores real faces sensibly."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from core.cli import default_model_dir, main
-from core.describe import describe
 from core.errors import InputError
 from core.faces import FaceTracker
 from core.model.text import TextEncoder
@@ -16,30 +16,32 @@ from core.model.zero_shot import class_embeddings, load_prompts, score_text, zer
 from core.taxonomy import ACTION_UNITS, EMOTIONS
 from core.training.checkpoint import load_model
 from core.training.loop import au_texts
+from core.training.text_align import TextTable
+
+BLIND_PROMPTS = Path(__file__).resolve().parent.parent / "scripts" / "blind_prompts.json"
 
 
-def training_sentences() -> set[str]:
-    """Every sentence the description generator writes for training (emotion-only, at rest, one
-    AU, several AUs, in each paraphrase), its parts, and the AU descriptions the regions align to."""
-    out = set(au_texts(load_model(default_model_dir())))
-    label_sets = [None, {}] + [{au.number: 1.0} for au in ACTION_UNITS] + \
-        [{a.number: 1.0, b.number: 1.0} for a in ACTION_UNITS for b in ACTION_UNITS if a.number < b.number]
+def _prompts(path) -> list[str]:
+    return [t for kind in ("emotions", "aus") for texts in load_prompts(path, kind).values() for t in texts]
+
+
+def test_evaluation_prompts_never_reach_training():
+    """The training texts (scripts/train_text.py draws them through TextTable) hold no evaluation
+    prompt, default or blind, anywhere in them; the AU descriptions the regions were first aligned
+    to are no prompts either."""
+    prompts = [p.lower().rstrip(".") for p in _prompts(None) + _prompts(BLIND_PROMPTS)]
+    assert len(prompts) >= 150
+    table = TextTable(prompts)
     for emotion in (None, *EMOTIONS):
-        for aus in label_sets:
-            for seed in range(6):
-                d = describe(aus, emotion, seed)
-                out |= {d.text, d.global_text, d.emotion_text, *d.au_texts.values()}
-    return {s.strip().lower() for s in out if s.strip()}
-
-
-def test_default_prompts_are_no_training_sentences():
-    sentences = training_sentences()
-    prompts = [t for kind in ("emotions", "aus") for texts in load_prompts(None, kind).values() for t in texts]
-    assert len(prompts) >= 50
+        for aus in (None, {}, {6: 1.0, 12: 1.0}, {1: 1.0, 2: 1.0, 5: 1.0, 26: 1.0}, {4: 1.0, 7: 1.0, 23: 1.0}):
+            table.paraphrases(aus, emotion, 40, seed=len(table.ids))
+    for au in ACTION_UNITS:
+        table.paraphrases({au.number: 1.0}, None, 10, seed=au.number)
+        table.au_paraphrases(au.number, 40, seed=au.number)
+    assert len(table.texts) > 2000
+    texts = [t.lower() for t in table.texts] + [t.lower() for t in au_texts(load_model(default_model_dir()))]
     for p in prompts:
-        p = p.lower()
-        assert p not in sentences, p
-        assert not any(p in s or s in p for s in sentences if len(s) > 25), p
+        assert not any(p in t for t in texts), p
 
 
 def test_user_prompts_are_checked(tmp_path):
@@ -80,3 +82,30 @@ def test_cli_zero_shot_au_with_own_prompts(tmp_path, face_crop, capsys):
                  "--json", str(tmp_path / "out.json")]) == 0
     result = json.loads((tmp_path / "out.json").read_text())
     assert set(result["per_au_f1"]) == {"AU12"}  # AU4 never occurs in the labels: no F1
+
+
+def test_pretraining_descriptions_hold_no_evaluation_prompt():
+    """Pre-training (and DFN's replay) write their descriptions through the same filter: the
+    plain generator does write prompts (e.g. "a furious person" for seed 2 of an angry face)."""
+    from core.data.prepare import AU_NUMBERS, Prepared
+    from core.describe import describe
+    from core.training.loop import description_table
+
+    label_sets = [None, {}] + [{au.number: 1.0} for au in ACTION_UNITS if au.number in AU_NUMBERS]
+    rows = [(e, aus) for e in range(len(EMOTIONS)) for aus in label_sets for _ in range(8)]
+    n = len(rows)
+    aus = np.full((n, len(AU_NUMBERS)), np.nan, np.float32)
+    for i, (_, labels) in enumerate(rows):
+        if labels is not None:
+            aus[i] = 0
+            for number in labels:
+                aus[i, AU_NUMBERS.index(number)] = 1
+    data = Prepared(np.zeros((n, 1, 1), np.uint8), np.zeros((n, 1, 2), np.float32), np.ones(n, bool),
+                    np.zeros((n, 1), np.float32), np.array([e for e, _ in rows]), aus, np.array([""] * n),
+                    np.array([""] * n, dtype=object))
+    texts, index = description_table(data, paraphrases=8)
+    assert len(texts) > 300 and index.max() == len(texts) - 1
+    prompts = [p.lower() for p in _prompts(None)]
+    assert any(p in describe(None, e, seed=s).text.lower() for e in EMOTIONS for s in range(8) for p in prompts)
+    for t in texts:
+        assert not any(p in t.lower() for p in prompts), t

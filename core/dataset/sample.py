@@ -54,7 +54,7 @@ def captions_for(aus: dict[int, float], emotion: str | None, strengths: dict[int
     else by their value scaled to 0..1."""
     strengths = strengths or {}
     active = {n: max(0.5, strengths[n]) if n in strengths else min(1.0, v) for n, v in aus.items() if v > 0}
-    return Captions.from_description(describe(active, emotion, seed=seed))
+    return Captions.from_description(describe(active, emotion, seed=seed, vary=False))
 
 
 def parse_au_marks(text: str) -> dict[int, float | None]:

@@ -95,6 +95,11 @@ class MF2(nn.Module):
         e = cfg.embed_dim
         self.encoder = FaceEncoder(cfg)
         self.text_proj = nn.Linear(cfg.text_dim, e, bias=False)
+        if cfg.text_hidden:  # more room to tell what varied wordings mean; starts as the linear projection alone
+            self.text_adapter = nn.Sequential(nn.Linear(cfg.text_dim, cfg.text_hidden), nn.GELU(),
+                                              nn.Linear(cfg.text_hidden, e))
+            nn.init.zeros_(self.text_adapter[2].weight)
+            nn.init.zeros_(self.text_adapter[2].bias)
         self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as CLIP starts
         # DFN: side networks + heads (emotion from the face, each AU from its region)
         self.emotion_side = SideNetwork(e, cfg.side_dim)
@@ -166,7 +171,11 @@ class MF2(nn.Module):
         return (geometry / self.geometry_scale) @ (self.au_geometry * self.au_geometry_mask).T
 
     def embed_text(self, text_embeddings: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.text_proj(text_embeddings), dim=-1)
+        """Sentence embeddings (N, text_dim) as unit vectors of the shared face-text space."""
+        projected = self.text_proj(text_embeddings)
+        if self.cfg.text_hidden:
+            projected = projected + self.text_adapter(text_embeddings)
+        return F.normalize(projected, dim=-1)
 
 
 def for_inference(model: MF2) -> MF2:

@@ -19,7 +19,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..describe import describe
 from ..evaluate import au_scores
 from ..model.loss import contrastive_loss, emotion_loss, masked_bce
 from ..model.model import MF2
@@ -27,6 +26,7 @@ from ..model.transform import face_input
 from .checkpoint import load_train_state, restore_optimizer, save_model, save_train_state
 from .loop import optimize
 from .replay import ReplayBank, encode
+from .text_align import TextTable, evaluation_prompts
 
 STATE_FILE = "train_state.pt"
 
@@ -131,7 +131,8 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
         trained = torch.tensor([n in model.cfg.trained_aus for n in model.cfg.aus], device=device)
         base_au = torch.where(trained[None], base_au, torch.full_like(base_au, float("nan")))
     if "text" in tasks:
-        replay_texts = [describe(None, model.cfg.emotions[int(e)], seed=i % 4).text
+        table = TextTable(evaluation_prompts())  # generated texts never hold an evaluation prompt
+        replay_texts = [table.texts[table.paraphrases(None, model.cfg.emotions[int(e)], 1, seed=i % 4, whole=True)[0]]
                         for i, e in enumerate(replay.emotions)] if replay is not None else []
         text_emb, text_index = _text_table(data.texts + replay_texts, device)
         user_t = torch.as_tensor([text_index.get(t, -1) for t in data.texts], device=device)

@@ -17,7 +17,6 @@ import numpy as np
 import torch
 
 from ..data.prepare import AU_NUMBERS, Prepared
-from ..describe import describe
 from ..errors import InputError
 from ..model.loss import contrastive_loss, emotion_loss, masked_bce, region_alignment_loss
 from ..model.model import MF2
@@ -26,6 +25,7 @@ from ..model.transform import to_input
 from ..taxonomy import AU_BY_NUMBER, EMOTIONS
 from .augment import augment
 from .checkpoint import load_train_state, non_finite, restore_optimizer, save_model, save_train_state
+from .text_align import TextTable, evaluation_prompts
 
 @dataclass
 class TrainSettings:
@@ -43,18 +43,18 @@ class TrainSettings:
 def description_table(data: Prepared, paraphrases: int = 4) -> tuple[list[str], np.ndarray]:
     """(unique texts, per-sample index into them): each sample's own description (MFA data), or
     one written from its labels in one of ``paraphrases`` wordings."""
-    texts: dict[str, int] = {}
+    table = TextTable(evaluation_prompts())  # generated texts never hold an evaluation prompt
     index = np.zeros(len(data), dtype=np.int64)
     for i in range(len(data)):
         if data.texts[i]:
-            index[i] = texts.setdefault(data.texts[i], len(texts))
+            index[i] = table.add(data.texts[i])
             continue
         labelled = ~np.isnan(data.aus[i])
-        aus = {n: float(v) for n, v, k in zip(AU_NUMBERS, data.aus[i], labelled) if k and v > 0} if labelled.any() else None
+        aus = {n: min(1.0, float(v)) for n, v, k in zip(AU_NUMBERS, data.aus[i], labelled) if k and v > 0} \
+            if labelled.any() else None
         emotion = EMOTIONS[data.emotions[i]] if data.emotions[i] >= 0 else None
-        text = describe(aus, emotion, seed=i % paraphrases).text
-        index[i] = texts.setdefault(text, len(texts))
-    return list(texts), index
+        index[i] = table.paraphrases(aus, emotion, 1, seed=i % paraphrases, whole=True)[0]
+    return table.texts, index
 
 
 def au_texts(model: MF2) -> list[str]:
