@@ -31,6 +31,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="analyse INPUT, render the whole window at --at seconds to OUT.png, and exit")
     parser.add_argument("--at", type=_seconds, default=0.0, metavar="SECONDS", help="time of the snapshot")
     parser.add_argument("--size", default="1600x1000", metavar="WxH", help="window size of the snapshot")
+    parser.add_argument("--segments", metavar="FILE", default=None,
+                        help="with --snapshot: show these segments (a CSV of name,start,end or an ELAN .eaf)")
+    parser.add_argument("--people", choices=("selected", "all"), default="selected",
+                        help="with --snapshot: the timelines show the selected person, or everyone")
+    parser.add_argument("--tab", choices=("timelines", "statistics"), default="timelines",
+                        help="with --snapshot: the bottom dock's tab shown")
+    parser.add_argument("--search", metavar="TEXT", default=None,
+                        help="with --snapshot: search the faces for this description first (lanes, moments)")
     return parser
 
 
@@ -59,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
 
     window = MainWindow()
     if args.snapshot:
-        return take_snapshot(app, window, args.input, args.snapshot, args.at, args.size)
+        return take_snapshot(app, window, args.input, args.snapshot, args.at, args.size, segments=args.segments,
+                             people=args.people, tab=args.tab, search=args.search)
     window.show()
     if args.input:
         from core.video import camera_index

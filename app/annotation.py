@@ -120,10 +120,10 @@ class Annotator(QObject):
         if self._pending_goto and w.frame is not None and w.source_spec and self._pending_goto[0] == self._video():
             _, frame, face = self._pending_goto
             self._pending_goto = None
-            w.selected = face
+            w.select_track(face, frame)
             w.player.seek_index(frame)
         result = w.analysis.at(w.frame.index) if w.analysis and w.frame is not None else None
-        face = result.face(w.selected) if result and w.selected is not None else None
+        face = w.session.face_of(result, w.session.selected)
         if w.player.playing or face is None or not face.au or w.live or w.source_spec is None:
             self.session.close()
             why = "playing: pause to edit" if w.player.playing else \
@@ -134,7 +134,8 @@ class Annotator(QObject):
         if self.session.current is None or self.session.current.target != target:
             crop, landmarks = crop_face(w.frame.rgb, face.box, face.landmarks)
             self.session.open(target, crop, landmarks, face.au, face.emotion)
-        self._title = f"Face {face.track_id} · frame {result.index + 1} · {result.timestamp:.2f} s"
+        who = w.session.label(w.session.key_of(face))
+        self._title = f"{who} (face {face.track_id}) · frame {result.index + 1} · {result.timestamp:.2f} s"
         self.editor.show_draft(self._title)
 
     def _video(self) -> str:
@@ -190,7 +191,7 @@ class Annotator(QObject):
             if target.video != self._video():
                 self.window.statusBar().showMessage(f"{what}: a step on {Path(target.video).name}, frame {target.frame + 1}")
                 return
-            self.window.selected = target.face
+            self.window.select_track(target.face, target.frame)
             self.window.player.seek_index(target.frame)
             self.window.statusBar().showMessage(f"{what} on face {target.face}, frame {target.frame + 1}")
         self.editor.show_draft(self._title)
@@ -203,10 +204,10 @@ class Annotator(QObject):
             w.player.step(step)
         elif kind == "face":
             result = w.analysis.at(w.frame.index) if w.analysis else None
-            tracks = sorted(f.track_id for f in result.faces) if result else []
-            if tracks:
-                i = tracks.index(w.selected) + step if w.selected in tracks else 0
-                w.select_face(tracks[i % len(tracks)])
+            keys = sorted({w.session.key_of(f) for f in result.faces} - {None}) if result else []
+            if keys:
+                i = keys.index(w.session.selected) + step if w.session.selected in keys else 0
+                w.select_face(keys[i % len(keys)])
         elif kind == "segment" and w.analysis and w.selected is not None:
             starts = w.analysis.segments(w.selected)
             here = w.frame.index
@@ -244,7 +245,7 @@ class Annotator(QObject):
             self._pending_goto = (video, frame, face)  # once it is open (see `refresh`)
             w.open(video)
             return
-        w.selected = face
+        w.select_track(face, frame)
         w.player.seek_index(frame)
 
     def start_finetune(self, resume: bool = False) -> None:

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from core.analysis import FrameResult
 
-from .overlay import OverlayOptions, paint_faces, paint_legend
+from .overlay import OverlayOptions, paint_faces, paint_legend, track_key, track_label
 
 
 def to_qimage(rgb: np.ndarray) -> QImage:
@@ -18,7 +18,7 @@ def to_qimage(rgb: np.ndarray) -> QImage:
 
 
 class FrameView(QWidget):
-    face_clicked = Signal(int)  # track id
+    face_clicked = Signal(int)  # who the face is (`key`: its person, or its track)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -27,7 +27,9 @@ class FrameView(QWidget):
         self.image: QImage | None = None
         self.result: FrameResult | None = None
         self.options = OverlayOptions()
-        self.selected: int | None = None
+        self.selected: int | None = None  # the key of the face highlighted
+        self.key = track_key               # who a face is: set by the window (core.session.Session.key_of)
+        self.label = track_label           # what a face's label says
         self.placeholder = "Open a video (Ctrl+O), drop one here, or open a camera (Ctrl+K)"
 
     def show_frame(self, image: QImage, result: FrameResult | None) -> None:
@@ -56,7 +58,7 @@ class FrameView(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
         painter.drawImage(rect, self.image)
         painter.translate(rect.topLeft())
-        paint_faces(painter, self.result, self.options, scale, self.selected)
+        paint_faces(painter, self.result, self.options, scale, self.selected, self.key, self.label)
         painter.resetTransform()
         if self.options.regions and self.result and any(f.au for f in self.result.faces):
             paint_legend(painter, rect)
@@ -69,6 +71,6 @@ class FrameView(QWidget):
         p = (event.position() - rect.topLeft()) / scale
         for face in self.result.faces:
             x0, y0, x1, y1 = face.box
-            if x0 <= p.x() <= x1 and y0 <= p.y() <= y1:
-                self.face_clicked.emit(face.track_id)
+            if x0 <= p.x() <= x1 and y0 <= p.y() <= y1 and self.key(face) is not None:
+                self.face_clicked.emit(self.key(face))
                 return

@@ -1,32 +1,43 @@
 """The studio's main window: video with overlays, transport controls, side panel and timelines.
 
-A thin view: decoding, analysis, caching and live capture run in `core` on worker threads; the
-window only routes their results to the widgets and keeps the user's settings.
+The composition of the views over one `core.session.Session` (the Qt-free model: what is open,
+its analysis, the people and their names, the segments, the selection, the model and baseline).
+The window connects the session's events to the views; the menus and their slots are in
+`actions`, the exports in `exports`, annotation in `annotation`. Decoding, analysis, caching and
+live capture run in `core` on worker threads; the window routes their results to the session.
 """
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QSettings, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow,
-                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSlider, QStyle, QToolButton, QVBoxLayout, QWidget)
+                               QMessageBox, QProgressBar, QPushButton, QScrollArea, QSlider, QStyle, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from core.analysis import Analysis
 from core.baseline import BaselineMode
 from core.errors import InputError
-from core.cli import default_model_dir
 from core.faces.tracker import DETECT_EVERY
 from core.live import LiveAnalyzer
+from core.model.shipped import default_model_dir
+from core.session import Session
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
 
+from .actions import Actions
 from .annotation import Annotator
-from .dialogs import AuPicker, ShortcutsDialog, pick_camera
+from .dialogs import pick_camera
+from .exports import Exports
 from .face_panel import FacePanel
 from .frame_view import FrameView, to_qimage
-from .overlay import DEFAULT_AUS, render_annotated
-from .player import SPEEDS, Player
+from .overlay import DEFAULT_AUS
+from .player import SPEEDS, Player, clock
+from .search import Searcher
+from .statistics import StatisticsPanel
 from .timelines import Timelines
 from .workers import AnalysisJob, LoadModelJob, OpenCameraJob, OpenJob
 
@@ -34,11 +45,8 @@ MEDIA_FILTER = "Videos and images (" + " ".join(f"*{s}" for s in sorted(VIDEO_SU
 MAX_RECENT = 10
 LIVE_POLL_MS = 10       # how often the live view looks for a new camera frame
 TIMELINE_REFRESH_S = 0.5
-
-
-def _fmt_time(seconds: float) -> str:
-    minutes, s = divmod(max(0.0, seconds), 60)
-    return f"{int(minutes):02d}:{s:05.2f}"
+STATISTICS_DELAY_MS = 400  # the Statistics dock is made again this long after the last change
+LAYOUT = 2  # the docks' arrangement; a window state saved with an earlier one is not restored (2: Statistics)
 
 
 class MainWindow(QMainWindow):
@@ -52,16 +60,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = QSettings()
         self.pool = QThreadPool.globalInstance()
-        self.base_model_dir = Path(model_dir) if model_dir else default_model_dir()
-        self.model_dir = self.base_model_dir   # the base, or a version fine-tuned on the dataset
-        self.scorer = None
-        self.model_key = "faces"
+        self.session = Session(model_dir=Path(model_dir) if model_dir else default_model_dir())
         self.model_loading = True
-        self.analysis: Analysis | None = None
         self.analysis_job: AnalysisJob | None = None
-        self.source_spec: str | None = None
-        self.selected: int | None = None
-        self.frame = None
+        self.frame = None                    # the decoded frame on screen (core.video.Frame)
         self.live: LiveAnalyzer | None = None
         self._live_shown = (-1, -1)          # (frame index, result index) on screen
         self._live_counts: list[float] = []  # wall times of frames shown, for the fps figure
@@ -75,22 +77,156 @@ class MainWindow(QMainWindow):
         self.player.failed.connect(self._fail)
         self.player.playing_changed.connect(self._playing_changed)
         self.view = FrameView()
+        self.view.key = self.session.key_of
+        self.view.label = self._face_label
         self.view.face_clicked.connect(self.select_face)
         self.panel = FacePanel()
         self.panel.face_selected.connect(self.select_face)
         self.timelines = Timelines()
         self.timelines.seek_requested.connect(self.player.seek_time)
+        self.statistics = StatisticsPanel()
+        self.exports = Exports(self)
+        self.statistics.refresh_requested.connect(self.exports.compute_statistics)
+        self._statistics_timer = QTimer(self, singleShot=True, interval=STATISTICS_DELAY_MS,
+                                        timeout=self._statistics_changed)
+        self.searcher = Searcher(self)
         self._build_transport()
         self._build_docks()
         self.annotator = Annotator(self)
-        self._build_actions()
+        self.commands = Actions(self)  # (not `actions`: QWidget.actions() lists a widget's QActions)
+        self.commands.build()
+        self.timelines.segment_drawn.connect(self.commands.ask_segment)
+        self.timelines.segment_menu.connect(self.commands.segment_menu)
         self._build_status()
         self._restore_settings()
+        self._observe(self.session)
         self._live_timer = QTimer(self, interval=LIVE_POLL_MS, timeout=self._poll_live)
         self._load_model()
         dataset = self.settings.value("dataset")
         if dataset and Path(dataset).is_dir():
             self.annotator.open_dataset(Path(dataset))
+
+    # --- the session's state, under the names the window always had ---------------------------
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self.session.analysis
+
+    @property
+    def source_spec(self) -> str | None:
+        return self.session.source
+
+    @property
+    def scorer(self):
+        return self.session.scorer
+
+    @property
+    def model_key(self) -> str:
+        return self.session.model_key
+
+    @property
+    def model_dir(self) -> Path:
+        return self.session.model_dir
+
+    @property
+    def base_model_dir(self) -> Path:
+        return self.session.base_model_dir
+
+    @property
+    def selected(self) -> int | None:
+        """The track of the selected person's face on screen (else their first track): the face
+        the caption editor labels."""
+        s = self.session
+        if s.selected is None or not s.analysis:
+            return None
+        face = s.face_of(s.analysis.at(self.frame.index), s.selected) if self.frame is not None else None
+        if face is not None:
+            return face.track_id
+        tracks = s.tracks_of(s.selected)
+        return min(tracks) if tracks else None
+
+    @property
+    def shortcut_actions(self) -> list[QAction]:
+        return self.commands.shortcut_actions
+
+    def _action(self, *args, **kwargs) -> QAction:
+        """A menu action with shortcuts, listed in Help (`Actions.add`; the annotator adds its own)."""
+        return self.commands.add(*args, **kwargs)
+
+    def _face_label(self, face) -> str:
+        key = self.session.key_of(face)
+        return self.session.label(key) if key is not None else f"face {face.track_id}"
+
+    # --- observing the session ----------------------------------------------------------------
+
+    def _observe(self, session: Session) -> None:
+        ev = session.events
+        ev.analysis.connect(self._analysis_replaced)
+        ev.frames.connect(self._add_results)
+        ev.people.connect(self._people_changed)
+        ev.segments.connect(self._segments_changed)
+        ev.selection.connect(self._selection_changed)
+        ev.lanes.connect(lambda keys: self._refresh_timelines(force=True))
+        ev.time.connect(lambda seconds, index: self.timelines.set_time(seconds))
+        ev.model.connect(self._model_changed)
+        ev.baseline.connect(self._baseline_changed)
+        ev.notes.connect(lambda line: self.statusBar().showMessage(line))
+
+    def _analysis_replaced(self, analysis) -> None:
+        self.timelines.reset()
+        self.panel.set_people([], None)
+        self.commands.refresh_people_menu()
+        if analysis is None:
+            self.panel.show_face(None, 0)
+        self.statistics.set_stale("Statistics come once the analysis has finished.")
+
+    def _people_changed(self) -> None:
+        self.commands.refresh_people_menu()
+        self._refresh_timelines(force=True)
+        self._update_frame_view()
+        self._statistics_changed_soon()
+
+    def _segments_changed(self) -> None:
+        s = self.session
+        self.timelines.set_segments(s.segments, s.segment_start)
+        self._statistics_changed_soon()
+
+    def _selection_changed(self, key) -> None:
+        self.commands.refresh_people_menu()
+        self.panel.set_people([(k, self.session.label(k)) for k in self.session.people()], key)
+        if self.live:
+            self.view.selected = key
+            self.view.update()
+        else:
+            self._update_frame_view()
+
+    def _model_changed(self, scorer) -> None:
+        if scorer is None:
+            self.model_label.setText("no model: faces only")
+            return
+        where = "GPU" if scorer.device == "cuda" else "CPU"
+        self.model_label.setText(f"MF² {scorer.version} · {where}")
+        self.annotator.model_changed(scorer.version)
+
+    def _baseline_changed(self, mode: BaselineMode) -> None:
+        where = f"the neutral segment {mode} s" if mode.kind == "segment" else "each face's own running estimate"
+        self.statusBar().showMessage(f"AU readings relative to {where}")
+        self._refresh_timelines(force=True)
+        self._update_frame_view()
+        self._statistics_changed_soon()
+
+    def _statistics_changed_soon(self) -> None:
+        self._statistics_timer.start()
+
+    def _statistics_changed(self) -> None:
+        """The figures shown no longer hold: made again when the dock is open, else marked stale."""
+        analysis = self.session.analysis
+        if not analysis or self.analysis_job is not None:
+            return
+        if self.statistics_dock.isVisible():
+            self.exports.compute_statistics()
+        else:
+            self.statistics.set_stale("The people or segments changed: Refresh for the figures as they are now.")
 
     # --- layout -----------------------------------------------------------------------------
 
@@ -137,96 +273,41 @@ class MainWindow(QMainWindow):
         scroll.setWidgetResizable(True)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumWidth(self.panel.sizeHint().width() + 20)
+        lanes = QScrollArea()  # more people's lanes than fit scroll
+        lanes.setWidget(self.timelines)
+        lanes.setWidgetResizable(True)
+        lanes.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        lanes.setFrameShape(QScrollArea.Shape.NoFrame)
+        lanes.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        timelines = QWidget()  # the lanes, and the text search beside them
+        row = QHBoxLayout(timelines)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(lanes, 1)
+        row.addWidget(self.searcher.panel)
+        docks = {}
         for title, widget, area, name in (("Face", scroll, Qt.DockWidgetArea.RightDockWidgetArea, "face"),
-                                          ("Timelines", self.timelines, Qt.DockWidgetArea.BottomDockWidgetArea,
-                                           "timelines")):
+                                          ("Timelines", timelines, Qt.DockWidgetArea.BottomDockWidgetArea,
+                                           "timelines"),
+                                          ("Statistics", self.statistics, Qt.DockWidgetArea.BottomDockWidgetArea,
+                                           "statistics")):
             dock = QDockWidget(title, self)
             dock.setObjectName(name)
             dock.setWidget(widget)
             dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
-                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+                             | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                             | (QDockWidget.DockWidgetFeature.DockWidgetClosable if name == "statistics"
+                                else QDockWidget.DockWidgetFeature.NoDockWidgetFeatures))
             self.addDockWidget(area, dock)
+            docks[name] = dock
+        self.tabifyDockWidget(docks["timelines"], docks["statistics"])
+        docks["timelines"].raise_()
+        self.statistics_dock, self.timelines_dock = docks["statistics"], docks["timelines"]
+        self.statistics_dock.visibilityChanged.connect(lambda on: on and self._statistics_changed_soon())
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)  # side docks: full height
         self.timelines.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.panel.face_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.panel.description.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-
-    def _action(self, menu, text, slot, keys=(), checkable=False, checked=False) -> QAction:
-        action = QAction(text, self, checkable=checkable)
-        if checkable:
-            action.setChecked(checked)
-            action.toggled.connect(slot)
-        else:
-            action.triggered.connect(slot)
-        action.setShortcuts([QKeySequence(k) for k in ([keys] if isinstance(keys, (str, QKeySequence.StandardKey))
-                                                        else keys)])
-        menu.addAction(action)
-        self.shortcut_actions.append(action)
-        return action
-
-    def _build_actions(self) -> None:
-        self.shortcut_actions: list[QAction] = []
-        m = self.menuBar().addMenu("&File")
-        self._action(m, "&Open…", self.choose_file, QKeySequence.StandardKey.Open)
-        self.recent_menu = m.addMenu("Open &Recent")
-        self._action(m, "Open &Camera…", self.choose_camera, "Ctrl+K")
-        m.addSeparator()
-        self.export_csv_action = self._action(m, "Export &CSV…", self.export_csv, "Ctrl+E")
-        self._action(m, "Export &Timelines as PNG…", self.export_timelines, "Ctrl+Shift+E")
-        self._action(m, "Export &Snapshot…", self.export_snapshot, "Ctrl+Shift+S")
-        m.addSeparator()
-        self._action(m, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-
-        m = self.menuBar().addMenu("&Playback")
-        self._action(m, "Play / Pause", self.player.toggle, "Space")
-        self._action(m, "Next Frame", lambda: self.player.step(1), "Right")
-        self._action(m, "Previous Frame", lambda: self.player.step(-1), "Left")
-        self._action(m, "Forward 1 s", lambda: self._jump(1.0), "Shift+Right")
-        self._action(m, "Back 1 s", lambda: self._jump(-1.0), "Shift+Left")
-        self._action(m, "Forward 10 s", lambda: self._jump(10.0), "Ctrl+Right")
-        self._action(m, "Back 10 s", lambda: self._jump(-10.0), "Ctrl+Left")
-        self._action(m, "First Frame", lambda: self.player.seek_index(0), "Home")
-        self._action(m, "Last Frame", lambda: self.player.seek_index(self.player.frame_count - 1), "End")
-        m.addSeparator()
-        self._action(m, "Faster", lambda: self.player.change_speed(1), "]")
-        self._action(m, "Slower", lambda: self.player.change_speed(-1), "[")
-        self._action(m, "Normal Speed", lambda: self.player.set_speed(1.0), "=")
-
-        m = self.menuBar().addMenu("&View")
-        o = self.view.options
-        self.boxes_action = self._action(m, "Face &Boxes", lambda on: self._set_option("boxes", on), "B", True, o.boxes)
-        self.landmarks_action = self._action(m, "&Landmarks", lambda on: self._set_option("landmarks", on), "L",
-                                             True, o.landmarks)
-        self.regions_action = self._action(m, "AU &Regions", lambda on: self._set_option("regions", on), "R",
-                                           True, o.regions)
-        self.emotion_action = self._action(m, "Top &Emotion", lambda on: self._set_option("emotion", on), "M",
-                                           True, o.emotion)
-        self._action(m, "Choose &AUs…", self.choose_aus, "A")
-        m.addSeparator()
-        self._action(m, "Next &Face", self.next_face, "Tab")
-
-        m = self.menuBar().addMenu("&Analysis")
-        self._action(m, "&Cancel Analysis", self.cancel_analysis, "Escape")
-        self._action(m, "&Re-analyse (ignore the cache)", lambda: self._start_analysis(use_cache=False), "Ctrl+R")
-        m.addSeparator()
-        self._action(m, "Mark &Neutral Segment…", self.ask_neutral_segment, "N")
-        self._action(m, "A&utomatic Baseline", lambda: self.set_baseline(BaselineMode("auto")))
-        m.addSeparator()
-        device = QActionGroup(self)
-        self.device_actions = {}
-        for key, text in (("auto", "Use the GPU when there is one"), ("cpu", "CPU only")):
-            action = QAction(text, self, checkable=True)
-            action.setData(key)
-            device.addAction(action)
-            m.addAction(action)
-            self.device_actions[key] = action
-        device.triggered.connect(self._device_chosen)
-
-        self.annotator.build_menu(self.menuBar().addMenu("&Dataset"))
-
-        m = self.menuBar().addMenu("&Help")
-        self._action(m, "&Keyboard Shortcuts", self.show_shortcuts, "F1")
-        m.addAction("&About MF² Studio", self.about)
 
     def _build_status(self) -> None:
         self.progress = QProgressBar(maximumWidth=220, visible=False)
@@ -244,6 +325,12 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self.statusBar().showMessage("Open a video (Ctrl+O), drop one on the window, or open a camera (Ctrl+K)")
 
+    def show_statistics(self) -> None:
+        """The Statistics dock, with the figures as they are now."""
+        self.statistics_dock.show()
+        self.statistics_dock.raise_()
+        self.exports.compute_statistics()
+
     # --- settings ---------------------------------------------------------------------------
 
     def _restore_settings(self) -> None:
@@ -252,7 +339,7 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(s.value("geometry"))
         else:
             self.resize(1400, 900)
-        if s.value("state"):
+        if s.value("state") and int(s.value("layout", 0)) == LAYOUT:
             self.restoreState(s.value("state"))
         for name, action in (("boxes", self.boxes_action), ("landmarks", self.landmarks_action),
                              ("regions", self.regions_action), ("emotion", self.emotion_action)):
@@ -263,14 +350,10 @@ class MainWindow(QMainWindow):
         self.device_actions.get(s.value("device", "auto"), self.device_actions["auto"]).setChecked(True)
         self._refresh_recent()
 
-    def _set_option(self, name: str, on: bool) -> None:
-        setattr(self.view.options, name, on)
-        self.settings.setValue(f"overlay/{name}", on)
-        self.view.update()
-
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt override)
         self.settings.setValue("geometry", self.saveGeometry())
         self.settings.setValue("state", self.saveState())
+        self.settings.setValue("layout", LAYOUT)
         self.settings.setValue("speed", self.player.speed)
         self.stop_live()
         self.cancel_analysis()
@@ -309,17 +392,14 @@ class MainWindow(QMainWindow):
         def loaded(value) -> None:
             if job is not self._model_job:
                 return
-            self.scorer, self.model_key = value
-            where = "GPU" if self.scorer.device == "cuda" else "CPU"
-            self.model_label.setText(f"MF² {self.scorer.version} · {where}")
-            self.annotator.model_changed(self.scorer.version)
+            scorer, key = value
+            self.session.set_model(scorer, key)
             self._model_loaded()
 
         def failed(message: str) -> None:
             if job is not self._model_job:
                 return
-            self.scorer, self.model_key = None, "faces"
-            self.model_label.setText("no model: faces only")
+            self.session.set_model(None, "faces")
             self.statusBar().showMessage(message)
             self._model_loaded()
 
@@ -336,7 +416,7 @@ class MainWindow(QMainWindow):
     def use_model(self, model_dir: Path) -> None:
         """Swap the model without a restart: load it behind the scenes, then re-analyse the open
         video with it (from the cache when this model has seen the video before)."""
-        self.model_dir = Path(model_dir)
+        self.session.model_dir = Path(model_dir)
         if self.source_spec and not self.live and not self._pending_open:
             self.cancel_analysis()
             self._pending_open = (self._start_analysis, ())
@@ -374,17 +454,12 @@ class MainWindow(QMainWindow):
                   lambda message: self._open_failed(spec, message))
 
     def _opened(self, spec: str, reader) -> None:
-        self.source_spec = spec
         self._enable_transport(reader.seekable)
         self.player.load(reader)
-        self.analysis = None
-        self.selected = None
+        self.session.open_source(spec)
         self.setWindowTitle(f"{reader.name} — MF² Studio")
         self.slider.setRange(0, reader.frame_count - 1)
-        self.timelines.reset()
         self.timelines.set_duration(self.player.duration or 1.0)
-        self.panel.set_tracks([], None)
-        self.panel.show_face(None, 0)
         self._add_recent(spec)
         self.settings.setValue("last_dir", str(Path(spec).parent))
         self._start_analysis()
@@ -427,13 +502,15 @@ class MainWindow(QMainWindow):
             return
         self.cancel_analysis()
         # the job fills the analysis shown (one copy of it, however long the video)
-        self.analysis = Analysis.for_scorer(self.scorer, self.player.frame_count, self.source_spec)
+        analysis = Analysis.for_scorer(self.scorer, self.player.frame_count, self.source_spec)
+        self.session.start_analysis(analysis)
         job = AnalysisJob(self.source_spec, self.scorer, self.model_key, int(self.settings.value("max_faces", 8)),
-                          use_cache, int(self.settings.value("detect_every", DETECT_EVERY)), self.analysis)
+                          use_cache, int(self.settings.value("detect_every", DETECT_EVERY)), analysis)
         self.analysis_job = job
         job.signals.status.connect(lambda text: job is self.analysis_job and self.statusBar().showMessage(text))
+        job.signals.digest.connect(lambda digest: job is self.analysis_job and self.session.attach_digest(digest))
         job.signals.progress.connect(lambda done, total: job is self.analysis_job and self._progress(done, total))
-        job.signals.results.connect(lambda results: job is self.analysis_job and self._add_results(results))
+        job.signals.results.connect(lambda results: job is self.analysis_job and self.session.frames_added(results))
         job.signals.finished.connect(lambda analysis, stopped: job is self.analysis_job
                                      and self._analysis_finished(analysis, stopped))
         job.signals.failed.connect(lambda message: job is self.analysis_job and self._analysis_failed(message))
@@ -459,14 +536,15 @@ class MainWindow(QMainWindow):
 
     def _analysis_finished(self, analysis: Analysis, stopped: str) -> None:
         self.analysis_job = None
-        self.analysis = analysis
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
-        faces = analysis.track_ids()
+        self.session.finish_analysis(analysis)
+        people = self.session.people()
         if stopped:
             self.statusBar().showMessage(f"{stopped}; the {len(analysis)} frames analysed are shown and can be exported")
         else:
-            self.statusBar().showMessage(f"Analysed {len(analysis)} frames: {len(faces)} face(s)"
+            self.statusBar().showMessage(f"Analysed {len(analysis)} frames: {len(people)} "
+                                         f"{'face(s)' if self.session.by_track or len(people) < 2 else 'people'}"
                                          + (f", model {analysis.model_version}" if analysis.model_version else ""))
         self._refresh_timelines(force=True)
         self._update_frame_view()
@@ -503,12 +581,10 @@ class MainWindow(QMainWindow):
         self._run(OpenCameraJob(spec, paced), lambda source: self._live_opened(spec, source), self._fail)
 
     def _live_opened(self, spec: str, source) -> None:
-        self.source_spec = spec
         self._enable_transport(False)  # a live view has no timeline to move in
-        self.analysis = Analysis.for_scorer(self.scorer, None, source.name)
-        self.selected = None
+        self.session.open_source(spec, live=True)
+        self.session.start_analysis(Analysis.for_scorer(self.scorer, None, source.name))
         self.setWindowTitle(f"{source.name} (live) — MF² Studio")
-        self.timelines.reset()
         self.timelines.set_duration(60.0)
         self.live = LiveAnalyzer(source, self.scorer, int(self.settings.value("max_faces", 8)))
         self.live.start()
@@ -537,12 +613,12 @@ class MainWindow(QMainWindow):
             if new_frame:
                 self._live_counts = [t for t in self._live_counts if now - t < 2.0] + [now]
                 stats = self.live.stats()
-                self.time_label.setText(f"live {_fmt_time(frame.timestamp)}")
+                self.time_label.setText(f"live {clock(frame.timestamp)}")
                 self.statusBar().showMessage(f"Live: {self.live_fps:.1f} fps shown, {stats.analysed_fps:.1f} fps analysed, "
                                              f"{stats.frames_dropped} frames dropped")
             self._refresh_timelines()
             if result is not None:
-                self.timelines.set_time(result.timestamp)
+                self.session.set_time(result.timestamp, result.index)
         if not self.live.running:  # the analyser may have finished after this poll began
             for analysed in self.live.take_results():
                 self.analysis.add(analysed)
@@ -568,35 +644,27 @@ class MainWindow(QMainWindow):
 
     def _show_frame(self, frame) -> None:
         self.frame = frame
+        self.session.set_time(frame.timestamp, frame.index)
         self._update_frame_view()
         n = self.player.frame_count
         self.slider.blockSignals(True)
         self.slider.setValue(frame.index)
         self.slider.blockSignals(False)
-        self.time_label.setText(f"{_fmt_time(frame.timestamp)} / {_fmt_time(self.player.duration)}   "
+        self.time_label.setText(f"{clock(frame.timestamp)} / {clock(self.player.duration)}   "
                                 f"frame {frame.index + 1}/{n}")
-        self.timelines.set_time(frame.timestamp)
 
     def _update_frame_view(self) -> None:
         if self.frame is None:
             return
         result = self.analysis.at(self.frame.index) if self.analysis else None
-        self._ensure_selection()
-        self.view.selected = self.selected
         self.view.show_frame(to_qimage(self.frame.rgb), result)
         self._update_panel(result)
 
-    def _ensure_selection(self) -> None:
-        """With no face chosen yet, follow the face seen in most frames."""
-        if self.selected is None and self.analysis:
-            tracks = self.analysis.track_ids()
-            self.selected = tracks[0] if tracks else None
-
     def _update_panel(self, result) -> None:
-        self._ensure_selection()
-        self.view.selected = self.selected
-        self.panel.show_face(result.face(self.selected) if result and self.selected is not None else None,
-                             result.index if result else 0)
+        s = self.session
+        s.ensure_selection()
+        self.view.selected = s.selected
+        self.panel.show_face(s.face_of(result, s.selected), result.index if result else 0)
         self.annotator.refresh()
 
     def _refresh_timelines(self, force: bool = False) -> None:
@@ -604,18 +672,38 @@ class MainWindow(QMainWindow):
         if not force and now - self._timeline_refreshed < TIMELINE_REFRESH_S:
             return
         self._timeline_refreshed = now
-        if not self.analysis:
+        s = self.session
+        if not s.analysis:
             return
-        self._ensure_selection()
-        self.panel.set_tracks(self.analysis.track_ids(), self.selected)
-        if self.selected is None or not self.analysis.model_version:
+        s.ensure_selection()
+        self.panel.set_people([(k, s.label(k)) for k in s.people()], s.selected)
+        if s.selected is None or not s.analysis.model_version:
             return
-        times, au, emotion = self.analysis.series(self.selected)
-        self.timelines.set_series(times, au, emotion, self.analysis.aus, self.analysis.emotions)
-        if self.live and len(times):  # follow the newest minute
-            self.timelines.set_duration(max(60.0, float(times[-1])))
-            self.timelines.emotion_plot.setXRange(max(0.0, float(times[-1]) - 60), max(60.0, float(times[-1])),
-                                                  padding=0)
+        lanes = s.lanes()
+        self.timelines.set_lanes([(k, s.label(k)) for k in lanes], s.selected, s.search.text if s.search else "")
+        for key, lane in zip(lanes, self.timelines.lanes):
+            times, au, emotion = s.person_series(key)
+            self.timelines.set_lane_series(lane, times, au, emotion, s.analysis.aus, s.analysis.emotions)
+        if s.search:
+            self._draw_search(lanes)
+        if self.live:  # follow the newest minute
+            times = self.timelines.lanes[0].curves and next(iter(self.timelines.lanes[0].curves.values())).xData
+            if times is not None and len(times):
+                end = float(times[-1])
+                self.timelines.set_duration(max(60.0, end))
+                self.timelines.show_range(max(0.0, end - 60), max(60.0, end))
+
+    def _draw_search(self, lanes: list[int]) -> None:
+        """Each lane's similarity to the search text, on one scale, its person's best moments marked."""
+        s = self.session
+        shown = np.isin(s.search.keys, lanes) & np.isfinite(s.search.smoothed)
+        values = s.search.smoothed[shown]
+        scale = (float(values.min()), float(values.max())) if len(values) else (0.0, 1.0)
+        moments = s.moments
+        for key, lane in zip(lanes, self.timelines.lanes):
+            times, values = s.search_series(key)
+            mine = [(rank, m.time, m.score) for rank, m in enumerate(moments) if m.person == key]
+            self.timelines.set_lane_search(lane, times, values, mine, scale)
 
     def ask_neutral_segment(self) -> None:
         """The AU readings of every face seen in a stretch the user knows to be neutral are read
@@ -630,113 +718,53 @@ class MainWindow(QMainWindow):
                 self._fail(str(e))
 
     def set_baseline(self, mode: BaselineMode) -> None:
-        if self.analysis_job is not None or self.live is not None or not self.analysis or self.scorer is None:
+        if self.analysis_job is not None:
             self._fail("A baseline can be set on a finished analysis of a video (wait for it, or open one)")
             return
-        self.scorer.recalibrate(self.analysis, mode)
-        where = f"the neutral segment {mode} s" if mode.kind == "segment" else "each face's own running estimate"
-        self.statusBar().showMessage(f"AU readings relative to {where}")
-        self._refresh_timelines(force=True)
-        self._update_frame_view()
+        try:
+            self.session.set_baseline(mode)
+        except InputError as e:
+            self._fail(str(e))
 
-    def select_face(self, track_id: int) -> None:
-        self.selected = track_id
-        self._refresh_timelines(force=True)
-        if self.live:
-            self.view.selected = track_id
-            self.view.update()
-        else:
-            self._update_frame_view()
+    def select_face(self, key: int) -> None:
+        """Choose a person (a face's key: core.session.Session.key_of) for the panel, the caption
+        editor and the first timeline lane."""
+        self.session.select(key)
+
+    def select_track(self, track: int, index: int) -> None:
+        """Choose the person the track's face in frame ``index`` is."""
+        key = self.session.person_of(track, index)
+        if key is not None:
+            self.session.select(key)
 
     def next_face(self) -> None:
-        tracks = self.analysis.track_ids() if self.analysis else []
-        if tracks:
-            i = tracks.index(self.selected) + 1 if self.selected in tracks else 0
-            self.select_face(tracks[i % len(tracks)])
+        people = self.session.people()
+        if people:
+            selected = self.session.selected
+            i = people.index(selected) + 1 if selected in people else 0
+            self.select_face(people[i % len(people)])
 
     def _enable_transport(self, on: bool) -> None:
         for w in self.transport:
             w.setEnabled(on)
-
-    def _jump(self, seconds: float) -> None:
-        if self.frame is not None:
-            self.player.seek_time(self.frame.timestamp + seconds)
 
     def _playing_changed(self, playing: bool) -> None:
         icon = QStyle.StandardPixmap.SP_MediaPause if playing else QStyle.StandardPixmap.SP_MediaPlay
         self.play_button.setIcon(self.style().standardIcon(icon))
         self.annotator.refresh()
 
-    def choose_aus(self) -> None:
-        available = self.analysis.aus if self.analysis and self.analysis.aus else \
-            (self.scorer.aus if self.scorer else ())
-        if not available:
-            self._fail("No model loaded: there are no AU activations to show")
-            return
-        dialog = AuPicker(available, self.view.options.aus, self)
-        if dialog.exec():
-            self.view.options.aus = dialog.chosen()
-            self.settings.setValue("overlay/aus", sorted(self.view.options.aus))
-            self.view.update()
-
-    # --- export -----------------------------------------------------------------------------
-
-    def _save_path(self, title: str, suffix: str, filter_: str) -> Path | None:
-        stem = Path(self.source_spec).stem if self.source_spec and ":" not in self.source_spec else "camera"
-        if self.frame is not None and suffix == ".png" and "napshot" in title:
-            stem += f"_{self.frame.timestamp:.2f}s"
-        default = Path(self.settings.value("export_dir", str(Path.home()))) / f"{stem}{suffix}"
-        path, _ = QFileDialog.getSaveFileName(self, title, str(default), filter_)
-        if not path:
-            return None
-        self.settings.setValue("export_dir", str(Path(path).parent))
-        return Path(path)
+    # --- exports (app.exports), under the names tests and scripts use ---------------------------
 
     def export_csv(self, path: Path | None = None) -> Path | None:
-        """The per-frame CSV of what has been analysed, in `mf2 analyze`'s format."""
-        if not self.analysis or not len(self.analysis):
-            self._fail("Nothing analysed yet to export")
-            return None
-        path = path or self._save_path("Export CSV", ".csv", "CSV (*.csv)")
-        if path:
-            try:
-                self.analysis.write_csv(path)
-            except InputError as e:  # the CSV could not be written whole (folder, link, disk full, in use)
-                self._fail(str(e))
-                return None
-            note = "" if self.analysis.complete else " (analysis not complete: the frames analysed so far)"
-            self.statusBar().showMessage(f"Wrote {path}: {len(self.analysis)} frames{note}")
-        return path
+        return self.exports.export_csv(path)
 
     def export_timelines(self, path: Path | None = None) -> Path | None:
-        path = path or self._save_path("Export timelines", ".png", "PNG image (*.png)")
-        if path and self._save_image(self.timelines.grab(), path):
-            return path
-        return None
+        return self.exports.export_timelines(path)
 
     def export_snapshot(self, path: Path | None = None) -> Path | None:
-        """The current frame at full resolution with its overlays."""
-        if self.frame is None:
-            self._fail("No frame to export yet")
-            return None
-        path = path or self._save_path("Export snapshot", ".png", "PNG image (*.png)")
-        if not path:
-            return None
-        result = self.analysis.at(self.frame.index) if self.analysis else None
-        image = render_annotated(to_qimage(self.frame.rgb), result, self.view.options, self.selected)
-        return path if self._save_image(image, path) else None
-
-    def _save_image(self, image, path: Path) -> bool:
-        if not image.save(str(path)):
-            self._fail(f"{path}: cannot write the image (check the folder and the .png suffix)")
-            return False
-        self.statusBar().showMessage(f"Wrote {path}")
-        return True
+        return self.exports.export_snapshot(path)
 
     # --- help and errors --------------------------------------------------------------------
-
-    def show_shortcuts(self) -> None:
-        ShortcutsDialog(self.shortcut_actions, self).exec()
 
     def about(self) -> None:
         model = f"{self.scorer.version} on {self.model_label.text().split('·')[-1].strip()}" if self.scorer else "none"

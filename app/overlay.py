@@ -7,6 +7,7 @@ any zoom) and the exported snapshot (drawn on the full-resolution frame).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
@@ -61,9 +62,19 @@ def _region_activations(face: FaceResult, aus: set[int]) -> list[tuple[float, st
                   key=lambda item: (item[0] == item[0], item[0] if item[0] == item[0] else 0.0, item[1]))
 
 
+def track_key(face: FaceResult) -> int:
+    return face.track_id
+
+
+def track_label(face: FaceResult) -> str:
+    return f"face {face.track_id}"
+
+
 def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayOptions,
-                scale: float = 1.0, selected: int | None = None) -> None:
-    """Draw ``result``'s faces; image pixel (x, y) lands at painter point (x * scale, y * scale)."""
+                scale: float = 1.0, selected: int | None = None, key: Callable[[FaceResult], int | None] = track_key,
+                label: Callable[[FaceResult], str] = track_label) -> None:
+    """Draw ``result``'s faces; image pixel (x, y) lands at painter point (x * scale, y * scale).
+    ``key``: who a face is (the one equal to ``selected`` is highlighted); ``label``: its name."""
     if result is None:
         return
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
@@ -78,17 +89,17 @@ def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayO
             painter.setPen(QPen(QColor(255, 210, 60), 2.0))
             painter.drawPoints(QPolygonF([QPointF(x * scale, y * scale) for x, y in ibug68(face.landmarks)]))
         x0, y0, x1, y1 = (float(v) * scale for v in face.box)
-        color = SELECTED_COLOR if face.track_id == selected else BOX_COLOR
+        color = SELECTED_COLOR if selected is not None and key(face) == selected else BOX_COLOR
         if options.boxes:
             painter.setPen(QPen(color, 2.0))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
-        label = f"face {face.track_id}"
+        text = label(face)
         top = face.top_emotion()
         if options.emotion and top:
-            label += f"  {top[0]} {top[1]:.0%}"
+            text += f"  {top[0]} {top[1]:.0%}"
         if options.boxes or (options.emotion and top):
-            _paint_label(painter, label, QPointF(x0, y0 - 3), color)
+            _paint_label(painter, text, QPointF(x0, y0 - 3), color)
 
 
 def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: float, labels: bool) -> None:
@@ -135,11 +146,12 @@ def paint_legend(painter: QPainter, area: QRectF) -> None:
 
 
 def render_annotated(image: QImage, result: FrameResult | None, options: OverlayOptions,
-                     selected: int | None = None) -> QImage:
+                     selected: int | None = None, key: Callable[[FaceResult], int | None] = track_key,
+                     label: Callable[[FaceResult], str] = track_label) -> QImage:
     """The frame at full resolution with the overlays drawn: the exported snapshot."""
     out = image.convertToFormat(QImage.Format.Format_RGB32)
     painter = QPainter(out)
-    paint_faces(painter, result, options, 1.0, selected)
+    paint_faces(painter, result, options, 1.0, selected, key, label)
     if options.regions and result and any(f.au for f in result.faces):
         paint_legend(painter, QRectF(out.rect()))
     painter.end()

@@ -15,6 +15,12 @@ from core.playback import FrameReader
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
 
 
+
+def clock(seconds: float) -> str:
+    """mm:ss.ss, as the transport bar and the search list show times."""
+    minutes, s = divmod(max(0.0, seconds), 60)
+    return f"{int(minutes):02d}:{s:05.2f}"
+
 class Player(QObject):
     frame_ready = Signal(object)    # core.video.Frame, in the GUI thread
     failed = Signal(str)

@@ -43,6 +43,14 @@ class Job(QRunnable):
         raise NotImplementedError
 
 
+class CallJob(Job):
+    """Any function of no arguments, run in the pool (exports, statistics)."""
+
+    def __init__(self, work):
+        super().__init__()
+        self.work = work
+
+
 class LoadModelJob(Job):
     """Loads the MF² model (torch import and weights take a few seconds on first use)."""
 
@@ -58,6 +66,15 @@ class LoadModelJob(Job):
         if not (self.model_dir / "model.safetensors").is_file():
             raise InputError(f"{self.model_dir}: no model.safetensors here; showing faces only")
         return FaceScorer(self.model_dir, resolve_device(self.device)), model_digest(self.model_dir)
+
+
+class LoadTextEncoderJob(Job):
+    """Loads the sentence encoder text search needs (about 2 s; the window keeps it once loaded)."""
+
+    def work(self):
+        from core.model.text import TextEncoder
+
+        return TextEncoder()
 
 
 class OpenJob(Job):
@@ -92,6 +109,7 @@ class AnalysisJob(QRunnable):
 
     class Signals(QObject):
         status = Signal(str)
+        digest = Signal(str)            # the video file's content digest (core.cache.content_digest)
         progress = Signal(int, int)     # frames done, frames in the video
         results = Signal(list)          # FrameResults since the last batch (already in the analysis)
         finished = Signal(object, str)  # the Analysis, and '' or why it stopped early
@@ -123,7 +141,9 @@ class AnalysisJob(QRunnable):
         path = Path(self.spec)
         if path.is_file():
             self.signals.status.emit(f"Checking the cache for {path.name}…")
-            self.cache_path = cache.path(content_digest(path), self.model_key, self.max_faces, self.detect_every)
+            digest = content_digest(path)
+            self.signals.digest.emit(digest)
+            self.cache_path = cache.path(digest, self.model_key, self.max_faces, self.detect_every)
             cached = cache.load(self.cache_path) if self.use_cache else None
             if cached is not None:
                 self.signals.finished.emit(cached, "")

@@ -21,13 +21,15 @@ import numpy as np
 from .errors import InputError
 from .export import OpenFaceWriter, model_values
 from .faces import Face, FaceTracker
+from .faces.people import People
 from .faces.pose import HeadPose
 from .outputs import durable_file
 from .taxonomy import AU_BY_NUMBER
 from .video import Frame
 
-FORMAT = "mf2-analysis-4"  # 2: appearance AU logits and the baseline mode; 3: face quality, covered regions;
-# 4: columns as kept in memory (which faces came with readings: ``flags``)
+FORMAT = "mf2-analysis-6"  # 2: appearance AU logits and the baseline mode; 3: face quality, covered regions;
+# 4: columns as kept in memory (which faces came with readings: ``flags``); 5: each face's person, people's names;
+# 6: face embeddings
 
 
 @dataclass
@@ -41,12 +43,14 @@ class FaceResult:
     emotion: dict[str, float]
     raw: np.ndarray | None = None  # what the pixels said (FaceScorer.read_faces), to read the face again with another baseline
     quality: float = float("nan")  # 0..1, core.faces.quality (NaN without a model)
+    person: int = -1               # who the face is across tracks (core.faces.people); -1: not decided
+    embedding: np.ndarray | None = None  # float16 unit face embedding (FaceScores.embedding): free-text search
 
     def face(self) -> Face:
         """As the tracker's `Face` (depth dropped), for the CSV writer."""
         points = np.zeros((len(self.landmarks), 3), np.float32)
         points[:, :2] = self.landmarks
-        return Face(self.track_id, self.box, self.confidence, points, self.pose)
+        return Face(self.track_id, self.box, self.confidence, points, self.pose, person=self.person)
 
     def top_emotion(self) -> tuple[str, float] | None:
         """The likeliest emotion; None without a model or when the face cannot be read."""
@@ -64,9 +68,14 @@ class FrameResult:
         return next((f for f in self.faces if f.track_id == track_id), None)
 
 
-def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None, live: bool = False) -> FrameResult:
-    """Faces of one frame, scored by the model when there is one (``scorer``: a FaceScorer)."""
-    return score_faces(frame, tracker.process(frame.rgb), scorer, live)
+def analyze_frame(frame: Frame, tracker: FaceTracker, scorer=None, live: bool = False, people: People | None = None
+                  ) -> FrameResult:
+    """Faces of one frame, scored by the model when there is one (``scorer``: a FaceScorer);
+    ``people``: gives each face its person at once (live)."""
+    faces = tracker.process(frame.rgb)
+    if people is not None:
+        people.assign(faces)
+    return score_faces(frame, faces, scorer, live)
 
 
 def score_faces(frame: Frame, faces: list, scorer=None, live: bool = False) -> FrameResult:
@@ -87,7 +96,7 @@ def frame_result(index: int, timestamp: float, faces: list, scores: list | None 
     return FrameResult(index, timestamp, [
         FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
                    f.pose, s.au if s else {}, s.emotion if s else {}, s.raw if s else None,
-                   s.quality if s else float("nan"))
+                   s.quality if s else float("nan"), f.person, s.embedding if s else None)
         for f, s in zip(faces, scores or [None] * len(faces))])
 
 
@@ -100,7 +109,7 @@ def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], base
 
 def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...]) -> None:
     """One frame's rows: the one path by which `mf2 analyze`, the bench and the studio write CSVs."""
-    extra = [model_values(f.au, f.emotion, aus, emotions, f.quality) for f in result.faces]
+    extra = [model_values(f.au, f.emotion, aus, emotions, f.quality) for f in result.faces] if aus else None
     writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
 
 
@@ -121,8 +130,9 @@ class Analysis:
     """Every analysed frame of one source, in frame order, plus what produced them.
 
     Stored as columns (numpy arrays), not as objects: per frame its index, time and first face;
-    per face its frame, track, box, confidence, pose, landmarks, AU and emotion probabilities,
-    quality and raw reading. An hour of video at 30 fps (108,000 faces) takes about 470 MB, nearly
+    per face its frame, track, person, box, confidence, pose, landmarks, AU and emotion
+    probabilities, quality and raw reading. People can be merged, split and named afterwards
+    (`merge_people`, `split_person`, `name_person`): the names are saved with the analysis. An hour of video at 30 fps (108,000 faces) takes about 470 MB, nearly
     all of it landmarks, and a face's series is a few vectorised operations. `add` is O(1)
     amortised: the small columns double their capacity when full, the landmarks grow by fixed
     blocks. `at` builds the `FrameResult` of one frame on demand; `frames` builds them all (for
@@ -140,6 +150,7 @@ class Analysis:
         self.frame_count = frame_count   # frames in the source, when known
         self.source = source
         self.complete = False            # every frame analysed (set by whoever ran it)
+        self.names: dict[int, str] = {}  # person -> the name someone gave them
         self._lock = threading.RLock()
         self._n_frames = self._n_rows = 0
         self._ordered = True             # frame indices strictly increasing (else sorted before reading)
@@ -152,12 +163,13 @@ class Analysis:
         self._blocks: list[np.ndarray] = []  # landmarks: (rows, points, 2) float32 each
         self._block_starts: list[int] = []   # the first row of each block
 
-    def _empty_rows(self, n: int, raw_width: int) -> dict[str, np.ndarray]:
-        return {"frame": np.zeros(n, np.int64), "track": np.zeros(n, np.int64), "box": np.zeros((n, 4), np.float32),
-                "confidence": np.zeros(n, np.float64), "pose": np.zeros((n, 3), np.float64),
+    def _empty_rows(self, n: int, raw_width: int, embedding_width: int = 0) -> dict[str, np.ndarray]:
+        return {"frame": np.zeros(n, np.int64), "track": np.zeros(n, np.int64), "person": np.zeros(n, np.int64),
+                "box": np.zeros((n, 4), np.float32), "confidence": np.zeros(n, np.float64),
+                "pose": np.zeros((n, 3), np.float64),
                 "au": np.zeros((n, len(self.aus)), np.float32), "emotion": np.zeros((n, len(self.emotions)), np.float32),
                 "quality": np.zeros(n, np.float32), "raw": np.zeros((n, raw_width), np.float64),
-                "flags": np.zeros(n, np.uint8)}
+                "embedding": np.zeros((n, embedding_width), np.float16), "flags": np.zeros(n, np.uint8)}
 
     @classmethod
     def for_scorer(cls, scorer, frame_count: int | None = None, source: str = "") -> "Analysis":
@@ -206,7 +218,8 @@ class Analysis:
         self._reserve(rows, r + 1)
         rows = self._r
         flags = 0
-        rows["frame"][r], rows["track"][r], rows["box"][r] = frame, face.track_id, face.box
+        rows["frame"][r], rows["track"][r], rows["person"][r] = frame, face.track_id, face.person
+        rows["box"][r] = face.box
         rows["confidence"][r], rows["quality"][r] = face.confidence, face.quality
         rows["pose"][r] = (face.pose.pitch, face.pose.yaw, face.pose.roll)
         if face.au:
@@ -229,10 +242,31 @@ class Analysis:
             flags |= _RAW
         else:
             rows["raw"][r] = np.nan
+        self._put_embedding(r, face.embedding)
         rows["flags"][r] = flags
         self._put_landmarks(r, face.landmarks)
         self._counts[face.track_id] = self._counts.get(face.track_id, 0) + 1
         self._n_rows = r + 1
+
+    def _put_embedding(self, r: int, embedding: np.ndarray | None) -> None:
+        """The face embedding (float16) of row ``r``: the column takes the width of the first one."""
+        rows = self._r
+        if embedding is not None and rows["embedding"].shape[1] != len(embedding):
+            if r and np.isfinite(rows["embedding"][:r]).any():
+                raise ValueError(f"face embeddings of {len(embedding)} values in an analysis of {rows['embedding'].shape[1]}")
+            rows["embedding"] = np.full((len(rows["embedding"]), len(embedding)), np.nan, np.float16)
+        rows["embedding"][r] = np.nan if embedding is None else embedding
+
+    def face_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every face in frame order: (frame index, time, person (-1 - track for a face with no
+        person), (N, E) float32 unit embedding, NaN for a face read without a model)."""
+        with self._lock:
+            self._ensure_order()
+            n, rows = self._n_rows, self._r
+            frames = rows["frame"][:n]
+            person = np.where(rows["person"][:n] >= 0, rows["person"][:n], -1 - rows["track"][:n])
+            return (self._f["index"][frames], self._f["time"][frames], person,
+                    rows["embedding"][:n].astype(np.float32))
 
     def _put_landmarks(self, row: int, landmarks: np.ndarray) -> None:
         if self._points is None:
@@ -301,7 +335,7 @@ class Analysis:
             HeadPose(*rows["pose"][r].tolist()),
             dict(zip(self.aus, rows["au"][r].tolist())) if flags & _AU else {},
             dict(zip(self.emotions, rows["emotion"][r].tolist())) if flags & _EMOTION else {},
-            rows["raw"][r].copy() if flags & _RAW else None, float(rows["quality"][r]))
+            rows["raw"][r].copy() if flags & _RAW else None, float(rows["quality"][r]), int(rows["person"][r]))
 
     def _frame(self, position: int) -> FrameResult:
         start = int(self._f["start"][position])
@@ -340,6 +374,65 @@ class Analysis:
             if with_raw:
                 mask &= (self._r["flags"][:self._n_rows] & _RAW) != 0
             return np.flatnonzero(mask)
+
+    # --- people: who each face is across tracks, as found (core.faces.people) and as corrected.
+    # Corrections change the faces analysed so far: make them once the analysis is complete.
+
+    def people(self) -> list[int]:
+        """People seen, the one present in most frames first (photos' faces, person -1, are none)."""
+        with self._lock:
+            self._ensure_order()
+            persons, counts = np.unique(self._r["person"][:self._n_rows], return_counts=True)
+            return [int(p) for c, p in sorted(zip(-counts, persons)) if p >= 0]
+
+    def person_tracks(self, person: int) -> list[int]:
+        """The tracks that are this person, in whole or in part."""
+        with self._lock:
+            self._ensure_order()
+            n = self._n_rows
+            return [int(t) for t in np.unique(self._r["track"][:n][self._r["person"][:n] == person])]
+
+    def merge_people(self, keep: int, other: int) -> None:
+        """``other`` is ``keep``: all of their faces become ``keep``'s (``other``'s name is kept
+        only where ``keep`` has none). ValueError where both are faces of one frame."""
+        with self._lock:
+            self._ensure_order()
+            if keep == other:
+                return
+            person, frame = self._r["person"][:self._n_rows], self._r["frame"][:self._n_rows]
+            both = np.intersect1d(frame[person == keep], frame[person == other])
+            if len(both):
+                raise ValueError(f"people {keep} and {other} are both in frame {self._f['index'][both[0]]}")
+            person[person == other] = keep
+            name = self.names.pop(other, None)
+            if name is not None:
+                self.names.setdefault(keep, name)
+            self._changed()
+
+    def split_person(self, track_id: int, index: int) -> int:
+        """From frame ``index`` on, the track's faces are someone new (a change of person the
+        tracker missed); returns the new person's id. ValueError when the track has no face there."""
+        with self._lock:
+            self._ensure_order()
+            n = self._n_rows
+            later = self._f["index"][self._r["frame"][:n]] >= index
+            rows = np.flatnonzero((self._r["track"][:n] == track_id) & later)
+            if not len(rows):
+                raise ValueError(f"track {track_id} has no face from frame {index} on")
+            rows = rows[self._r["person"][rows] == self._r["person"][rows[0]]]  # up to a later split, not past it
+            new = max(int(self._r["person"][:n].max()), max(self.names, default=-1)) + 1
+            self._r["person"][rows] = new
+            self._changed()
+            return new
+
+    def name_person(self, person: int, name: str) -> None:
+        """Call a person ``name`` (blank: no name); saved with the analysis."""
+        with self._lock:
+            if name.strip():
+                self.names[person] = name.strip()
+            else:
+                self.names.pop(person, None)
+            self._changed()
 
     def row_times(self, rows: np.ndarray) -> np.ndarray:
         """(len(rows),) the times of these faces' frames."""
@@ -461,7 +554,8 @@ class Analysis:
             f, n = self._n_frames, self._n_rows
             meta = {"format": FORMAT, "aus": list(self.aus), "emotions": list(self.emotions),
                     "model_version": self.model_version, "frame_count": self.frame_count, "source": self.source,
-                    "complete": self.complete, "baseline": self.baseline}
+                    "complete": self.complete, "baseline": self.baseline,
+                    "names": {str(person): name for person, name in self.names.items()}}
             starts = self._f["start"][:f]
             arrays = {"meta": np.array(json.dumps(meta)), "frame_index": self._f["index"][:f].copy(),
                       "frame_time": self._f["time"][:f].copy(), "faces_per_frame": np.diff(np.r_[starts, n])}
@@ -496,6 +590,7 @@ class Analysis:
             out = cls(tuple(meta["aus"]), tuple(meta["emotions"]), meta["model_version"], meta["frame_count"],
                       meta["source"], meta["baseline"])
             out.complete = bool(meta["complete"])
+            out.names = {int(person): str(name) for person, name in meta["names"].items()}
             out._fill(arrays)
         except (OSError, ValueError, KeyError, EOFError, TypeError) as e:
             raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
@@ -505,7 +600,8 @@ class Analysis:
         """Take a saved analysis's columns as they are (ValueError if they do not fit together)."""
         per_frame = np.asarray(arrays["faces_per_frame"], np.int64)
         f, n = len(per_frame), int(per_frame.sum())
-        template = self._empty_rows(0, arrays["raw"].shape[1] if arrays["raw"].ndim == 2 else 0)
+        template = self._empty_rows(0, arrays["raw"].shape[1] if arrays["raw"].ndim == 2 else 0,
+                                    arrays["embedding"].shape[1] if arrays["embedding"].ndim == 2 else 0)
         rows = {}
         for name, empty in template.items():
             if name == "frame":

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from .analysis import Analysis, csv_writer, write_result
+from .search import embeddings_path, write_embeddings
 from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
-from .outputs import NAME_MAX, OutputError
+from .outputs import NAME_MAX, OutputError, cannot_write
 from .pipeline import analysed_frames
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
@@ -34,6 +35,7 @@ class AnalyzeOptions:
     chunk_s: float = CHUNK_S        # spare workers: long videos in chunks of about this many seconds (0: never)
     shared_model: bool = False      # several workers: one process reads all their faces (core.model_server)
     threads: int = 2                # per worker: faces and model side by side (2) or on one thread (1)
+    embeddings: bool = False        # also write each face's embedding beside the CSV (core.search)
 
 
 @dataclass
@@ -91,6 +93,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 write_result(writer, r, aus, emotions)
         held = None
 
+    embeddings = [] if options.embeddings and scorer else None  # (frame, time, face id, person, embedding) a face
     stopped = damaged = False
     try:
         with source, (FaceTracker(max_faces=options.max_faces, static=source.static, detect_every=options.detect_every)
@@ -99,6 +102,9 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 else chunks.frames(scorer)
             try:
                 for analysed in frames:
+                    if embeddings is not None:
+                        embeddings += [(analysed.index, analysed.timestamp, f.track_id, f.person, f.embedding)
+                                 for f in analysed.faces if f.embedding is not None]
                     if held is not None:
                         held.append(analysed)
                         if analysed.timestamp > scorer.baseline.end:
@@ -136,6 +142,11 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         if result.frames and not stopped and not (damaged and kept):
             writer.close()
             result.output = str(out_path)
+            if embeddings is not None:  # after the CSV: they name its size, so a later CSV without them shows
+                try:
+                    write_embeddings(embeddings_path(out_path), embeddings, out_path.stat().st_size)
+                except OSError as e:
+                    result.notes.append(str(cannot_write(embeddings_path(out_path), e)))
         else:
             writer.discard()
     except OutputError as e:

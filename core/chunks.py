@@ -8,6 +8,8 @@ the CSV), each chunk's tracks take the ids of the previous chunk's tracks they o
 IoU over the lead frames), new faces the next ids, and every face is scored against its person's
 baseline in frame order: the model only reads pixels in the workers, so the person's baseline
 runs on across chunks exactly as in one pass (also a neutral segment given with ``--baseline``).
+People (core.faces.people) are found there too, from the looks the workers measured, on the
+joined frames in order: a chunked pass decides them as one pass does.
 
 What can differ from one pass (tested in tests/test_chunks.py): frame numbers, timestamps and
 rows per frame are the same; the tracker restarts in each chunk's lead, so in a chunk's first
@@ -27,6 +29,7 @@ import numpy as np
 
 from .analysis import FrameResult, frame_result
 from .errors import InputError
+from .faces.people import People
 from .faces.tracking import box_iou
 
 CHUNK_S = 120.0   # default chunk length: bounds what a worker holds (an hour: 30 chunks)
@@ -174,8 +177,16 @@ class ChunkFeed:
             return self._results.pop(number)
 
     def frames(self, scorer=None) -> Iterator[FrameResult]:
-        """Every chunk's frames in order, its tracks under the ids of the chunk before, scored
-        by ``scorer`` in frame order (its baselines follow each person across chunks)."""
+        """Every chunk's frames in order, its tracks under the ids of the chunk before, given
+        their person and scored by ``scorer`` in frame order (its baselines follow each person
+        across chunks)."""
+        for index, timestamp, faces, raw in People().frames(self._joined()):
+            scores = scorer.score_read(faces, raw, timestamp) if scorer and faces else None
+            yield frame_result(index, timestamp, faces, scores)
+
+    def _joined(self) -> Iterator[tuple]:
+        """(index, timestamp, faces, model readings or None) of every chunk's frames in order,
+        its tracks under the ids of the chunk before, its faces in id order."""
         tail: list = []       # (index, [(id, box)]) of the frames the next chunk's lead overlaps
         next_id = 0
         for k, chunk in enumerate(self.chunks):
@@ -193,12 +204,9 @@ class ChunkFeed:
                         next_id = max(next_id, ids[face.track_id] + 1)
                 order = sorted(range(len(faces)), key=lambda i: ids[faces[i].track_id])
                 faces = [replace(faces[i], track_id=ids[faces[i].track_id]) for i in order]
-                scores = None
-                if scorer and faces:
-                    scores = scorer.score_read(faces, raw[order], timestamp)
                 if upcoming is not None and index >= upcoming:
                     tail.append((index, [(f.track_id, f.box) for f in faces]))
-                yield frame_result(index, timestamp, faces, scores)
+                yield index, timestamp, faces, None if raw is None else raw[order]
             if result.error:
                 raise InputError(result.error)
 

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "Inputs must be at the same path on every node; the CSVs come back here")
     a.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="for cameras: stop after this long (default: until Ctrl-C)")
+    a.add_argument("--embeddings", action="store_true",
+                   help="also write OUT/<name>.embeddings.npz, each face's embedding, so that `mf2 search` can "
+                        "search the CSV by description (about 0.5 KB a face)")
     a.add_argument("--model", type=Path, default=None, metavar="DIR",
                    help="MF² model folder for the AU and emotion columns (default: the shipped model)")
     a.add_argument("--baseline", default="auto", metavar="auto|none|START-END",
@@ -147,6 +150,39 @@ def build_parser() -> argparse.ArgumentParser:
             e.add_argument("--folds", type=_positive_int, default=5)
             e.add_argument("--epochs", type=_positive_int, default=60)
 
+    for name, text in (("stats", "figures per person and segment of an analysis CSV: face time, emotions, AUs, "
+                                 "expression episodes, blinks, head movement"),
+                       ("elan", "an ELAN .eaf of an analysis CSV: emotion and AU tiers per person, your segments"),
+                       ("report", "one self-contained HTML session report of an analysis CSV: emotion time courses, "
+                                  "AU occurrence and the statistics per person and segment")):
+        r = sub.add_parser(name, help=text, description=text + ". Definitions: README, Statistics and ELAN.")
+        r.add_argument("result", type=Path, metavar="RESULT.csv", help="a CSV of `mf2 analyze` or OpenFace 2.x")
+        r.add_argument("--segments", type=Path, default=None, metavar="FILE",
+                       help="named time ranges: a CSV of name,start,end (seconds or HH:MM:SS.mmm) or an ELAN .eaf")
+        r.add_argument("--tier", action="append", default=None, metavar="NAME",
+                       help="with an .eaf --segments: take only this tier's annotations (repeatable)")
+        if name == "stats":
+            r.add_argument("--json", type=Path, default=None, metavar="OUT", help="also write the figures as JSON")
+        elif name == "elan":
+            r.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.eaf")
+            r.add_argument("--media", type=Path, default=None, metavar="VIDEO", help="the video to link in the file")
+        else:
+            r.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.html")
+            r.add_argument("--model", type=Path, default=None, metavar="DIR",
+                           help="the model folder that wrote the CSV, for its version (the CSV does not record it)")
+
+    q = sub.add_parser("search", help="the moments of a video whose faces best fit a free description",
+                       description="Score every face of a video against a free description (e.g. \"brows raised "
+                                   "and mouth open\") and print the best moments. The video is analysed once and "
+                                   "cached, with the studio: later searches take seconds.")
+    q.add_argument("video", metavar="VIDEO_OR_CSV",
+                   help="a video file, or a CSV written by `mf2 analyze --embeddings` (its .embeddings.npz beside it)")
+    q.add_argument("text", help="what to look for, in your own words")
+    q.add_argument("--top", type=_positive_int, default=10, metavar="N")
+    q.add_argument("--person", type=int, action="append", default=None, metavar="ID", help="only this person")
+    q.add_argument("--model", type=Path, default=None, metavar="DIR", help="model folder (default: shipped)")
+    q.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
     b = sub.add_parser("bench", help="median fps of decoding, face tracking and the whole analyze path")
     b.add_argument("video", nargs="?", default=str(DEFAULT_BENCH_VIDEO))
     b.add_argument("--max-faces", type=_positive_int, default=8, metavar="N")
@@ -171,6 +207,8 @@ def cmd_analyze(args) -> int:
     if args.ray:
         from .cluster import need_ray
 
+        if args.embeddings:
+            raise InputError("--embeddings: not with --ray (the nodes send back the CSVs only)")
         need_ray()  # one line before any work when the cluster extra is missing
     device = args.device if args.ray else resolve_device(args.device)  # with --ray: the nodes' GPUs count
     baseline = str(BaselineMode.parse(args.baseline))  # a bad value is one line before any work
@@ -191,7 +229,8 @@ def cmd_analyze(args) -> int:
     shared = args.shared_model if args.shared_model is not None else device.startswith("cuda")
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
                              model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every,
-                             chunk_s=args.chunk, threads=args.threads, shared_model=shared)
+                             chunk_s=args.chunk, threads=args.threads, shared_model=shared,
+                             embeddings=args.embeddings)
     display = ProgressLine(len(jobs))
     if args.ray:
         from .cluster import run_jobs_ray
@@ -402,6 +441,81 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_search(args) -> int:
+    from .device import resolve_device
+    from .model.text import TextEncoder
+    from .progress import ProgressLine
+    from .search import best_moments, read_embeddings, text_scores, video_analysis
+    from .training.checkpoint import load_model
+    from .video import VIDEO_SUFFIXES
+
+    if not args.text.strip():
+        raise InputError("search: give a description to look for, e.g. \"brows raised and mouth open\"")
+    video = Path(args.video)
+    model_dir = args.model or default_model_dir()
+    names: dict[int, str] = {}
+    if video.suffix.lower() == ".csv":
+        frames, times, people, embeddings = read_embeddings(video)
+    elif not video.is_file() or video.suffix.lower() not in VIDEO_SUFFIXES:
+        raise InputError(f"{video}: not a video file or a CSV of `mf2 analyze --embeddings`")
+    else:
+        display = ProgressLine(1)
+        analysis = video_analysis(video, model_dir, resolve_device(args.device),
+                                  progress=lambda done, total: display.update(str(video), done, total))
+        display.clear()
+        frames, times, people, embeddings = analysis.face_embeddings()
+        names = analysis.names
+    scores = text_scores(load_model(model_dir), TextEncoder(), embeddings, args.text)
+    moments = best_moments(frames, times, people, scores, args.top, only=set(args.person) if args.person else None)
+    print(f"{video}: {len(moments)} best moments for {args.text!r} (cosine similarity, higher fits better)")
+    for m in moments:
+        who = f"person {m.person}" if m.person >= 0 else f"face {-1 - m.person}"
+        name = names.get(m.person)
+        print(f"{int(m.time // 60):02d}:{m.time % 60:06.3f}  frame {m.frame + 1:>7}  {name or who:<16} {m.score:.3f}")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from .results import read_result
+    from .segments import read_segments
+    from .stats import compute_statistics, format_table
+
+    segments = read_segments(args.segments, args.tier) if args.segments else []
+    stats = compute_statistics(read_result(args.result), segments)
+    print(format_table(stats))
+    if args.json:
+        stats.write_json(args.json)
+        print(f"{args.json}: figures written")
+    return 0
+
+
+def cmd_elan(args) -> int:
+    from .export.elan import write_elan
+    from .results import read_result
+    from .segments import read_segments
+
+    if args.media is not None and not args.media.is_file():
+        raise InputError(f"{args.media}: no such video to link")
+    segments = read_segments(args.segments, args.tier) if args.segments else []
+    written = write_elan(read_result(args.result), args.output, args.media, segments)
+    print(f"{args.output}: {written['tiers']} tiers, {written['annotations']} annotations")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from .report import model_version, report_column, write_report
+    from .results import read_result
+    from .segments import read_segments
+
+    version = model_version(args.model) if args.model is not None else None
+    segments = read_segments(args.segments, args.tier) if args.segments else []
+    result = read_result(args.result, keep=report_column)
+    write_report(result, args.output, segments, model_version=version)
+    people = len(result.people())
+    print(f"{args.output}: report of {people} {'person' if people == 1 else 'people'}, {len(segments)} segments")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .bench import bench_dfn, bench_live, bench_model, bench_video
     from .device import resolve_device
@@ -438,7 +552,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with stop_on_signals():
             return {"analyze": cmd_analyze, "bench": cmd_bench, "pretrain": cmd_train,
-                    "finetune": cmd_train, "evaluate": cmd_evaluate, "dataset": cmd_dataset}[args.command](args)
+                    "finetune": cmd_train, "evaluate": cmd_evaluate, "dataset": cmd_dataset,
+                    "stats": cmd_stats, "elan": cmd_elan, "report": cmd_report,
+                    "search": cmd_search}[args.command](args)
     except InputError as e:
         print(f"mf2: {e}", file=sys.stderr)
         return 2

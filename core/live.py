@@ -5,6 +5,8 @@ the analyser takes the newest frame each time it is free, so frames that arrive 
 are dropped rather than queued, and results stay close to real time. Front ends poll `latest()`
 at their own display rate. A source that fails (a camera unplugged) ends like one that runs out:
 the newest frame read is still analysed, so what came before the failure is kept.
+A new face's person (core.faces.people) is decided from its first frame analysed, so that no
+result waits for the frames after it.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from .analysis import FrameResult, analyze_frame
 from .errors import InputError
 from .faces import FaceTracker
+from .faces.people import People
 from .video import Frame, Source
 
 HISTORY_S = 10.0  # how far back `stats` can look
@@ -129,14 +132,14 @@ class LiveAnalyzer:
     def _analyse_loop(self) -> None:
         tracker, failure = None, None
         try:
-            tracker = FaceTracker(max_faces=self.max_faces)
+            tracker, people = FaceTracker(max_faces=self.max_faces), People()
             while True:
                 with self._wake:
                     self._wake.wait_for(lambda: self._halt or self._pending or self._reader_done)
                     if self._halt or not self._pending:
                         return
                     frame, read_at, self._pending = self._frame, self._frame_read_at, False
-                result = analyze_frame(frame, tracker, self.scorer, live=True)
+                result = analyze_frame(frame, tracker, self.scorer, live=True, people=people)
                 with self._wake:
                     now = time.monotonic()
                     self._result = result

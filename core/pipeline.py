@@ -9,6 +9,9 @@ GIL in their native code. The results come out in frame order, exactly what the 
 gives (the scorer keeps each person's baseline in that order). An error in the face thread (a
 damaged video) comes out where that frame would have, after the frames before it; leaving the
 loop early (an error, Ctrl-C) stops the face thread before the tracker is closed.
+
+In video each face is given its person (core.faces.people) before it is scored: frames wait
+there until each new track has been seen a few frames, and come out in order.
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from typing import Iterator
 from .analysis import FrameResult, frame_result
 from .errors import InputError
 from .faces import FaceTracker
+from .faces.people import People
 from .video import Source
 
 DEPTH = 16  # frames found ahead of the model at most: two batches of one face each, little memory
@@ -27,10 +31,15 @@ _END = object()
 
 def analysed_frames(source: Source, tracker: FaceTracker, scorer=None, every: int = 1, threads: int = 2
                     ) -> Iterator[FrameResult]:
-    """Every ``every``-th frame of ``source``, with its faces found and scored."""
-    for index, timestamp, faces, raw in read_frames(source, tracker, scorer, every, threads):
-        scores = scorer.score_read(faces, raw, timestamp) if scorer and faces else None
-        yield frame_result(index, timestamp, faces, scores)
+    """Every ``every``-th frame of ``source``, with its faces found, given their person (video)
+    and scored."""
+    frames = read_frames(source, tracker, scorer, every, threads)
+    try:
+        for index, timestamp, faces, raw in (frames if tracker.static else People().frames(frames)):
+            scores = scorer.score_read(faces, raw, timestamp) if scorer and faces else None
+            yield frame_result(index, timestamp, faces, scores)
+    finally:
+        frames.close()  # its face thread stops here, whoever holds the frames between
 
 
 def read_frames(source: Source, tracker: FaceTracker, scorer=None, every: int = 1, threads: int = 2

@@ -86,3 +86,20 @@ def set_display_rotation(path: Path, clockwise: int) -> Path:
     data[at:at + 36] = struct.pack(">9i", c << 16, s << 16, 0, -s << 16, c << 16, 0, 0, 0, 1 << 30)
     path.write_bytes(data)
     return path
+
+
+@pytest.fixture(scope="session")
+def analysed_d0(tmp_path_factory) -> Path:
+    """`mf2 analyze` of liveportrait_d0 (78 frames, 3.1 s: neutral, a smile from about 0.8 s to
+    2.6 s, neutral again) with the shipped model: a real result for the readers of CSVs."""
+    import subprocess
+    import sys
+
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"{SHARED_DATA} absent (shared data lives beside the repo)")
+    out = tmp_path_factory.mktemp("analysed")
+    run = subprocess.run([sys.executable, "-m", "core.cli", "analyze", str(SHARED_DATA / "videos" / "liveportrait_d0.mp4"),
+                          "-o", str(out), "--workers", "1", "--threads", "1", "--device", "cpu"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return out / "liveportrait_d0.csv"

@@ -36,7 +36,7 @@ def assert_same_frame(a, b) -> None:
     """Every field of two FrameResults, exactly (readings as the float32 an analysis keeps)."""
     assert (a.index, a.timestamp, len(a.faces)) == (b.index, b.timestamp, len(b.faces))
     for fa, fb in zip(a.faces, b.faces):
-        assert (fa.track_id, fa.confidence, fa.pose) == (fb.track_id, fb.confidence, fb.pose)
+        assert (fa.track_id, fa.person, fa.confidence, fa.pose) == (fb.track_id, fb.person, fb.confidence, fb.pose)
         assert fa.au == fb.au and fa.emotion == fb.emotion and list(fa.au) == list(fb.au)
         assert fa.quality == fb.quality or (fa.quality != fa.quality and fb.quality != fb.quality)
         assert fa.box.dtype == fb.box.dtype == np.float32 and np.array_equal(fa.box, fb.box)

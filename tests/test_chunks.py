@@ -92,7 +92,7 @@ def test_a_chunked_video_writes_what_one_pass_writes(tmp_path):
     header, a = read_rows(tmp_path / "one" / "WolfgangLanger_Pexels.csv")
     header_b, b = read_rows(tmp_path / "chunked" / "WolfgangLanger_Pexels.csv")
     assert header == header_b and len(a) == len(b) == 472
-    for key in ("frame", "timestamp", "face_id", "success"):
+    for key in ("frame", "timestamp", "face_id", "person", "success"):
         assert [r[key] for r in a] == [r[key] for r in b]
     assert a[:144] == b[:144]  # the first chunk (to the keyframe at 144) is the same pass
     xy = [h for h in header if h.startswith(("x_", "y_"))]

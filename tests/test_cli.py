@@ -29,8 +29,9 @@ def test_analyze_writes_openface_rows(tmp_path, face_clip):
     assert run.returncode == 0, run.stderr
     assert run.stderr == ""
     header, rows = read_rows(tmp_path / "out" / "face.csv")
-    assert header[:8] == ["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
-    assert header[8:8 + 68] == [f"x_{i}" for i in range(68)] and header[76:144] == [f"y_{i}" for i in range(68)]
+    assert header[:9] == ["frame", "face_id", "person", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry",
+                          "pose_Rz"]
+    assert header[9:9 + 68] == [f"x_{i}" for i in range(68)] and header[77:145] == [f"y_{i}" for i in range(68)]
     from core.cli import default_model_dir
     from core.training.checkpoint import load_model
 
@@ -43,7 +44,7 @@ def test_analyze_writes_openface_rows(tmp_path, face_clip):
     assert header[-1] == "baseline" and {r["baseline"] for r in rows} == {"auto"}
     assert [int(r["frame"]) for r in rows] == list(range(1, 13))
     assert [float(r["timestamp"]) for r in rows] == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
-    assert {r["success"] for r in rows} == {"1"} and {r["face_id"] for r in rows} == {"0"}
+    assert {r["success"] for r in rows} == {"1"} and {(r["face_id"], r["person"]) for r in rows} == {("0", "0")}
     assert all(float(r["confidence"]) > 0.7 for r in rows)
     assert all(abs(float(r[k])) < 1.0 for r in rows for k in ("pose_Rx", "pose_Ry", "pose_Rz"))  # radians
     xs = [float(r["x_33"]) for r in rows]  # nose tip glides to the right with the face
@@ -58,7 +59,7 @@ def test_header_matches_real_openface_file(tmp_path, face_clip):
     mf2("analyze", face_clip, "-o", tmp_path)
     ours = (tmp_path / "face.csv").read_text().splitlines()[0].split(", ")
     base = ours[:ours.index("y_67") + 1]
-    assert set(base) - {"face_id"} <= set(reference)  # every OpenFace column we write is spelled as OpenFace does
+    assert set(base) - {"face_id", "person"} <= set(reference)  # the OpenFace columns we write are spelled as it does
     shared = [c for c in ours if c in reference]
     assert [c for c in reference if c in shared] == shared  # in OpenFace's relative order
     assert {"AU01_r", "AU12_r", "AU12_c", "AU25_c"} <= set(shared)  # AU columns line up with OpenFace's
@@ -69,7 +70,7 @@ def test_frame_without_face_gets_a_success_zero_row(tmp_path, blank_clip):
     assert run.returncode == 0
     _, rows = read_rows(tmp_path / "blank.csv")
     assert len(rows) == 6
-    assert all(r["success"] == "0" and r["face_id"] == "-1" and r["confidence"] == "0" for r in rows)
+    assert all(r["success"] == "0" and r["face_id"] == r["person"] == "-1" and r["confidence"] == "0" for r in rows)
 
 
 def test_every_nth_frame_keeps_true_frame_numbers(tmp_path, face_clip):

@@ -83,9 +83,9 @@ def test_paced_video_catches_up_after_a_slow_consumer(long_clip):
 def test_live_results_have_the_face_and_only_move_forward(face_clip, monkeypatch):
     analysed, analyze_frame = [], live_module.analyze_frame
 
-    def recording(frame, tracker, scorer, live):  # every result the analyser produces, not only those polled
+    def recording(frame, tracker, scorer, live, people):  # every result the analyser produces, not only those polled
         assert live
-        analysed.append(analyze_frame(frame, tracker, scorer, live))
+        analysed.append(analyze_frame(frame, tracker, scorer, live, people))
         return analysed[-1]
 
     monkeypatch.setattr(live_module, "analyze_frame", recording)
@@ -106,6 +106,7 @@ def test_live_results_have_the_face_and_only_move_forward(face_clip, monkeypatch
     assert stats.frames_read == 12 and stats.frames_analysed == len(analysed) >= 1
     assert stats.frames_analysed + stats.frames_dropped == 12
     assert all([f.track_id for f in r.faces] == [0] for r in analysed)
+    assert all([f.person for f in r.faces] == [0] for r in analysed)  # decided from each track's first frame
     assert [r.index for r in analysed] == sorted({r.index for r in analysed})
     assert analysed[-1].index == 11  # once the source ends, its last frame is analysed
     assert [r.index for r in polled] == sorted({r.index for r in polled}) and polled[-1] is analysed[-1]

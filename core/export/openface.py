@@ -5,6 +5,9 @@ Compatibility details copied from real OpenFace output: the header separates nam
 ``frame`` counts from 1; ``pose_R*`` are radians; ``x_0..x_67``/``y_0..y_67`` are the 68 iBUG
 landmarks in pixels; a frame without a face gets one row with ``success=0``, ``face_id=-1`` and
 zeros, as OpenFace writes it. AU and emotion columns appear only when a model produced them.
+One column is ours, right after ``face_id``: ``person``, who the face is across tracks
+(core.faces.people; -1 where no face, or in photos, which are not matched); readers that take
+columns by name skip it.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...]
     """Header names. ``au_columns`` are stems like ``AU01``; ``emotions`` become ``emotion_<name>``;
     ``baseline`` adds the face's ``quality`` (core.faces.quality) and the column naming what the
     AU readings are relative to."""
-    return (["frame", "face_id", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
+    return (["frame", "face_id", "person", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
             + [f"x_{i}" for i in range(N_POINTS)] + [f"y_{i}" for i in range(N_POINTS)]
             + [f"{au}_r" for au in au_columns] + [f"{au}_c" for au in au_columns]
             + [f"emotion_{e}" for e in emotions] + (["quality", "baseline"] if baseline else []))
@@ -64,7 +67,7 @@ class OpenFaceWriter:
         ts = f"{timestamp:.3f}"
         if not faces:
             zeros = ",".join(["0"] * (3 + 2 * N_POINTS + self._n_extra))
-            self._out.write(f"{head}-1,{ts},0,0,{zeros}{self._tail}\n")
+            self._out.write(f"{head}-1,-1,{ts},0,0,{zeros}{self._tail}\n")
             return
         for i, face in enumerate(faces):
             rx, ry, rz = face.pose.radians()
@@ -73,7 +76,8 @@ class OpenFaceWriter:
             values += [f"{v:.1f}" for v in pts[:, 0]] + [f"{v:.1f}" for v in pts[:, 1]]
             if extra is not None:
                 values += ["" if v != v else f"{v:.4g}" for v in extra[i]]
-            self._out.write(f"{head}{face.track_id},{ts},{face.confidence:.3f},1," + ",".join(values) + self._tail + "\n")
+            self._out.write(f"{head}{face.track_id},{face.person},{ts},{face.confidence:.3f},1,"
+                            + ",".join(values) + self._tail + "\n")
 
     def close(self) -> None:
         """Finish the file and move it to its final name."""

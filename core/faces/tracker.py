@@ -8,16 +8,23 @@ score at least ``start_confidence`` to start a track and ``min_confidence`` to k
 keeps one-frame false alarms (score just over 0.5 on textures) out of the output. Each face is then cut out square around its detection and
 meshed: in video mode one mesh instance per track, so MediaPipe's landmark tracking (which skips
 re-detection and smooths jitter) works inside a crop that follows the face.
+
+A track is one face in one shot: at a shot cut (`cuts.py`) every track ends, and a track whose
+face changes colour at once between two frames (`FACE_JUMP`: someone else now sits where the
+face was) ends there, the face going on under a new id. Each face carries its look
+(`appearance.py`), from which core.faces.people tells whether a new track is someone seen before.
 """
 from __future__ import annotations
 
 import ctypes
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 
+from .appearance import Appearance, appearance, chi_square
+from .cuts import CutDetector
 from .landmarks import ibug68
 from .pose import HeadPose, estimate_pose
 from .tracking import IdAssigner, box_iou
@@ -29,6 +36,10 @@ TILE_FROM = 2000     # photos larger than this are also searched tile by tile, f
 TILE_STEP = 1500     # about one tile per this many pixels of the photo's longer side
 TILE_VIEW = 512      # tiles are scaled down to at most this before detection
 DETECT_EVERY = 5     # video: the detectors run on every 5th frame, and at once when a followed face is lost
+# colour histogram distance of a face's aligned crop between consecutive frames at which its
+# track ends: within a shot of the development clips at most 0.024 (grimaces, a hand over the
+# face), from one of their people to another at least 0.073 (scripts/people_check.py)
+FACE_JUMP = 0.04
 
 
 @dataclass
@@ -38,6 +49,8 @@ class Face:
     confidence: float        # face detector score, 0..1
     landmarks: np.ndarray    # (478, 3) float32: x, y in pixels, z relative depth in pixel units
     pose: HeadPose
+    appearance: Appearance | None = None  # its look in this frame (video), evidence of who it is
+    person: int = -1         # who it is, across tracks (core.faces.people); -1: not decided
 
     @property
     def points68(self) -> np.ndarray:
@@ -67,6 +80,8 @@ class FaceTracker:
         self.detect_every = detect_every
         self._followed: dict[int, tuple[np.ndarray, np.ndarray, float]] = {}  # id -> detection box, its landmark extent, score
         self._since_detection = 0
+        self._cuts = CutDetector()
+        self._colours: dict[int, np.ndarray] = {}  # track id -> its face's colours when last seen
 
     def _mesh_for(self, track_id: int):
         key = -1 if self.static else track_id
@@ -77,8 +92,46 @@ class FaceTracker:
         return self._meshes[key]
 
     def process(self, rgb: np.ndarray) -> list[Face]:
-        """Faces in one RGB uint8 frame, sorted by track id."""
+        """Faces in one RGB uint8 frame, sorted by track id; in video each with its look."""
         rgb = np.ascontiguousarray(rgb)
+        if self.static:
+            return self._found(rgb)
+        if self._cuts.cut(rgb):
+            self._end(self._ids.active_ids)
+        faces = [replace(f, appearance=appearance(rgb, f.landmarks)) for f in self._found(rgb)]
+        for i, face in enumerate(faces):
+            before = self._colours.get(face.track_id)
+            if before is not None and chi_square(before, face.appearance.colours) > FACE_JUMP:
+                faces[i] = replace(face, track_id=self._renew(face.track_id))
+            self._colours[faces[i].track_id] = faces[i].appearance.colours
+        return sorted(faces, key=lambda f: f.track_id)
+
+    def _end(self, track_ids) -> None:
+        """End these tracks now: the next detection starts new ones for their faces."""
+        track_ids = list(track_ids)
+        self._ids.end(track_ids)
+        for tid in track_ids:
+            self._forget(tid)
+            self._followed.pop(tid, None)
+        self._since_detection = self.detect_every
+        if track_ids:
+            _give_back_memory()
+
+    def _renew(self, track_id: int) -> int:
+        """The face of ``track_id`` goes on under a new id (someone else, in the same place)."""
+        new = self._ids.renew(track_id)
+        self._forget(track_id)
+        if track_id in self._followed:
+            self._followed[new] = self._followed.pop(track_id)
+        return new
+
+    def _forget(self, track_id: int) -> None:
+        if track_id in self._meshes:
+            self._meshes.pop(track_id).close()
+        self._colours.pop(track_id, None)
+
+    def _found(self, rgb: np.ndarray) -> list[Face]:
+        """The frame's faces: followed from the frame before, or detected."""
         if not self.static and self._followed and self._since_detection + 1 < self.detect_every:
             followed = self._follow(rgb)
             if followed is not None:
@@ -116,7 +169,7 @@ class FaceTracker:
             ids = self._ids.assign(boxes, [score >= self.start_confidence for score in scores])
             gone = set(self._meshes) - self._ids.active_ids
             for tid in gone:
-                self._meshes.pop(tid).close()
+                self._forget(tid)
             if gone:
                 _give_back_memory()
         faces = []

@@ -4,7 +4,8 @@ MediaPipe returns faces in no stable order, so ids come from matching each frame
 where the recently seen tracks should be now (last box moved on by the track's velocity, so a
 fast-moving face is still matched), greedily, highest overlap first. A track survives a short
 gap (a blink of the detector, a hand across the face) before its id is retired; ids are never
-reused within one run.
+reused within one run. The tracker ends tracks early where the face may be someone else (`end`,
+`renew`).
 """
 from __future__ import annotations
 
@@ -37,12 +38,30 @@ class IdAssigner:
     def active_ids(self) -> set[int]:
         return set(self._boxes)
 
+    def end(self, track_ids) -> None:
+        """Retire these tracks now: a face where they were starts a new track."""
+        for tid in track_ids:
+            self._forget(tid)
+
+    def renew(self, track_id: int) -> int:
+        """The face last matched to ``track_id`` goes on under a new id (where it is, at rest)."""
+        new = self._next_id
+        self._next_id += 1
+        self._boxes[new], self._last_seen[new] = self._boxes[track_id], self._last_seen[track_id]
+        self._velocity[new] = np.zeros(4)
+        self._forget(track_id)
+        return new
+
+    def _forget(self, track_id: int) -> None:
+        for table in (self._boxes, self._last_seen, self._velocity):
+            table.pop(track_id, None)
+
     def assign(self, boxes: np.ndarray, may_start: list[bool] | None = None) -> list[int]:
         """Track id for each row of ``boxes`` (N, 4) in this frame. A box that matches no track
         starts a new one only where ``may_start`` allows; otherwise its id is -1."""
         self._step += 1
         for tid in [t for t, seen in self._last_seen.items() if self._step - seen > self.max_gap]:
-            del self._boxes[tid], self._last_seen[tid], self._velocity[tid]
+            self._forget(tid)
         ids = [-1] * len(boxes)
         track_ids = list(self._boxes)
         if track_ids and len(boxes):

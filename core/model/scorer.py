@@ -40,6 +40,7 @@ class FaceScores:
     emotion: dict[str, float]   # emotion -> probability (NaN: the face cannot be read)
     raw: np.ndarray             # what the pixels said (`FaceScorer.read_faces`): re-read with another baseline
     quality: float              # 0..1 (core.faces.quality); under READABLE no AU or emotion is reported
+    embedding: np.ndarray | None = None  # (embed_dim,) float16 unit face embedding: what free text is scored against
 
 
 def _sigmoid(x):
@@ -96,6 +97,7 @@ class FaceScorer:
         self.version = cfg.version
         self._regions = cfg.regions
         self.raw_size = len(self.model_aus) + len(self.emotions) + (len(cfg.regions) if cfg.region_visibility else 0) + 1
+        self.read_size = self.raw_size + cfg.embed_dim  # `read` also gives the face embedding, after the raw reading
         eyelids = [cfg.regions.index("upper_eyelids"), cfg.regions.index("lower_eyelids")]
         self._au_regions = {a: [cfg.regions.index(AU_BY_NUMBER[a].region)] for a in self.model_aus}
         self._au_regions.update({a: eyelids for a in GEOMETRIC_AUS})
@@ -122,11 +124,12 @@ class FaceScorer:
         """Scores of one frame's faces from what the model read of them (``read``), against each
         person's baseline. Call in frame order: the baselines and eye closures follow the frames."""
         out = []
-        for face, r in zip(faces, raw):
+        for face, read in zip(faces, raw):
+            r = read[:self.raw_size]
             values = face_values(face.landmarks)
             baseline, known = self._baseline(face.track_id, timestamp, values)
             au, emotion = self.readings(r, values, baseline, face.track_id, timestamp, known)
-            out.append(FaceScores(au, emotion, r, self.quality(r)))
+            out.append(FaceScores(au, emotion, r, self.quality(r), read[self.raw_size:].astype(np.float16)))
         return out
 
     def prepare(self, rgb: np.ndarray, faces: list[Face]) -> FaceInputs:
@@ -141,9 +144,10 @@ class FaceScorer:
         return FaceInputs(np.stack(crops), np.stack(centers), np.array(checks, np.float64))
 
     def read(self, inputs: FaceInputs | list[FaceInputs], batch: int | None = BATCH) -> np.ndarray:
-        """(F, K) what the pixels say of each face, read at its neutral geometry: the AU logits
-        (``model_aus``), the emotion logits, each region's visible logit (models with a visibility
-        head) and the weakest of the size, sharpness and pose checks (core.faces.quality).
+        """(F, ``read_size``) what the pixels say of each face, read at its neutral geometry: the AU
+        logits (``model_aus``), the emotion logits, each region's visible logit (models with a
+        visibility head) and the weakest of the size, sharpness and pose checks (core.faces.quality):
+        the raw reading, ``raw_size`` values; then the unit face embedding (free-text search).
 
         The faces (of one frame or of several) go through the model ``batch`` at a time, the last
         call padded to ``batch``: a face's reading then never depends on which faces shared its
@@ -160,7 +164,7 @@ class FaceScorer:
         checks = np.concatenate([p.checks for p in parts])
         n = len(crops)
         if n == 0:
-            return np.zeros((0, self.raw_size))
+            return np.zeros((0, self.read_size))
         step = batch or n
         outputs = []
         for start in range(0, n, step):
@@ -175,8 +179,12 @@ class FaceScorer:
                    o["emotion_logits"].float().cpu().numpy()[:, self._emotion_index]]
             if "visible_logits" in o:
                 got.append(o["visible_logits"].float().cpu().numpy())
+            got.append(np.full((len(x), 1), np.nan, np.float32))  # the checks' place, filled below
+            got.append(torch.nn.functional.normalize(o["global"].float(), dim=-1).cpu().numpy())
             outputs.append(np.concatenate(got, 1)[:min(step, n - start)])
-        return np.concatenate([np.concatenate(outputs), checks[:, None]], 1).astype(np.float64)
+        out = np.concatenate(outputs).astype(np.float64)
+        out[:, self.raw_size - 1] = checks
+        return out
 
     def read_faces(self, rgb: np.ndarray, faces: list[Face], batch: int | None = BATCH) -> np.ndarray:
         """`read` of one frame's faces."""
@@ -184,12 +192,12 @@ class FaceScorer:
 
     def _covered(self, raw: np.ndarray) -> np.ndarray:
         """(n_regions,) bool: regions something covers (none for a model without the head)."""
-        visible = raw[len(self.model_aus) + len(self.emotions):-1]
+        visible = raw[len(self.model_aus) + len(self.emotions):self.raw_size - 1]
         return visible < 0 if len(visible) == len(self._regions) else np.zeros(len(self._regions), bool)
 
     def quality(self, raw: np.ndarray) -> float:
         """0..1: the weakest of the size, sharpness and pose checks and the share of regions not covered."""
-        return float(np.float32(min(raw[-1], 1 - self._covered(raw).mean())))
+        return float(np.float32(min(raw[self.raw_size - 1], 1 - self._covered(raw).mean())))
 
     def _baseline(self, track: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the track's rest values, whether they are the person's own)."""

@@ -1,0 +1,111 @@
+"""An ELAN annotation file (``.eaf``) of a per-frame CSV, so a clinician reviews and corrects the
+readings in ELAN against the video, beside their own annotations.
+
+Per person: a tier of top-emotion intervals and one tier per AU with the intervals where it is
+present (``AUxx_c`` 1); the user's segments in a tier of their own (more when they overlap, as an
+ELAN tier holds no overlapping annotations). An interval runs over consecutive analysed frames
+with the same reading, from its first frame's time to the next analysed frame's (the last frame
+of the recording: the median frame interval). Written with pympi-ling, the maintained EAF library,
+and installed complete or not at all (`AtomicOutput`).
+"""
+from __future__ import annotations
+
+import mimetypes
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from pympi.Elan import Eaf, to_string
+
+from ..outputs import AtomicOutput
+from ..results import Result
+from ..segments import SEGMENT_TYPE, Segment
+
+EMOTION_TYPE, AU_TYPE = "emotion", "action unit"
+SEGMENTS_TIER = "segments"
+# the MIME types ELAN's players know by name; others as the system names them
+MIME_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mpg": "video/mpeg",
+              ".mpeg": "video/mpeg", ".wav": "audio/x-wav"}
+
+
+def emotion_tier(person: str) -> str:
+    return f"{person}: emotion"
+
+
+def au_tier(person: str, number: int) -> str:
+    return f"{person}: AU{number:02d}"
+
+
+def media_descriptor(media: Path, eaf_path: Path) -> dict[str, str]:
+    """The MEDIA_DESCRIPTOR attributes linking ``media``: its absolute file URL, its path relative
+    to the ``.eaf`` (ELAN looks there when the absolute one is gone) and its MIME type."""
+    media = Path(media).resolve()
+    relative = Path(os.path.relpath(media, Path(eaf_path).resolve().parent)).as_posix()
+    mime = MIME_TYPES.get(media.suffix.lower()) or mimetypes.guess_type(media.name)[0] or "unknown"
+    return {"MEDIA_URL": media.as_uri(),
+            "RELATIVE_MEDIA_URL": relative if relative.startswith("../") else f"./{relative}", "MIME_TYPE": mime}
+
+
+def write_elan(result: Result, path: Path, media: Path | None = None, segments: Sequence[Segment] = ()) -> dict:
+    """Write ``path``; returns what is in it (``tiers``, ``annotations``). OutputError on failure."""
+    eaf = Eaf(author="MF² Studio")
+    eaf.remove_tier("default")
+    eaf.remove_linguistic_type("default-lt")
+    for name in (EMOTION_TYPE, AU_TYPE, SEGMENT_TYPE):
+        eaf.add_linguistic_type(name)
+    eaf.header = {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"}
+    if media is not None:
+        eaf.media_descriptors.append(media_descriptor(media, path))
+    for person in result.people():
+        positions, rows = result.face_rows(person)
+        tiers = [(emotion_tier(person), EMOTION_TYPE, result.top_emotion[rows], list(result.emotions))]
+        tiers += [(au_tier(person, n), AU_TYPE, np.where(result.column(f"AU{n:02d}_c")[rows] >= 0.5, 0, -1),
+                   [f"AU{n:02d}"]) for n in result.au_numbers if f"AU{n:02d}_c" in result]
+        for tier, kind, labels, values in tiers:
+            eaf.add_tier(tier, ling=kind, part=person)
+            for first, last, label in _runs(positions, labels):
+                end = result.frame_times[last] + result.frame_durations[last]
+                _annotate(eaf, tier, result.frame_times[first], end, values[label])
+    for i, lane in enumerate(_lanes(segments)):
+        tier = SEGMENTS_TIER if i == 0 else f"{SEGMENTS_TIER} {i + 1}"
+        eaf.add_tier(tier, ling=SEGMENT_TYPE)
+        for s in lane:
+            _annotate(eaf, tier, s.start, s.end, s.name)
+    eaf.properties = [("lastUsedAnnotationId", eaf.maxaid)]
+    out = AtomicOutput(path)
+    try:
+        out.write('<?xml version="1.0" encoding="UTF-8"?>\n' + to_string(eaf) + "\n")
+    except BaseException:
+        out.discard()
+        raise
+    out.commit()
+    return {"tiers": len(eaf.tiers), "annotations": len(eaf.annotations)}
+
+
+def _runs(positions: np.ndarray, labels: np.ndarray) -> list[tuple[int, int, int]]:
+    """(first frame position, last frame position, label) of each run of one label (not -1) over
+    consecutive analysed frames."""
+    if not len(positions):
+        return []
+    breaks = np.flatnonzero((np.diff(positions) != 1) | (np.diff(labels) != 0))
+    firsts, lasts = np.r_[0, breaks + 1], np.r_[breaks, len(positions) - 1]
+    return [(int(positions[a]), int(positions[b]), int(labels[a])) for a, b in zip(firsts, lasts) if labels[a] >= 0]
+
+
+def _annotate(eaf, tier: str, start: float, end: float, value: str) -> None:
+    """One annotation in whole milliseconds (at least one long, as ELAN requires)."""
+    start_ms = round(start * 1000)
+    eaf.add_annotation(tier, start_ms, max(round(end * 1000), start_ms + 1), value)
+
+
+def _lanes(segments: Sequence[Segment]) -> list[list[Segment]]:
+    """The segments spread over as few lists as keep each free of overlaps (first fit by start)."""
+    lanes: list[list[Segment]] = []
+    for s in sorted(segments, key=lambda s: (s.start, s.end)):
+        lane = next((lane for lane in lanes if lane[-1].end <= s.start), None)
+        if lane is None:
+            lanes.append([s])
+        else:
+            lane.append(s)
+    return lanes

@@ -1,0 +1,129 @@
+"""Named time ranges of a recording (a task, a condition, an interview question), so statistics
+can be given per part of a session, from a small CSV or from an ELAN annotation file.
+
+CSV: one ``name,start,end`` row per segment, with or without that header line; times in seconds
+(``12.5``) or as ``[HH:]MM:SS[.mmm]`` (``01:02.5``, ``1:00:02.500``). ELAN (``.eaf``): every
+annotation of every tier (or of the tiers asked for) becomes a segment named by its value, or by
+its tier's name when the value is empty.
+"""
+from __future__ import annotations
+
+import csv
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from pympi.Elan import Eaf
+
+from .errors import InputError
+
+WHOLE_RECORDING = "whole recording"  # the statistics' name for the whole recording: no segment may take it
+SEGMENT_TYPE = "segment"  # the ELAN linguistic type of user segment tiers (core.export.elan writes it)
+SEGMENT_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7", "#9c755f",
+                   "#e15759", "#bab0ac")  # segments take these in turn, alike in the report and the studio
+
+
+@dataclass(frozen=True)
+class Segment:
+    """``name`` from ``start`` to ``end`` seconds (a frame at ``start`` is in it, one at ``end`` not)."""
+    name: str
+    start: float
+    end: float
+
+
+def parse_time(text: str) -> float:
+    """Seconds from ``12.5``, ``MM:SS[.mmm]`` or ``HH:MM:SS[.mmm]``; ValueError otherwise."""
+    parts = text.strip().split(":")
+    if len(parts) > 3 or not all(parts):
+        raise ValueError(text)
+    values = [float(p) for p in parts]
+    if any(v < 0 or v != v or v == float("inf") for v in values) or any(v >= 60 for v in values[1:]):
+        raise ValueError(text)
+    seconds = 0.0
+    for v in values:
+        seconds = seconds * 60 + v
+    return seconds
+
+
+def read_segments(path: Path, tiers: Sequence[str] | None = None) -> list[Segment]:
+    """The segments in a ``.csv`` or ``.eaf`` file, by start time. ``tiers``: for ELAN, only
+    these tiers. InputError (one line naming the file) for anything else or anything wrong."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".eaf":
+        segments = _read_eaf(path, tiers)
+    elif suffix in (".csv", ".txt"):
+        if tiers:
+            raise InputError(f"{path}: tiers are chosen in ELAN files only, not in a CSV")
+        segments = _read_csv(path)
+    else:
+        raise InputError(f"{path}: unknown segments format (give a .csv of name,start,end or an ELAN .eaf)")
+    return sorted(segments, key=lambda s: (s.start, s.end, s.name))
+
+
+def _read_csv(path: Path) -> list[Segment]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise InputError(f"{path}: not a segments CSV ({e})") from None
+    segments = []
+    for line, row in enumerate(rows, start=1):
+        row = [cell.strip() for cell in row]
+        if not any(row):
+            continue
+        if len(row) != 3:
+            raise InputError(f"{path}: line {line} has {len(row)} cells; segments are name,start,end")
+        name, start, end = row
+        try:
+            times = parse_time(start), parse_time(end)
+        except ValueError:
+            if line == 1:  # a header
+                continue
+            raise InputError(f"{path}: line {line}: {start!r} or {end!r} is not a time "
+                             "(seconds, MM:SS.mmm or HH:MM:SS.mmm)") from None
+        if not name:
+            raise InputError(f"{path}: line {line}: the segment has no name")
+        segments.append(_segment(path, f"line {line}", name, *times))
+    if not segments:
+        raise InputError(f"{path}: no segments in it (rows of name,start,end)")
+    return segments
+
+
+def _read_eaf(path: Path, tiers: Sequence[str] | None) -> list[Segment]:
+    if not path.is_file():
+        raise InputError(f"{path}: cannot read (no such file)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eaf = Eaf(str(path), suppress_version_warning=True)
+    except Exception as e:  # pympi raises bare Exception, KeyError, ValueError... for what it cannot parse
+        raise InputError(f"{path}: not a readable ELAN file ({type(e).__name__}: {e})") from None
+    names = list(eaf.get_tier_names())
+    unknown = [t for t in tiers or () if t not in names]
+    if unknown:
+        raise InputError(f"{path}: no tier {unknown[0]!r} (tiers: {', '.join(names) or 'none'})")
+    if not tiers:  # a file with segment tiers (as `mf2 elan` writes them): those, not its emotion and AU runs
+        typed = [t for t in names if eaf.tiers[t][2].get("LINGUISTIC_TYPE_REF") == SEGMENT_TYPE]
+        tiers = typed or None
+    segments = []
+    for tier in tiers or names:
+        for start, end, value, *_ in eaf.get_annotation_data_for_tier(tier):
+            if start is None or end is None:
+                raise InputError(f"{path}: tier {tier!r} has an annotation without a time ({value!r}); "
+                                 "choose time-aligned tiers")
+            segments.append(_segment(path, f"tier {tier!r}", value.strip() or tier, start / 1000, end / 1000))
+    if not segments:
+        raise InputError(f"{path}: no annotations in " + (f"tiers {', '.join(tiers)}" if tiers else "any tier"))
+    return segments
+
+
+def _segment(path: Path, where: str, name: str, start: float, end: float) -> Segment:
+    if name.strip().lower() == WHOLE_RECORDING:
+        raise InputError(f"{path}: {where}: a segment may not be named {WHOLE_RECORDING!r} (the statistics use it)")
+    if end <= start:
+        raise InputError(f"{path}: {where}: segment {name!r} ends at {end:g} s, not after its start {start:g} s")
+    return Segment(name, start, end)

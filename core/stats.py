@@ -1,0 +1,232 @@
+"""Per person and per segment figures of a per-frame CSV, as a clinical review reads a session.
+
+Definitions (a *range* is the whole recording, or every segment sharing one name pooled; a
+person's *face frames* are the analysed frames of the range with that person's face):
+
+- A frame belongs to a range when its timestamp ``t`` is in ``[start, end)``. It stands for the
+  time until the next analysed frame (the last one: the median interval), its *duration*.
+- ``frames``: analysed frames in the range; ``face_frames``: the person's face frames;
+  ``face_share``: face_frames / frames; ``seconds``: the summed durations of the face frames.
+- Top emotion of a face: the ``emotion_*`` column with the highest probability (empty cells
+  ignored; a face with none readable has no top emotion). ``emotion_share``: each emotion's share
+  of the time (durations) of the face frames that have a top emotion; ``emotion_mean``: the mean
+  probability of each emotion over the face frames.
+- ``au_occurrence``: mean of ``AUxx_c`` over the face frames (the share of frames with the AU
+  present; empty cells ignored); ``au_activation``: mean of ``AUxx_r`` / 5 (0..1).
+- Expression episodes: for each emotion but neutral, its face frames joined into one episode while
+  the gap between them (other emotions or no face) lasts at most ``max_gap`` seconds (default 0.2),
+  kept when the episode, from its first frame's start to its last frame's end, lasts at least
+  ``min_episode`` seconds (default 0.5). ``episodes``: count and mean duration per emotion.
+- ``blinks_per_minute``: rising edges of ``AU45_c`` (0 in one analysed frame, 1 in the next, the
+  face in both) per minute of ``seconds``; only when the CSV has ``AU45_c``.
+- ``head_pose_range``: per axis (pitch ``pose_Rx``, yaw ``pose_Ry``, roll ``pose_Rz``), the
+  span from the 5th to the 95th percentile of the face frames' angle, in degrees: how far the head
+  turned, a few outlying frames ignored.
+
+Episodes and blinks never join frames across the edges of a range (pooled segments are apart).
+Figures that cannot be computed (no face frames, a missing column) are None, so the result
+serialises to JSON as is.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .outputs import AtomicOutput
+from .results import Result
+from .segments import WHOLE_RECORDING, Segment
+
+NEUTRAL = "neutral"
+MIN_EPISODE_S = 0.5
+MAX_GAP_S = 0.2
+POSE_AXES = (("pitch", "pose_Rx"), ("yaw", "pose_Ry"), ("roll", "pose_Rz"))
+_EPS = 1e-6  # seconds: timestamps are written to the millisecond
+
+
+@dataclass
+class Episodes:
+    count: int
+    mean_seconds: float | None
+
+
+@dataclass
+class RangeStats:
+    """One person's figures over one range (see the module docstring for each definition)."""
+    person: str
+    segment: str
+    spans: list[tuple[float, float]]
+    frames: int
+    face_frames: int
+    face_share: float | None
+    seconds: float
+    emotion_share: dict[str, float | None] = field(default_factory=dict)
+    emotion_mean: dict[str, float | None] = field(default_factory=dict)
+    au_occurrence: dict[str, float | None] = field(default_factory=dict)
+    au_activation: dict[str, float | None] = field(default_factory=dict)
+    episodes: dict[str, Episodes] = field(default_factory=dict)
+    blinks_per_minute: float | None = None
+    head_pose_range: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class Statistics:
+    source: str
+    fps: float | None
+    frames: int
+    seconds: float
+    people: list[str]
+    segments: list[Segment]
+    ranges: list[RangeStats]
+
+    def to_dict(self) -> dict:
+        """Plain JSON types (None for NaN)."""
+        return _plain(asdict(self))
+
+    def write_json(self, path: Path) -> None:
+        """`to_dict` as JSON in ``path``, complete or not at all (OutputError on failure)."""
+        out = AtomicOutput(path)
+        try:
+            out.write(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        except BaseException:
+            out.discard()
+            raise
+        out.commit()
+
+    def get(self, person: str, segment: str = WHOLE_RECORDING) -> RangeStats:
+        return next(r for r in self.ranges if r.person == person and r.segment == segment)
+
+
+def compute_statistics(result: Result, segments: Sequence[Segment] = (), min_episode: float = MIN_EPISODE_S,
+                       max_gap: float = MAX_GAP_S) -> Statistics:
+    """Every person's figures over the whole recording, then over each segment name."""
+    n = len(result.frames)
+    ranges: list[tuple[str, list[tuple[float, float]], np.ndarray]] = [
+        (WHOLE_RECORDING, [(float(result.frame_times[0]), float(result.frame_times[-1] + result.step))],
+         np.ones(n, bool))]
+    for name in dict.fromkeys(s.name for s in segments):
+        spans = [(s.start, s.end) for s in segments if s.name == name]
+        inside = np.zeros(n, bool)
+        for start, end in spans:
+            inside |= (result.frame_times >= start - _EPS) & (result.frame_times < end - _EPS)
+        ranges.append((name, spans, inside))
+    people = result.people()
+    out = [_range_stats(result, person, name, spans, inside, min_episode, max_gap)
+           for person in people for name, spans, inside in ranges]
+    return Statistics(str(result.path), None if math.isnan(result.fps) else result.fps, n, result.duration,
+                      people, list(segments), out)
+
+
+def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float, float]], inside: np.ndarray,
+                 min_episode: float, max_gap: float) -> RangeStats:
+    positions, rows = result.face_rows(person)
+    keep = inside[positions]
+    positions, rows = positions[keep], rows[keep]
+    durations = result.frame_durations[positions]
+    seconds = float(durations.sum())
+    frames = int(inside.sum())
+    stats = RangeStats(person, name, spans, frames, len(rows), len(rows) / frames if frames else None, seconds)
+    top = result.top_emotion[rows]
+    readable_time = durations[top >= 0].sum()
+    for j, emotion in enumerate(result.emotions):
+        stats.emotion_share[emotion] = float(durations[top == j].sum() / readable_time) if readable_time else None
+        stats.emotion_mean[emotion] = _mean(result.column(f"emotion_{emotion}")[rows])
+    for number in result.au_numbers:
+        stem = f"AU{number:02d}"
+        if f"{stem}_c" in result:
+            stats.au_occurrence[stem] = _mean(result.column(f"{stem}_c")[rows])
+        if f"{stem}_r" in result:
+            activation = _mean(result.column(f"{stem}_r")[rows])
+            stats.au_activation[stem] = None if activation is None else activation / 5
+    block = _blocks(inside)[positions]  # frames are joined only within one contiguous part of the range
+    for j, emotion in enumerate(result.emotions):
+        if emotion != NEUTRAL:
+            lengths = _episodes(result.frame_times[positions], durations, block, top == j, min_episode, max_gap)
+            stats.episodes[emotion] = Episodes(len(lengths), float(np.mean(lengths)) if lengths else None)
+    if "AU45_c" in result and seconds > 0:
+        closed = result.column("AU45_c")[rows]
+        follows = np.diff(positions) == 1  # the next analysed frame (so within the same part of the range)
+        blinks = int((follows & (closed[:-1] < 0.5) & (closed[1:] >= 0.5)).sum())
+        stats.blinks_per_minute = blinks / (seconds / 60)
+    for axis, column in POSE_AXES:
+        if column in result:
+            degrees = np.degrees(result.column(column)[rows])
+            degrees = degrees[np.isfinite(degrees)]
+            stats.head_pose_range[axis] = float(np.percentile(degrees, 95) - np.percentile(degrees, 5)) \
+                if len(degrees) else None
+    return stats
+
+
+def _blocks(inside: np.ndarray) -> np.ndarray:
+    """Per frame: the number of the contiguous run of ``inside`` frames it belongs to."""
+    return np.cumsum(np.r_[inside[:1], inside[1:] & ~inside[:-1]])
+
+
+def _episodes(times: np.ndarray, durations: np.ndarray, block: np.ndarray, shown: np.ndarray, min_episode: float,
+              max_gap: float) -> list[float]:
+    """Durations of the episodes of one emotion (``shown``: the face frames where it is the top)."""
+    starts, ends, blocks = times[shown], times[shown] + durations[shown], block[shown]
+    if not len(starts):
+        return []
+    breaks = np.flatnonzero((starts[1:] - ends[:-1] > max_gap + _EPS) | (blocks[1:] != blocks[:-1]))
+    first = np.r_[0, breaks + 1]
+    last = np.r_[breaks, len(starts) - 1]
+    lengths = ends[last] - starts[first]
+    return [float(v) for v in lengths if v >= min_episode - _EPS]
+
+
+def _mean(values: np.ndarray) -> float | None:
+    values = values[np.isfinite(values)]
+    return float(values.mean()) if len(values) else None
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    return value
+
+
+def format_table(stats: Statistics) -> str:
+    """The figures as text: one line per person and range, then the AUs present in any of them."""
+    lines = [f"{stats.source}: {stats.frames} frames"
+             + (f" at {stats.fps:g} fps" if stats.fps else "") + f" ({stats.seconds:.2f} s), "
+             + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]
+    if not stats.ranges:
+        return "\n".join(lines + ["no face in any frame"])
+    header = ("person", "segment", "face frames", "seconds", "top emotions (share of time)", "episodes",
+              "blinks/min", "head range p/y/r (deg)")
+    rows = []
+    for r in stats.ranges:
+        shares = sorted(((v, e) for e, v in r.emotion_share.items() if v), key=lambda ve: (-round(ve[0], 6), ve[1]))
+        episodes = sum(e.count for e in r.episodes.values())
+        pose = "/".join("-" if r.head_pose_range.get(axis) is None else f"{r.head_pose_range[axis]:.0f}"
+                        for axis, _ in POSE_AXES)
+        rows.append((r.person, r.segment,
+                     f"{r.face_frames}/{r.frames}" + (f" {r.face_share:.0%}" if r.face_share is not None else ""),
+                     f"{r.seconds:.2f}", " ".join(f"{e} {v:.0%}" for v, e in shares[:3]) or "-",
+                     str(episodes) if r.episodes else "-",
+                     "-" if r.blinks_per_minute is None else f"{r.blinks_per_minute:.1f}",
+                     pose if r.head_pose_range else "-"))
+    lines += _columns(header, rows)
+    aus = sorted({au for r in stats.ranges for au, v in r.au_occurrence.items() if v and v >= 0.05})
+    if aus:
+        lines += ["", "AU occurrence (share of face frames with the AU present; AUs at 5% or more somewhere)"]
+        lines += _columns(("person", "segment", *aus), [
+            (r.person, r.segment, *("-" if r.au_occurrence.get(au) is None else f"{r.au_occurrence[au]:.0%}"
+                                    for au in aus)) for r in stats.ranges])
+    return "\n".join(lines)
+
+
+def _columns(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows)]
+    return ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in (header, *rows)]

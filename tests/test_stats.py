@@ -1,0 +1,247 @@
+"""Reading per-frame CSVs back, segments, and the statistics of `mf2 stats`: figures computed by
+hand on a small CSV written here, then a real analysis of a real clip."""
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from core.errors import InputError
+from core.results import read_result
+from core.segments import Segment, parse_time, read_segments
+from core.stats import WHOLE_RECORDING, compute_statistics
+
+from .conftest import SHARED_DATA, needs_shared
+
+# 12 analysed frames at 10 fps. Face 0 in frames 1-5 and 7-11 (its AU12 cells empty in frame 5,
+# its emotions and AU45 in frame 10), face 1 in frames 3, 4 and 6, nobody in frame 12.
+# Top emotions of face 0: N H H H N . H H S - S (frame 6 absent, frame 10 unreadable).
+HEADER = ("frame, face_id, timestamp, confidence, success, pose_Rx, pose_Ry, pose_Rz, AU12_r, AU12_c, AU45_c, "
+          "emotion_neutral, emotion_happy, emotion_sad, baseline")
+ROWS = """\
+1,0,0.000,0.9,1,0,0.00,0.1,0,0,0,0.8,0.1,0.1,auto
+2,0,0.100,0.9,1,0,0.01,0.1,2.5,1,0,0.2,0.7,0.1,auto
+3,0,0.200,0.9,1,0,0.02,0.1,5,1,1,0.1,0.8,0.1,auto
+3,1,0.200,0.8,1,0,0.2,0,0,0,0,0.9,0.05,0.05,auto
+4,0,0.300,0.9,1,0,0.03,0.1,5,1,0,0.1,0.8,0.1,auto
+4,1,0.300,0.8,1,0,0.2,0,0,0,0,0.9,0.05,0.05,auto
+5,0,0.400,0.9,1,0,0.04,0.1,,,0,0.6,0.3,0.1,auto
+6,1,0.500,0.8,1,0,0.2,0,0,0,0,0.9,0.05,0.05,auto
+7,0,0.600,0.9,1,0,0.05,0.1,2.5,1,1,0.2,0.7,0.1,auto
+8,0,0.700,0.9,1,0,0.06,0.1,0,0,0,0.2,0.7,0.1,auto
+9,0,0.800,0.9,1,0,0.07,0.1,0,0,1,0.1,0.2,0.7,auto
+10,0,0.900,0.9,1,0,0.08,0.1,0,0,,,,,auto
+11,0,1.000,0.9,1,0,0.09,0.1,0,0,1,0.1,0.1,0.8,auto
+12,-1,1.100,0,0,0,0,0,0,0,0,0,0,0,auto
+"""
+# "task" pools frames 1-4 and 10-12; "rest" is frames 5-8
+SEGMENTS = "name,start,end\ntask,0,0.35\nrest,0.4,0.8\ntask,00:00.9,00:01.2\n"
+
+
+def small_csv(folder, people=None):
+    """The CSV above; ``people``: names for face 0 and 1 in a ``person`` column after ``face_id``."""
+    lines = [HEADER] + ROWS.splitlines()
+    if people:
+        lines = [lines[0].replace("face_id, ", "face_id, person, ")] + [
+            ",".join(cells[:2] + [people.get(cells[1], "")] + cells[2:])
+            for cells in (line.split(",") for line in lines[1:])]
+    path = folder / "small.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def one_line_error(call, path, *words):
+    with pytest.raises(InputError) as e:
+        call()
+    message = str(e.value)
+    assert "\n" not in message and str(path) in message, message
+    for word in words:
+        assert word in message, message
+    return message
+
+
+def test_result_columns_frames_and_people(tmp_path):
+    result = read_result(small_csv(tmp_path))
+    assert len(result) == 14 and result.frames.tolist() == list(range(1, 13))
+    assert result.fps == 10.0 and result.step == pytest.approx(0.1) and result.duration == pytest.approx(1.2)
+    assert result.au_numbers == (12, 45) and result.emotions == ("neutral", "happy", "sad")
+    assert result.people() == ["face 0", "face 1"]  # the one in most frames first
+    assert result.person.tolist()[-1] == ""  # frame 12: no face, nobody
+    au12 = result.column("AU12_r")
+    assert au12[6] != au12[6] and au12[4] == 5.0  # the empty cell is NaN
+    assert result.column("baseline").tolist() == ["auto"] * 14
+    positions, rows = result.face_rows("face 1")
+    assert positions.tolist() == [2, 3, 5] and rows.tolist() == [3, 5, 7]
+    assert result.top_emotion.tolist() == [0, 1, 1, 0, 1, 0, 0, 0, 1, 1, 2, -1, 2, -1]
+
+
+def test_person_column_groups_rows(tmp_path):
+    result = read_result(small_csv(tmp_path, {"0": "Anna", "1": "Ben"}))
+    assert result.people() == ["Anna", "Ben"]
+    assert compute_statistics(result).get("Ben").face_frames == 3
+    # numbers as `mf2 analyze` writes them; -1: no person matched, the track counts
+    result = read_result(small_csv(tmp_path, {"0": "4", "1": "-1", "-1": "-1"}))
+    assert result.people() == ["person 4", "face 1"] and result.person.tolist()[-1] == ""
+
+
+def test_statistics_computed_by_hand(tmp_path):
+    stats = compute_statistics(read_result(small_csv(tmp_path)), read_segments(_segments(tmp_path)))
+    whole = stats.get("face 0")
+    assert (whole.frames, whole.face_frames) == (12, 10)
+    assert whole.face_share == pytest.approx(10 / 12) and whole.seconds == pytest.approx(1.0)
+    # 9 readable frames: neutral 1 and 5, happy 2-4 and 7-8, sad 9 and 11
+    assert whole.emotion_share == pytest.approx({"neutral": 2 / 9, "happy": 5 / 9, "sad": 2 / 9})
+    assert whole.emotion_mean == pytest.approx({"neutral": 2.4 / 9, "happy": 4.4 / 9, "sad": 2.2 / 9})
+    assert whole.au_occurrence == pytest.approx({"AU12": 4 / 9, "AU45": 4 / 9})
+    assert whole.au_activation == pytest.approx({"AU12": 15 / 9 / 5})  # no AU45_r column: no activation
+    # happy 0.1-0.4 s and 0.6-0.8 s, 0.2 s apart (frame 5 neutral, frame 6 no face): one episode of 0.7 s;
+    # sad 0.8-0.9 and 1.0-1.1 s joined over the unreadable frame 10: 0.3 s, under 0.5 s
+    assert (whole.episodes["happy"].count, whole.episodes["happy"].mean_seconds) == (1, pytest.approx(0.7))
+    assert (whole.episodes["sad"].count, whole.episodes["sad"].mean_seconds) == (0, None)
+    assert "neutral" not in whole.episodes
+    # AU45 rises 2->3 and 8->9; 5->7 is not two analysed frames in a row, 10 is empty: 2 blinks in 1.0 s
+    assert whole.blinks_per_minute == pytest.approx(120.0)
+    # yaw 0.00..0.09 rad over 10 frames: 5th percentile 0.0045, 95th 0.0855 -> 0.081 rad = 4.641 degrees
+    assert whole.head_pose_range == pytest.approx({"pitch": 0.0, "yaw": 4.641, "roll": 0.0}, abs=1e-3)
+
+    task = stats.get("face 0", "task")  # frames 1-4 and 10-12 pooled
+    assert task.spans == [(0.0, 0.35), (0.9, 1.2)]
+    assert (task.frames, task.face_frames, task.seconds) == (7, 6, pytest.approx(0.6))
+    assert task.emotion_share == pytest.approx({"neutral": 0.2, "happy": 0.6, "sad": 0.2})
+    assert task.episodes["happy"].count == 0  # 0.3 s
+    assert task.blinks_per_minute == pytest.approx(100.0)  # 2->3 only, in 0.6 s
+    rest = stats.get("face 0", "rest")  # frames 5-8
+    assert (rest.frames, rest.face_frames, rest.face_share) == (4, 3, 0.75)
+    assert rest.emotion_share == pytest.approx({"neutral": 1 / 3, "happy": 2 / 3, "sad": 0.0})
+    assert rest.au_occurrence["AU12"] == pytest.approx(0.5) and rest.blinks_per_minute == 0.0
+
+    other = stats.get("face 1")
+    assert (other.face_frames, other.face_share, other.seconds) == (3, 0.25, pytest.approx(0.3))
+    assert other.emotion_share == {"neutral": 1.0, "happy": 0.0, "sad": 0.0}
+    assert other.head_pose_range["yaw"] == 0.0
+    assert [(r.person, r.segment) for r in stats.ranges] == [
+        ("face 0", WHOLE_RECORDING), ("face 0", "task"), ("face 0", "rest"),
+        ("face 1", WHOLE_RECORDING), ("face 1", "task"), ("face 1", "rest")]
+
+
+def test_episode_settings(tmp_path):
+    result = read_result(small_csv(tmp_path))
+    sad = compute_statistics(result, min_episode=0.3).get("face 0").episodes["sad"]
+    assert (sad.count, sad.mean_seconds) == (1, pytest.approx(0.3))
+    happy = compute_statistics(result, max_gap=0.15).get("face 0").episodes["happy"]
+    assert happy.count == 0  # 0.3 s and 0.2 s, no longer joined
+
+
+def test_stats_command_prints_and_writes_json(tmp_path):
+    path = small_csv(tmp_path)
+    run = subprocess.run([sys.executable, "-m", "core.cli", "stats", str(path), "--segments", str(_segments(tmp_path)),
+                          "--json", str(tmp_path / "out.json")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "12 frames at 10 fps (1.20 s), 2 people" in run.stdout
+    line = next(line for line in run.stdout.splitlines() if line.startswith("face 0  whole recording"))
+    assert "10/12 83%" in line and "happy 56% neutral 22% sad 22%" in line and "120.0" in line
+    figures = json.loads((tmp_path / "out.json").read_text())
+    assert figures["people"] == ["face 0", "face 1"] and len(figures["ranges"]) == 6
+    assert figures["ranges"][0]["au_occurrence"]["AU12"] == pytest.approx(4 / 9)
+    assert figures["ranges"][0]["episodes"]["sad"] == {"count": 0, "mean_seconds": None}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "segments.csv", "small.csv"]  # no leftovers
+
+
+def test_openface_file_is_read(tmp_path):
+    if not SHARED_DATA.is_dir():
+        pytest.skip("needs ../shared/data/reference/openface_output_sample.csv")
+    result = read_result(SHARED_DATA / "reference" / "openface_output_sample.csv")
+    assert len(result) == 100 and result.people() == ["face 0"] and result.emotions == ()
+    assert 28 in result.au_numbers and "AU28_r" not in result  # OpenFace has AU28 as occurrence only
+    whole = compute_statistics(result).get("face 0")
+    assert whole.face_frames == 100 and whole.emotion_share == {}
+    assert "AU28" in whole.au_occurrence and "AU28" not in whole.au_activation
+    assert whole.au_occurrence["AU05"] == 1.0
+
+
+def test_times_and_segment_files(tmp_path):
+    assert parse_time("12.5") == 12.5 and parse_time("01:02.5") == 62.5 and parse_time("1:00:02.500") == 3602.5
+    for bad in ("1:75", "-3", "a", "1::2", "", "1:2:3:4"):
+        with pytest.raises(ValueError):
+            parse_time(bad)
+    assert read_segments(_segments(tmp_path)) == [Segment("task", 0, 0.35), Segment("rest", 0.4, 0.8),
+                                                  Segment("task", 0.9, 1.2)]
+    headless = tmp_path / "plain.csv"
+    headless.write_text("b,2,3\n\na,0:01,0:02\n")
+    assert read_segments(headless) == [Segment("a", 1, 2), Segment("b", 2, 3)]
+
+
+def test_bad_segment_files(tmp_path):
+    cases = {"back.csv": ("a,5,4\n", "line 1", "not after its start"),
+             "time.csv": ("name,start,end\na,0,1\nb,x,2\n", "line 3", "is not a time"),
+             "cells.csv": ("a,0,1,2\n", "line 1 has 4 cells"),
+             "empty.csv": ("name,start,end\n", "no segments"),
+             "noname.csv": ("a,0,1\n,1,2\n", "line 2", "no name"),
+             "list.json": ("[]", "unknown segments format")}
+    for name, (text, *words) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        one_line_error(lambda: read_segments(path), path, *words)
+    one_line_error(lambda: read_segments(tmp_path / "gone.csv"), tmp_path / "gone.csv", "cannot read")
+    one_line_error(lambda: read_segments(tmp_path / "back.csv", ["x"]), tmp_path / "back.csv", "ELAN files only")
+
+
+def test_bad_result_files(tmp_path):
+    def bad(name, data, *words):
+        path = tmp_path / name
+        path.write_bytes(data if isinstance(data, bytes) else data.encode())
+        one_line_error(lambda: read_result(path), path, *words)
+
+    rows = ROWS.splitlines()
+    bad("latin.csv", HEADER.encode() + b"\n1,0,0.000,\xe9\n", "not UTF-8")
+    bad("other.csv", "a, b, c\n1,2,3\n", "no 'frame' column")
+    bad("header.csv", HEADER + "\n", "no rows")
+    bad("word.csv", "\n".join([HEADER] + rows[:3] + [rows[3].replace("0.9,0.05", "abc,0.05")]) + "\n",
+        "line 5, column emotion_neutral: 'abc' is not a number")
+    bad("short.csv", "\n".join([HEADER] + rows[:2] + [rows[2][:20]]) + "\n", "line 4 has 7 cells, the header 15")
+    bad("long.csv", "\n".join([HEADER] + rows[:2] + [rows[2] + ",1"]) + "\n", "line 4 has 16 cells")
+    bad("order.csv", "\n".join([HEADER, rows[2], rows[0]]) + "\n", "line 3 goes back in time")
+    bad("twice.csv", HEADER + ", frame\n", "'frame' appears twice")
+    one_line_error(lambda: read_result(tmp_path / "gone.csv"), tmp_path / "gone.csv", "cannot read")
+
+
+def _segments(folder):
+    path = folder / "segments.csv"
+    path.write_text(SEGMENTS)
+    return path
+
+
+# --- a real analysis: liveportrait_d0, labelled by eye (../shared/data/video_au): neutral at
+# frames 5 and 15, happy (AU6 + AU12) at 25, 35, 45, 55, 65, neutral at 75 (25 fps, 1-based)
+
+@needs_shared
+def test_real_clip_statistics(analysed_d0, tmp_path):
+    segments = tmp_path / "by_eye.csv"
+    segments.write_text("neutral,0,0.6\nsmile,1.0,2.6\n")  # frames 1-15 and 26-65
+    stats = compute_statistics(read_result(analysed_d0), read_segments(segments))
+    assert len(stats.people) == 1 and stats.frames == 78 and stats.fps == 25.0  # one person throughout
+    whole, neutral, smile = (stats.get(stats.people[0], name) for name in (WHOLE_RECORDING, "neutral", "smile"))
+    assert whole.face_frames == 78 and whole.seconds == pytest.approx(3.12)
+    assert neutral.frames == 15 and smile.frames == 40
+    assert neutral.emotion_share["neutral"] >= 0.9 and smile.emotion_share["happy"] >= 0.9
+    assert neutral.au_occurrence["AU12"] <= 0.1 and smile.au_occurrence["AU12"] >= 0.8
+    # one smile, covering the frames labelled happy (1.0-2.6 s), not the neutral ones (0.6 s, 3.0 s)
+    happy = whole.episodes["happy"]
+    assert happy.count == 1 and 1.6 <= happy.mean_seconds <= 2.4
+    assert sum(e.count for name, e in whole.episodes.items() if name != "happy") == 0
+    with open(analysed_d0, newline="") as f:  # blinks counted again from the file itself
+        closed = [float(row["AU45_c"]) for row in csv.DictReader(f, skipinitialspace=True)]
+    rises = sum(a == 0 and b == 1 for a, b in zip(closed, closed[1:]))
+    assert whole.blinks_per_minute == pytest.approx(rises / (3.12 / 60))
+    assert all(0 <= whole.head_pose_range[axis] < 15 for axis in ("pitch", "yaw", "roll"))  # a still head
+    assert json.loads(json.dumps(stats.to_dict(), allow_nan=False))["ranges"][2]["segment"] == "smile"
+
+
+@needs_shared
+def test_real_clip_stats_command(analysed_d0, tmp_path):
+    run = subprocess.run([sys.executable, "-m", "core.cli", "stats", str(analysed_d0), "--json",
+                          str(tmp_path / "d0.json")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "78 frames at 25 fps (3.12 s), 1 person" in run.stdout and "78/78 100%" in run.stdout
+    assert json.loads((tmp_path / "d0.json").read_text())["ranges"][0]["face_frames"] == 78
