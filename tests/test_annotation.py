@@ -184,7 +184,7 @@ def test_background_finetune_makes_a_version_the_studio_swaps_in(window, qtbot, 
         annotator.start_finetune()
         qtbot.waitUntil(lambda: window.job_progress.isVisible(), timeout=5000)
     record, message = blocker.args
-    assert record["status"] == "done" and record["improved"], message
+    assert record is not None and record["status"] == "done" and record["improved"], message
     # an improved version is announced and swapped in at once: it loads, and only then is the video re-analysed
     assert record["version"] == "v001"
     assert window.statusBar().currentMessage().startswith("Model v001 trained and now in use: ")
