@@ -3,8 +3,9 @@ can be given per part of a session, from a small CSV or from an ELAN annotation 
 
 CSV: one ``name,start,end`` row per segment, with or without that header line; times in seconds
 (``12.5``) or as ``[HH:]MM:SS[.mmm]`` (``01:02.5``, ``1:00:02.500``). ELAN (``.eaf``): every
-annotation of every tier (or of the tiers asked for) becomes a segment named by its value, or by
-its tier's name when the value is empty.
+annotation of the tiers asked for becomes a segment named by its value, or by its tier's name
+when the value is empty; with none asked for, the file's segment tiers (linguistic type
+``segment``, as `mf2 elan` writes them) where it has any, else every tier.
 """
 from __future__ import annotations
 
