@@ -155,6 +155,7 @@ class Analysis:
         self._n_frames = self._n_rows = 0
         self._ordered = True             # frame indices strictly increasing (else sorted before reading)
         self._version = 0                # changes with every frame added and every reading changed
+        self._people: tuple[int, list[int]] | None = None  # (version, people()) last given
         self._series: dict[int, tuple[int, tuple]] = {}  # track -> (version, arrays)
         self._counts: dict[int, int] = {}                # track -> faces
         self._points: int | None = None
@@ -257,15 +258,27 @@ class Analysis:
             rows["embedding"] = np.full((len(rows["embedding"]), len(embedding)), np.nan, np.float16)
         rows["embedding"][r] = np.nan if embedding is None else embedding
 
+    def face_people(self) -> np.ndarray:
+        """Every face's person in frame order (-1 - track for a face with no person)."""
+        with self._lock:
+            self._ensure_order()
+            n, rows = self._n_rows, self._r
+            return np.where(rows["person"][:n] >= 0, rows["person"][:n], -1 - rows["track"][:n])
+
+    def has_embeddings(self) -> bool:
+        """Whether any face kept an embedding (read with a model): text search needs them."""
+        with self._lock:
+            column = self._r["embedding"][:self._n_rows]
+            return bool(column.shape[1]) and bool(np.isfinite(column[:, 0]).any())
+
     def face_embeddings(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Every face in frame order: (frame index, time, person (-1 - track for a face with no
-        person), (N, E) float32 unit embedding, NaN for a face read without a model)."""
+        """Every face in frame order: (frame index, time, person (`face_people`), (N, E) float32
+        unit embedding, NaN for a face read without a model)."""
         with self._lock:
             self._ensure_order()
             n, rows = self._n_rows, self._r
             frames = rows["frame"][:n]
-            person = np.where(rows["person"][:n] >= 0, rows["person"][:n], -1 - rows["track"][:n])
-            return (self._f["index"][frames], self._f["time"][frames], person,
+            return (self._f["index"][frames], self._f["time"][frames], self.face_people(),
                     rows["embedding"][:n].astype(np.float32))
 
     def _put_landmarks(self, row: int, landmarks: np.ndarray) -> None:
@@ -379,11 +392,17 @@ class Analysis:
     # Corrections change the faces analysed so far: make them once the analysis is complete.
 
     def people(self) -> list[int]:
-        """People seen, the one present in most frames first (photos' faces, person -1, are none)."""
+        """People seen, the one present in most frames first (photos' faces, person -1, are none).
+        Kept until the analysis changes: views ask for every face they paint."""
         with self._lock:
+            cached = self._people
+            if cached is not None and cached[0] == self._version:
+                return list(cached[1])
             self._ensure_order()
             persons, counts = np.unique(self._r["person"][:self._n_rows], return_counts=True)
-            return [int(p) for c, p in sorted(zip(-counts, persons)) if p >= 0]
+            people = [int(p) for c, p in sorted(zip(-counts, persons)) if p >= 0]
+            self._people = (self._version, people)
+            return list(people)
 
     def person_tracks(self, person: int) -> list[int]:
         """The tracks that are this person, in whole or in part."""

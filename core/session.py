@@ -285,10 +285,9 @@ def embeddings_state(analysis: Analysis | None) -> str:
     kept an embedding (read without a model, or an analysis made before they were kept)."""
     if analysis is None or not len(analysis):
         return "none"
-    embeddings = analysis.face_embeddings()[3]
-    if not len(embeddings):
+    if not len(analysis.face_people()):
         return "none"
-    return "ok" if embeddings.shape[1] and np.isfinite(embeddings).all(1).any() else "missing"
+    return "ok" if analysis.has_embeddings() else "missing"
 
 
 def rank_moments(frames, times, keys, scores, wanted, top: int = TOP_MOMENTS) -> tuple[np.ndarray, list[Moment]]:
@@ -777,7 +776,7 @@ class Session:
         result = self.search
         if result is None or result.analysis is not self.analysis:
             return
-        persons = self.analysis.face_embeddings()[2][:len(result)]
+        persons = self.analysis.face_people()[:len(result)]
         keys = face_keys(persons, self.by_track)
         if np.array_equal(keys, result.keys):
             return
