@@ -265,6 +265,15 @@ class Analysis:
             n, rows = self._n_rows, self._r
             return np.where(rows["person"][:n] >= 0, rows["person"][:n], -1 - rows["track"][:n])
 
+    def key_rows(self, key: int, with_raw: bool = False) -> np.ndarray:
+        """The rows (in frame order) of one person's faces, or of one track's where faces have no
+        person (``key`` as `face_people` gives it); ``with_raw``: only those that can be read again."""
+        with self._lock:
+            mask = self.face_people() == key
+            if with_raw:
+                mask &= (self._r["flags"][:self._n_rows] & _RAW) != 0
+            return np.flatnonzero(mask)
+
     def has_embeddings(self) -> bool:
         """Whether any face kept an embedding (read with a model): text search needs them."""
         with self._lock:

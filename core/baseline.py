@@ -1,15 +1,17 @@
-"""A person's neutral face, estimated per track, so that readings are relative to that person.
+"""A person's neutral face, estimated per person (all of a person's tracks together, as
+core.faces.people finds them; per track where no person is known), so that readings are
+relative to that person.
 
 FACS scores an Action Unit against the person's own face at rest: high brows, a wide mouth or
 narrow eyes are not expressions. As OpenFace does for video and FaceReader calls participant
 calibration, each face's geometry (`core.faces.geometry`) is compared with an estimate of that
 person's neutral geometry:
 
-- ``auto``: a running, robust estimate per track that uses only frames seen so far (so it works
-  live): per feature a quantile of the track's history (the median; a low quantile for the
+- ``auto``: a running, robust estimate per person that uses only frames seen so far (so it works
+  live): per feature a quantile of the person's history (the median; a low quantile for the
   mouth openings, since talking opens the mouth far more often than it closes it beyond rest),
   sampled at most every ``SAMPLE_S`` seconds and pulled towards the population's neutral face
-  while the track is young.
+  while the person is new.
 - ``START-END``: the quantiles of the frames inside a segment the user marks as neutral; faces
   not seen in that segment fall back to ``auto``.
 - ``none``: the population's neutral face for everyone (readings as the model gives them).

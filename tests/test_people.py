@@ -100,6 +100,20 @@ def test_a_face_that_leaves_the_shot_and_comes_back_keeps_its_person(clips):
 
 
 @needs_shared
+def test_a_person_who_comes_back_keeps_their_baseline(clips):
+    """The person baseline (core.baseline) runs per person, not per track: d10 and d11 each come
+    back in a new track, and each is read against the neutral face learnt in their first shot."""
+    from core.model.scorer import FaceScorer
+    from core.model.shipped import default_model_dir
+
+    scorer = FaceScorer(default_model_dir())
+    with open_source(clips["abab"]) as source, FaceTracker() as tracker:
+        frames = list(analysed_frames(source, tracker, scorer))
+    assert {f.track_id for r in frames for f in r.faces} == {0, 1, 2, 3}
+    assert sorted(scorer._running) == [0, 1]  # one running baseline per person (per track: four)
+
+
+@needs_shared
 def test_a_chunked_pass_finds_the_people_one_pass_finds(clips):
     """Chunks of the three-people clip analysed apart (faces only), joined in order: the same
     tracks and people, although the chunk boundary falls inside a shot and two of the people

@@ -1,7 +1,8 @@
 """Per-face AU and emotion scores for tracked faces in a frame: the model as the pipeline uses it.
 
 Readings are relative to the person (`core.baseline`): the AU heads read the face's geometry minus
-that track's neutral geometry, and eye closure (AU45, AU43) is the eyelid aperture against the
+that person's neutral geometry (one baseline for all of a person's tracks, `baseline_key`: someone
+who turns away and comes back keeps their calibration), and eye closure (AU45, AU43) is the eyelid aperture against the
 person's own open eyes. Each AU probability is shifted by the model's per-AU threshold so that
 0.5 is the decision point everywhere a yes/no is shown (``AUxx_c``, overlays, captions, editor).
 """
@@ -106,13 +107,13 @@ class FaceScorer:
         self.reset()
 
     def reset(self) -> None:
-        """Forget every track's baseline: call at the start of each video (track ids restart)."""
+        """Forget every person's baseline: call at the start of each video (ids restart)."""
         self._running: dict[int, TrackBaseline] = {}
         self._fixed: dict[int, np.ndarray] = {}
         self._closed_since: dict[int, float] = {}
 
     def set_baselines(self, fixed: dict[int, np.ndarray]) -> None:
-        """Use these rest values (``core.baseline.N_VALUES``) for these tracks from now on."""
+        """Use these rest values (``core.baseline.N_VALUES``) for these people (`baseline_key`) from now on."""
         self._fixed.update(fixed)
 
     def score(self, rgb: np.ndarray, faces: list[Face], timestamp: float = 0.0, batch: int | None = BATCH
@@ -127,8 +128,9 @@ class FaceScorer:
         for face, read in zip(faces, raw):
             r = read[:self.raw_size]
             values = face_values(face.landmarks)
-            baseline, known = self._baseline(face.track_id, timestamp, values)
-            au, emotion = self.readings(r, values, baseline, face.track_id, timestamp, known)
+            key = baseline_key(face.person, face.track_id)
+            baseline, known = self._baseline(key, timestamp, values)
+            au, emotion = self.readings(r, values, baseline, key, timestamp, known)
             out.append(FaceScores(au, emotion, r, self.quality(r), read[self.raw_size:].astype(np.float16)))
         return out
 
@@ -199,17 +201,17 @@ class FaceScorer:
         """0..1: the weakest of the size, sharpness and pose checks and the share of regions not covered."""
         return float(np.float32(min(raw[self.raw_size - 1], 1 - self._covered(raw).mean())))
 
-    def _baseline(self, track: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
-        """(the track's rest values, whether they are the person's own)."""
-        if track in self._fixed:
-            return self._fixed[track], True
+    def _baseline(self, key: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(the rest values of ``key`` (`baseline_key`), whether they are the person's own)."""
+        if key in self._fixed:
+            return self._fixed[key], True
         if self.baseline.kind == "none":
             return POPULATION_REST, False
-        running = self._running.setdefault(track, TrackBaseline(POPULATION_REST))
+        running = self._running.setdefault(key, TrackBaseline(POPULATION_REST))
         running.add(t, values)
         return running.estimate(), running.known
 
-    def readings(self, raw: np.ndarray, values: np.ndarray, baseline: np.ndarray, track: int, t: float,
+    def readings(self, raw: np.ndarray, values: np.ndarray, baseline: np.ndarray, key: int, t: float,
                  known: bool = True) -> tuple[dict[int, float], dict[str, float]]:
         """(AU, emotion) probabilities of one face from its appearance logits, geometry and eye
         openings (``values``) and the person's ``baseline``; tracks how long the eyes have been closed.
@@ -229,7 +231,7 @@ class FaceScorer:
         au = dict(zip(self.model_aus, map(float, p)))
         closure = eye_closure(values, baseline)
         closed = closure >= EYE_CLOSED
-        since = self._closed_since.setdefault(track, t) if closed else self._closed_since.pop(track, None)
+        since = self._closed_since.setdefault(key, t) if closed else self._closed_since.pop(key, None)
         au[45] = float(_sigmoid((closure - EYE_CLOSED) / EYE_CLOSED_SOFTNESS))
         au[43] = au[45] if closed and t - since >= HELD_CLOSED_S else min(au[45], 0.49)
         covered = self._covered(raw)
@@ -243,10 +245,10 @@ class FaceScorer:
     def recalibrate(self, analysis, mode: BaselineMode) -> dict[int, np.ndarray]:
         """Read every face of ``analysis`` again with another baseline, from its stored appearance
         logits and landmarks (no pixels needed): e.g. a neutral segment marked after the analysis
-        ran. Returns the fixed rest values of the tracks the segment covers."""
+        ran. Returns the fixed rest values of the people (`baseline_key`) the segment covers."""
         fixed = {}
-        for track in analysis.track_ids():
-            rows = analysis.track_rows(track, with_raw=True)
+        for key in np.unique(analysis.face_people()).tolist():  # a person's faces, or a track's without one
+            rows = analysis.key_rows(key, with_raw=True)
             if not len(rows):
                 continue
             times = analysis.row_times(rows)
@@ -255,18 +257,24 @@ class FaceScorer:
             raw = analysis.raw(rows)
             baselines, known = track_baselines(times, values, mode, POPULATION_REST)
             if mode.kind == "segment" and ((times >= mode.start) & (times <= mode.end)).any():
-                fixed[track] = baselines[0]
-            self._closed_since.pop(track, None)
+                fixed[key] = baselines[0]
+            self._closed_since.pop(key, None)
             au = np.empty((len(rows), len(analysis.aus)), np.float32)
             emotion = np.empty((len(rows), len(analysis.emotions)), np.float32)
             for i, (t, v, b, k) in enumerate(zip(times.tolist(), values, baselines, known)):
-                a, e = self.readings(raw[i], v, b, track, t, bool(k))
+                a, e = self.readings(raw[i], v, b, key, t, bool(k))
                 au[i] = [a.get(n, np.nan) for n in analysis.aus]
                 emotion[i] = [e.get(x, np.nan) for x in analysis.emotions]
             analysis.set_readings(rows, au, emotion)
         analysis.baseline = str(mode)
         analysis.invalidate()
         return fixed
+
+
+def baseline_key(person: int, track: int) -> int:
+    """Whose baseline a face is read against: its person's, else (no person decided: a photo)
+    its track's, as ``-1 - track`` (the key `Analysis.face_people` gives such a face)."""
+    return person if person >= 0 else -1 - track
 
 
 def face_values(landmarks: np.ndarray) -> np.ndarray:
