@@ -116,22 +116,24 @@ class Exports(QObject):
     # --- in the pool ------------------------------------------------------------------------------
     def export_report(self, path: Path | None = None) -> Path | None:
         """The session report (core.report): one self-contained HTML file."""
-        if not self._analysed():
-            return None
-        path = Path(path) if path else self._save_path("Export session report", "_report.html", "HTML (*.html)")
-        if path:
-            snapshot = self.session.snapshot()  # the video as it is now, whatever is opened meanwhile
-            self._start("report", lambda: snapshot.write_report(path) or path, f"Writing the report {path.name}…")
-        return path
+        return self._export_in_pool("report", path, ("Export session report", "_report.html", "HTML (*.html)"),
+                                    lambda snapshot, p: snapshot.write_report(p), "the report")
 
     def export_elan(self, path: Path | None = None) -> Path | None:
         """An ELAN file (core.export.elan): emotion and AU tiers per person, the segments, the video linked."""
+        return self._export_in_pool("elan", path, ("Export ELAN file", ".eaf", "ELAN (*.eaf)"),
+                                    lambda snapshot, p: snapshot.write_elan(p), "the ELAN file")
+
+    def _export_in_pool(self, what: str, path: Path | None, ask: tuple[str, str, str], write, name: str
+                        ) -> Path | None:
+        """``write(snapshot, path)`` in the thread pool, of the session as it is now (whatever is
+        opened meanwhile); ``ask``: the save dialog's title, suffix and filter when no path is given."""
         if not self._analysed():
             return None
-        path = Path(path) if path else self._save_path("Export ELAN file", ".eaf", "ELAN (*.eaf)")
+        path = Path(path) if path else self._save_path(*ask)
         if path:
             snapshot = self.session.snapshot()
-            self._start("elan", lambda: (snapshot.write_elan(path), path)[1], f"Writing the ELAN file {path.name}…")
+            self._start(what, lambda: (write(snapshot, path), path)[1], f"Writing {name} {path.name}…")
         return path
 
     def compute_statistics(self) -> bool:

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
-from core.stats import POSE_AXES, Statistics
+from core.stats import Statistics, summary_cells
 
 COLUMNS = ("person", "segment", "face frames", "face share", "seconds", "top emotions (share of time)",
            "episodes", "blinks/min", "head range p/y/r (°)")
@@ -22,13 +22,9 @@ def _pct(value: float | None) -> str:
 
 def range_cells(r) -> list[str]:
     """One `RangeStats` as the table's text cells (without the AU columns)."""
-    shares = sorted(((v, e) for e, v in r.emotion_share.items() if v), key=lambda ve: (-round(ve[0], 6), ve[1]))
-    episodes = sum(e.count for e in r.episodes.values())
-    pose = "/".join("–" if r.head_pose_range.get(axis) is None else f"{r.head_pose_range[axis]:.0f}"
-                    for axis, _ in POSE_AXES)
+    cells = summary_cells(r, missing="–")
     return [r.person, r.segment, f"{r.face_frames}/{r.frames}", _pct(r.face_share), f"{r.seconds:.2f}",
-            " ".join(f"{e} {v:.0%}" for v, e in shares[:3]) or "–", str(episodes) if r.episodes else "–",
-            "–" if r.blinks_per_minute is None else f"{r.blinks_per_minute:.1f}", pose if r.head_pose_range else "–"]
+            cells["emotions"], cells["episodes"], cells["blinks"], cells["head"]]
 
 
 class StatisticsPanel(QWidget):

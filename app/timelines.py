@@ -18,7 +18,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, Qt, Signal
 
-from core.segments import SEGMENT_COLOURS, Segment
+from core.segments import SEGMENT_COLOURS, Segment, overlap_rows
 
 from .overlay import COLORMAP, SELECTED_COLOR
 
@@ -59,19 +59,8 @@ def uniform_columns(times: np.ndarray, values: np.ndarray, max_columns: int = MA
 
 
 def segment_rows(segments: list[Segment]) -> list[int]:
-    """Per segment (in the order given), the row it is drawn on: as few rows as keep each free
-    of overlaps (first fit by start)."""
-    ends: list[float] = []
-    rows = [0] * len(segments)
-    for i in sorted(range(len(segments)), key=lambda i: (segments[i].start, segments[i].end)):
-        s = segments[i]
-        row = next((r for r, end in enumerate(ends) if end <= s.start + 1e-9), len(ends))
-        if row == len(ends):
-            ends.append(s.end)
-        else:
-            ends[row] = s.end
-        rows[i] = row
-    return rows
+    """Per segment (in the order given), the row it is drawn on (`core.segments.overlap_rows`)."""
+    return overlap_rows(segments, tolerance=1e-9)
 
 
 def with_gaps(times: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

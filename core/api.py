@@ -38,7 +38,7 @@ from .errors import InputError
 from .faces.tracker import DETECT_EVERY
 from .model.shipped import default_model_dir
 from .results import REQUIRED, TEXT_COLUMNS, Result, read_result
-from .segments import Segment, read_segments
+from .segments import Segment, in_order, read_segments
 from .stats import MAX_GAP_S, MIN_EPISODE_S, WHOLE_RECORDING, Statistics, compute_statistics
 
 __all__ = ["analyze", "read_csv", "statistics", "statistics_table", "to_result", "read_segments", "Segment",
@@ -197,7 +197,7 @@ def _segments(segments, tiers) -> list[Segment]:
         if not segment.name or not segment.end > segment.start:
             raise InputError(f"segment {s!r}: needs a name and an end after its start")
         out.append(segment)
-    return sorted(out, key=lambda s: (s.start, s.end, s.name))
+    return in_order(out)
 
 
 def _flat(values: dict, prefix: str = "") -> dict:

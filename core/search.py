@@ -48,7 +48,13 @@ def best_moments(frames: np.ndarray, times: np.ndarray, people: np.ndarray, scor
                  min_gap: float = MIN_GAP_S, only: set[int] | None = None) -> list[Moment]:
     """The ``top`` best-scoring moments (smoothed), best first; moments of one person are at least
     ``min_gap`` seconds apart. ``only``: these people alone."""
-    s = smoothed(times, people, scores)
+    return pick_moments(frames, times, people, smoothed(times, people, scores), top, min_gap, only)
+
+
+def pick_moments(frames: np.ndarray, times: np.ndarray, people: np.ndarray, smooth: np.ndarray, top: int = 5,
+                 min_gap: float = MIN_GAP_S, only: set[int] | None = None) -> list[Moment]:
+    """`best_moments` from scores already `smoothed`."""
+    s = smooth.copy()
     if only is not None:
         s[~np.isin(people, list(only))] = np.nan
     order = np.argsort(-np.nan_to_num(s, nan=-np.inf), kind="stable")

@@ -13,7 +13,7 @@ import csv
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from pympi.Elan import Eaf
 
@@ -60,7 +60,29 @@ def read_segments(path: Path, tiers: Sequence[str] | None = None) -> list[Segmen
         segments = _read_csv(path)
     else:
         raise InputError(f"{path}: unknown segments format (give a .csv of name,start,end or an ELAN .eaf)")
+    return in_order(segments)
+
+
+def in_order(segments: Iterable[Segment]) -> list[Segment]:
+    """By start, then end, then name: the one order lists of segments are kept in."""
     return sorted(segments, key=lambda s: (s.start, s.end, s.name))
+
+
+def overlap_rows(segments: Sequence[Segment], tolerance: float = 0.0) -> list[int]:
+    """Per segment (in the order given), the row it goes on: as few rows as keep each free of
+    overlaps (first fit by start; an end within ``tolerance`` of the next start does not overlap).
+    The studio draws them so; an ELAN file, whose tiers allow no overlaps, writes a tier a row."""
+    ends: list[float] = []
+    rows = [0] * len(segments)
+    for i in sorted(range(len(segments)), key=lambda i: (segments[i].start, segments[i].end)):
+        s = segments[i]
+        row = next((r for r, end in enumerate(ends) if end <= s.start + tolerance), len(ends))
+        if row == len(ends):
+            ends.append(s.end)
+        else:
+            ends[row] = s.end
+        rows[i] = row
+    return rows
 
 
 def _read_csv(path: Path) -> list[Segment]:

@@ -45,8 +45,8 @@ from .baseline import BaselineMode
 from .cache import cache_dir
 from .errors import InputError
 from .outputs import AtomicOutput, OutputError, write_durably
-from .search import Moment, best_moments, smoothed, text_scores
-from .segments import WHOLE_RECORDING, Segment, read_segments
+from .search import Moment, pick_moments, smoothed, text_scores
+from .segments import WHOLE_RECORDING, Segment, in_order, read_segments
 
 FORMAT = "mf2-session-1"
 _EPS = 1e-6  # seconds: frame times compared across arrays
@@ -131,7 +131,7 @@ class UserWork:
             else:
                 raise ValueError(f"unknown operation {op['op']!r}")
         segments = [Segment(str(s["name"]), float(s["start"]), float(s["end"])) for s in data["segments"]]
-        return cls(names, operations, sorted(segments, key=_segment_order))
+        return cls(names, operations, in_order(segments))
 
 
 class WorkStore:
@@ -228,10 +228,6 @@ def _within(times: np.ndarray, spans: list[tuple[float, float]]) -> np.ndarray:
     return mask
 
 
-def _segment_order(s: Segment) -> tuple:
-    return s.start, s.end, s.name
-
-
 NAME_MAX = 60
 _RESERVED = re.compile(r"-?\d+|(person|face)\s+-?\d+", re.IGNORECASE)
 
@@ -292,8 +288,8 @@ def embeddings_state(analysis: Analysis | None) -> str:
 
 def rank_moments(frames, times, keys, scores, wanted, top: int = TOP_MOMENTS) -> tuple[np.ndarray, list[Moment]]:
     """(smoothed scores, the best moments of the people ``wanted``)."""
-    return (smoothed(times, keys, scores),
-            best_moments(frames, times, keys, scores, top, only=set(wanted)))
+    smooth = smoothed(times, keys, scores)
+    return smooth, pick_moments(frames, times, keys, smooth, top, only=set(wanted))
 
 
 def search_faces(analysis: Analysis, model, encoder, text: str, by_track: bool, people: Sequence[int],
@@ -398,8 +394,7 @@ class Session:
                 self._save()
             return
         known = set(saved.segments)
-        saved.segments = sorted(saved.segments + [s for s in self.work.segments if s not in known],
-                                key=_segment_order)
+        saved.segments = in_order(saved.segments + [s for s in self.work.segments if s not in known])
         saved.names.update(self.work.names)
         saved.operations += self.work.operations
         self.work = saved
@@ -801,7 +796,7 @@ class Session:
         if end - start < 1e-3:
             raise InputError(f"A segment needs an end after its start ({start:.2f} s)")
         segment = Segment(name, round(start, 3), round(end, 3))
-        self.work.segments = sorted(self.work.segments + [segment], key=_segment_order)
+        self.work.segments = in_order(self.work.segments + [segment])
         self.segment_start = None
         self._save()
         self.events.segments.emit()
@@ -813,7 +808,7 @@ class Session:
         known = set(self.work.segments)
         new = [s for s in dict.fromkeys(segments) if s not in known]
         if new:
-            self.work.segments = sorted(self.work.segments + new, key=_segment_order)
+            self.work.segments = in_order(self.work.segments + new)
             self._save()
             self.events.segments.emit()
         return len(new)
@@ -832,7 +827,7 @@ class Session:
         if not name:
             raise InputError("A segment needs a name")
         renamed = Segment(name, segment.start, segment.end)
-        self.work.segments = sorted([renamed if s == segment else s for s in self.work.segments], key=_segment_order)
+        self.work.segments = in_order(renamed if s == segment else s for s in self.work.segments)
         self._save()
         self.events.segments.emit()
         return renamed

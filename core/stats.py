@@ -196,6 +196,19 @@ def _plain(value):
     return value
 
 
+def summary_cells(r: RangeStats, missing: str = "-") -> dict[str, str]:
+    """One range's summary as the tables show it (this module's text, the studio's dock): its top
+    three emotions by share of time, the episodes, blinks a minute and the head-pose ranges
+    pitch/yaw/roll in degrees; ``missing`` where there is no figure."""
+    shares = sorted(((v, e) for e, v in r.emotion_share.items() if v), key=lambda ve: (-round(ve[0], 6), ve[1]))
+    pose = "/".join(missing if r.head_pose_range.get(axis) is None else f"{r.head_pose_range[axis]:.0f}"
+                    for axis, _ in POSE_AXES)
+    return {"emotions": " ".join(f"{e} {v:.0%}" for v, e in shares[:3]) or missing,
+            "episodes": str(sum(e.count for e in r.episodes.values())) if r.episodes else missing,
+            "blinks": missing if r.blinks_per_minute is None else f"{r.blinks_per_minute:.1f}",
+            "head": pose if r.head_pose_range else missing}
+
+
 def format_table(stats: Statistics) -> str:
     """The figures as text: one line per person and range, then the AUs present in any of them."""
     lines = [f"{stats.source}: {stats.frames} frames"
@@ -207,16 +220,10 @@ def format_table(stats: Statistics) -> str:
               "blinks/min", "head range p/y/r (deg)")
     rows = []
     for r in stats.ranges:
-        shares = sorted(((v, e) for e, v in r.emotion_share.items() if v), key=lambda ve: (-round(ve[0], 6), ve[1]))
-        episodes = sum(e.count for e in r.episodes.values())
-        pose = "/".join("-" if r.head_pose_range.get(axis) is None else f"{r.head_pose_range[axis]:.0f}"
-                        for axis, _ in POSE_AXES)
+        cells = summary_cells(r)
         rows.append((r.person, r.segment,
                      f"{r.face_frames}/{r.frames}" + (f" {r.face_share:.0%}" if r.face_share is not None else ""),
-                     f"{r.seconds:.2f}", " ".join(f"{e} {v:.0%}" for v, e in shares[:3]) or "-",
-                     str(episodes) if r.episodes else "-",
-                     "-" if r.blinks_per_minute is None else f"{r.blinks_per_minute:.1f}",
-                     pose if r.head_pose_range else "-"))
+                     f"{r.seconds:.2f}", cells["emotions"], cells["episodes"], cells["blinks"], cells["head"]))
     lines += _columns(header, rows)
     aus = sorted({au for r in stats.ranges for au, v in r.au_occurrence.items() if v and v >= 0.05})
     if aus:

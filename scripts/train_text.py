@@ -41,7 +41,8 @@ from core.quiet import silence_native_stderr
 from core.taxonomy import EMOTIONS
 from core.training.checkpoint import load_model, save_model
 from core.training.emotion_heads import ferplus_votes, frozen_features, majority
-from core.training.text_align import TextData, TextSettings, TextTable, train_text, with_text_adapter
+from core.training.text_align import (TextData, TextSettings, TextTable, evaluation_prompts, train_text,
+                                      with_text_adapter)
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
@@ -75,7 +76,7 @@ def features(model: MF2, base: Path, images: np.ndarray, centers: np.ndarray, na
 def build(model: MF2, encoder: TextEncoder, fer, fer_labels: np.ndarray, ck, ck_faces, ck_regions) -> TextData:
     """The training data: FER faces with paraphrases of their emotion, CK+ faces with paraphrases of
     their AUs and emotion, and paraphrases of each AU for the regions; no text holds an evaluation prompt."""
-    table = TextTable(_prompts(None) + _prompts(BLIND))
+    table = TextTable(evaluation_prompts(BLIND))
     rng = np.random.default_rng(0)
     pools = {e: table.paraphrases(None, EMOTIONS[e], POOL, seed=e) for e in range(len(EMOTIONS))}
     fer_choices = np.stack([rng.choice(pools[e], PARAPHRASES, replace=False) for e in fer_labels])
@@ -101,10 +102,6 @@ def build(model: MF2, encoder: TextEncoder, fer, fer_labels: np.ndarray, ck, ck_
     return TextData(torch.cat([fer, ck_faces]), np.concatenate([fer_labels, ck_keys]),
                     np.concatenate([fer_choices, np.asarray(ck_choices)]), text_emb,
                     ck_regions, torch.as_tensor(labels), np.asarray(au_choices))
-
-
-def _prompts(path) -> list[str]:
-    return [t for kind in ("emotions", "aus") for texts in load_prompts(path, kind).values() for t in texts]
 
 
 def emotion_accuracy(model: MF2, encoder: TextEncoder, faces: torch.Tensor, labels: np.ndarray, prompts: dict) -> float:

@@ -16,20 +16,16 @@ from core.model.zero_shot import class_embeddings, load_prompts, score_text, zer
 from core.taxonomy import ACTION_UNITS, EMOTIONS
 from core.training.checkpoint import load_model
 from core.training.loop import au_texts
-from core.training.text_align import TextTable
+from core.training.text_align import TextTable, evaluation_prompts
 
 BLIND_PROMPTS = Path(__file__).resolve().parent.parent / "scripts" / "blind_prompts.json"
-
-
-def _prompts(path) -> list[str]:
-    return [t for kind in ("emotions", "aus") for texts in load_prompts(path, kind).values() for t in texts]
 
 
 def test_evaluation_prompts_never_reach_training():
     """The training texts (scripts/train_text.py draws them through TextTable) hold no evaluation
     prompt, default or blind, anywhere in them; the AU descriptions the regions were first aligned
     to are no prompts either."""
-    prompts = [p.lower().rstrip(".") for p in _prompts(None) + _prompts(BLIND_PROMPTS)]
+    prompts = [p.lower().rstrip(".") for p in evaluation_prompts(BLIND_PROMPTS)]
     assert len(prompts) >= 150
     table = TextTable(prompts)
     for emotion in (None, *EMOTIONS):
@@ -105,7 +101,7 @@ def test_pretraining_descriptions_hold_no_evaluation_prompt():
                     np.array([""] * n, dtype=object))
     texts, index = description_table(data, paraphrases=8)
     assert len(texts) > 300 and index.max() == len(texts) - 1
-    prompts = [p.lower() for p in _prompts(None)]
+    prompts = [p.lower() for p in evaluation_prompts()]
     assert any(p in describe(None, e, seed=s).text.lower() for e in EMOTIONS for s in range(8) for p in prompts)
     for t in texts:
         assert not any(p in t.lower() for p in prompts), t

@@ -20,7 +20,7 @@ from pympi.Elan import Eaf, to_string
 
 from ..outputs import AtomicOutput
 from ..results import Result
-from ..segments import SEGMENT_TYPE, Segment
+from ..segments import SEGMENT_TYPE, Segment, overlap_rows
 
 EMOTION_TYPE, AU_TYPE = "emotion", "action unit"
 SEGMENTS_TIER = "segments"
@@ -67,10 +67,11 @@ def write_elan(result: Result, path: Path, media: Path | None = None, segments: 
             for first, last, label in _runs(positions, labels):
                 end = result.frame_times[last] + result.frame_durations[last]
                 _annotate(eaf, tier, result.frame_times[first], end, values[label])
-    for i, lane in enumerate(_lanes(segments)):
+    rows = overlap_rows(segments)  # an ELAN tier holds no overlaps: a tier a row
+    for i in range(max(rows, default=-1) + 1):
         tier = SEGMENTS_TIER if i == 0 else f"{SEGMENTS_TIER} {i + 1}"
         eaf.add_tier(tier, ling=SEGMENT_TYPE)
-        for s in lane:
+        for s in sorted((s for s, row in zip(segments, rows) if row == i), key=lambda s: (s.start, s.end)):
             _annotate(eaf, tier, s.start, s.end, s.name)
     eaf.properties = [("lastUsedAnnotationId", eaf.maxaid)]
     out = AtomicOutput(path)
@@ -97,15 +98,3 @@ def _annotate(eaf, tier: str, start: float, end: float, value: str) -> None:
     """One annotation in whole milliseconds (at least one long, as ELAN requires)."""
     start_ms = round(start * 1000)
     eaf.add_annotation(tier, start_ms, max(round(end * 1000), start_ms + 1), value)
-
-
-def _lanes(segments: Sequence[Segment]) -> list[list[Segment]]:
-    """The segments spread over as few lists as keep each free of overlaps (first fit by start)."""
-    lanes: list[list[Segment]] = []
-    for s in sorted(segments, key=lambda s: (s.start, s.end)):
-        lane = next((lane for lane in lanes if lane[-1].end <= s.start), None)
-        if lane is None:
-            lanes.append([s])
-        else:
-            lane.append(s)
-    return lanes

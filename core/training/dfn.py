@@ -134,7 +134,8 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
         table = TextTable(evaluation_prompts())  # generated texts never hold an evaluation prompt
         ids = [table.paraphrases(None, model.cfg.emotions[int(e)], 1, seed=i % 4, whole=True)[0]
                for i, e in enumerate(replay.emotions)] if replay is not None else []
-        replay_texts = [table.texts[i] for i in ids]
+        texts = table.texts
+        replay_texts = [texts[i] for i in ids]
         text_emb, text_index = _text_table(data.texts + replay_texts, device)
         user_t = torch.as_tensor([text_index.get(t, -1) for t in data.texts], device=device)
         rep_t = torch.as_tensor([text_index[t] for t in replay_texts], dtype=torch.long, device=device)

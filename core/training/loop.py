@@ -50,8 +50,8 @@ def description_table(data: Prepared, paraphrases: int = 4) -> tuple[list[str], 
             index[i] = table.add(data.texts[i])
             continue
         labelled = ~np.isnan(data.aus[i])
-        aus = {n: min(1.0, float(v)) for n, v, k in zip(AU_NUMBERS, data.aus[i], labelled) if k and v > 0} \
-            if labelled.any() else None
+        aus = {n: float(v) for n, v, k in zip(AU_NUMBERS, data.aus[i], labelled) if k and v > 0} \
+            if labelled.any() else None  # intensities on FACS's 0..5 scale too: describe's words clamp them
         emotion = EMOTIONS[data.emotions[i]] if data.emotions[i] >= 0 else None
         index[i] = table.paraphrases(aus, emotion, 1, seed=i % paraphrases, whole=True)[0]
     return table.texts, index

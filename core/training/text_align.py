@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,11 +31,13 @@ def text_view(d: Description, rng: random.Random) -> str:
     return rng.choice([d.text, d.global_text, f"{d.global_text} {d.emotion_text}".strip(), d.emotion_text or d.global_text])
 
 
-def evaluation_prompts() -> list[str]:
-    """Every shipped evaluation prompt (core/model/default_prompts.json): what no training text may hold."""
+def evaluation_prompts(*more: Path) -> list[str]:
+    """Every shipped evaluation prompt (core/model/default_prompts.json), and those of the prompt
+    files ``more``: what no training text may hold."""
     from ..model.zero_shot import load_prompts
 
-    return [t for kind in ("emotions", "aus") for texts in load_prompts(None, kind).values() for t in texts]
+    return [t for path in (None, *more) for kind in ("emotions", "aus")
+            for texts in load_prompts(path, kind).values() for t in texts]
 
 
 class TextTable:
