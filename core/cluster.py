@@ -30,9 +30,10 @@ the CPU) besides its CPU, and runs the model on CUDA; otherwise tasks ask one CP
 on the CPU. ``cuda`` on a cluster without a GPU is an error before any work.
 
 A job reaches the cluster as units (`Unit`): plain functions with picklable arguments that return
-``(JobResult, CSV bytes or None)``. `WHOLE` makes one unit per input; another `Kind` (chunks of a
-long video, say) splits a job into several units and merges their outcomes, with the same
-dispatch, retries, stop and write-back.
+``(JobResult, CSV bytes or None)``. `WHOLE` makes one unit per input; another `Kind` splits a job
+into several units and merges their outcomes, with the same dispatch, retries, stop and
+write-back. Chunks of a long video (`chunked`) are joined on the driver as they arrive, in order,
+and dropped once written, so the driver does not hold a whole video's chunks.
 """
 from __future__ import annotations
 
@@ -140,9 +141,13 @@ class Unit:
 @dataclass(frozen=True)
 class Kind:
     """How a job is split into units (``split(job, spec, options)``) and how the outcomes of its
-    units, in ``part`` order, become the job's one outcome (``merge(spec, outcomes)``)."""
+    units, in ``part`` order, become the job's one outcome (``merge(spec, outcomes)``). With
+    ``joiner(spec, out, units)`` (None for units it does not join), the outcomes are instead
+    handed to a joiner as they arrive, which writes the job's CSV itself while later units still
+    run: the driver then holds only the units that finished ahead of their turn."""
     split: Callable[[int, str, AnalyzeOptions], list[Unit]]
     merge: Callable[[str, list[Outcome]], Outcome]
+    joiner: Callable[[str, Path, list[Unit]], "_ChunkJoiner | None"] | None = None
 
 
 def _one_unit(job: int, spec: str, options: AnalyzeOptions) -> list[Unit]:
@@ -165,23 +170,53 @@ def analyse_chunk(spec: str, chunk, options: AnalyzeOptions):
 
 def chunked(share: int, options: AnalyzeOptions) -> Kind:
     """Long videos in time chunks when the cluster has ``share`` slots or more an input (as
-    `core.batch` does on one machine); the driver joins a video's chunks and writes its CSV."""
-    from .chunks import ChunkFeed, video_chunks
+    `core.batch` does on one machine); the driver joins a video's chunks as they come back, in
+    order, and writes its CSV (`_ChunkJoiner`)."""
+    from .chunks import video_chunks
 
     def split(job: int, spec: str, options: AnalyzeOptions) -> list[Unit]:
         chunks, _ = video_chunks(spec, options.chunk_s, share)
         return [Unit(job, c.number, analyse_chunk, (spec, c, options)) for c in chunks] or _one_unit(job, spec, options)
 
-    def merge(spec: str, outcomes: list) -> Outcome:
-        if len(outcomes) == 1 and isinstance(outcomes[0][0], JobResult):
-            return outcomes[0]
-        feed = ChunkFeed([chunk for chunk, _ in outcomes], 0)
-        for chunk, found in outcomes:
-            feed.put(chunk.number, found)
+    def joiner(spec: str, out: Path, units: list[Unit]) -> "_ChunkJoiner | None":
+        if any(unit.fn is not analyse_chunk for unit in units):
+            return None  # a short video: one unit, written back whole
         # scored here: the readings need each person's frames in order, across chunks
-        return _analysed_to_bytes(spec, replace(on_this_node(options), device="cpu"), feed)
+        return _ChunkJoiner(spec, out, [unit.args[1] for unit in units], replace(on_this_node(options), device="cpu"))
 
-    return Kind(split, merge)
+    return Kind(split, _only, joiner)
+
+
+class _ChunkJoiner:
+    """One chunked video joined on the driver while its chunks run (the local path's joiner,
+    `core.batch`): each chunk's frames are scored and written as soon as the chunks before it are
+    in, and then dropped, so the driver's memory holds chunks that came early, not the video."""
+
+    def __init__(self, spec: str, out: Path, chunks: list, options: AnalyzeOptions):
+        from .chunks import ChunkFeed
+
+        self.feed = ChunkFeed(chunks, 0)
+        self.result: JobResult | None = None
+        self.thread = threading.Thread(target=self._join, args=(spec, out, options), name=f"join {Path(spec).name}",
+                                       daemon=True)
+        self.thread.start()
+
+    def _join(self, spec: str, out: Path, options: AnalyzeOptions) -> None:
+        try:
+            self.result = analyze_input(spec, out, options, None, self.feed)
+        except BaseException as e:  # noqa: BLE001 - reported for this input alone
+            self.result = JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}")
+
+    def put(self, outcome) -> None:
+        chunk, found = outcome
+        self.feed.put(chunk.number, found)
+
+    def fail(self, error: BaseException) -> None:
+        """End the join where its next chunk would come (a lost chunk, a stop): no CSV."""
+        self.feed.fail(error)
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
 
 
 # --- the driver --------------------------------------------------------------------------------
@@ -403,22 +438,34 @@ class _Run:
                  for job, spec in enumerate(jobs)]
         self.pending: deque[Unit] = deque(unit for job_units in units for unit in job_units)
         self.parts: dict[int, dict[int, Outcome]] = {job: {} for job in range(len(jobs))}
+        self.joiners = {job: joiner for job, job_units in enumerate(units)
+                        if job_units and kind.joiner and (joiner := kind.joiner(jobs[job], outputs[job], job_units))}
         self.counts = [len(job_units) for job_units in units]
         self.started: set[int] = set()  # jobs with a unit handed to the cluster
         self.running: dict = {}         # ObjectRef -> Unit
 
     def run(self) -> list[JobResult]:
         try:
-            while self.pending or self.running:
+            while self.pending or self.running or self.joiners:
                 self._submit()
-                if not self.running:
-                    continue
-                done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=WAIT_S)
-                for ref in done:
-                    self._finished(ref)
+                if self.running:
+                    done, _ = self.ray.wait(list(self.running), num_returns=1, timeout=WAIT_S)
+                    for ref in done:
+                        self._finished(ref)
+                elif self.joiners:
+                    next(iter(self.joiners.values())).thread.join(WAIT_S)
+                self._joined()
         except KeyboardInterrupt:  # Stopped (or a plain Ctrl-C): cancel the rest, keep what finished
             self._stop()
         return self.results  # type: ignore[return-value]
+
+    def _joined(self) -> None:
+        """Record the jobs whose joiners have written (or failed to write) their CSV."""
+        for job, joiner in list(self.joiners.items()):
+            if joiner.done():
+                del self.joiners[job]
+                if self.results[job] is None:
+                    self._done(job, joiner.result)
 
     def _submit(self) -> None:
         while self.pending and len(self.running) < self.limit:
@@ -437,6 +484,8 @@ class _Run:
             outcome = self.ray.get(ref)
         except self.ray.exceptions.RayError as e:
             return self._fail(unit.job, *self._lost(e, stopping))
+        if unit.job in self.joiners:
+            return self.joiners[unit.job].put(outcome)
         self.parts[unit.job][unit.part] = outcome
         if len(self.parts[unit.job]) == self.counts[unit.job]:
             spec = self.jobs[unit.job]
@@ -468,6 +517,10 @@ class _Run:
         earlier = f"; the earlier {out} is kept" if kept and out.exists() else ""
         self._done(job, JobResult(self.jobs[job], error=f"{self.jobs[job]}: {why}; nothing written{earlier}"))
         self.parts[job].clear()
+        if job in self.joiners:
+            from .chunks import WorkerLost
+
+            self.joiners[job].fail(WorkerLost(why))
         for ref, unit in list(self.running.items()):
             if unit.job == job:
                 self._cancel(ref)
@@ -503,6 +556,11 @@ class _Run:
                     self._finished(ref, stopping=stopped)
             except KeyboardInterrupt:
                 pass  # a repeated signal changes nothing: the tasks are already cancelled
+        for joiner in self.joiners.values():  # as the local path does: a video being joined is cut short
+            joiner.fail(KeyboardInterrupt(why))
+        for joiner in self.joiners.values():
+            joiner.thread.join()
+        self._joined()
         for job, result in enumerate(self.results):
             if result is None:
                 self._fail(job, stopped, kept=True)

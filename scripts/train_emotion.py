@@ -29,8 +29,8 @@ from core.quiet import silence_native_stderr
 from core.taxonomy import EMOTIONS
 from core.training.au_local import person_rest
 from core.training.checkpoint import load_model, model_metadata, save_model
-from core.training.emotion_heads import (EmotionData, ferplus_votes, frozen_features, majority, predict_emotion,
-                                         train_emotion)
+from core.training.emotion_heads import (EmotionData, choice_hold_out, ferplus_votes, frozen_features, majority,
+                                         predict_emotion, train_emotion)
 
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
@@ -95,8 +95,7 @@ def main() -> int:
     best = None
     for soft in (True, False) if args.use is None else ():
         train, train_top, _, keep = fer_data(base, SHARED / "fer2013" / "train", votes, soft)
-        rng = np.random.default_rng(0)
-        hold = rng.random(len(train)) < 0.1
+        hold = choice_hold_out(len(train))
         fit = np.flatnonzero(keep & ~hold)
         for inputs in (False, True):
             model = load_model(args.base)

@@ -192,3 +192,60 @@ def test_a_long_video_in_chunks_on_the_cluster_writes_what_chunks_on_this_machin
     one_pass = mf2("analyze", clip, "-o", tmp_path / "one", "--workers", "1")
     assert one_pass.returncode == 0  # and chunks were made: their landmarks differ from one pass's by jitter
     assert (tmp_path / "one" / "long.csv").read_bytes() != (tmp_path / "local" / "long.csv").read_bytes()
+
+
+def test_the_driver_writes_a_chunked_video_as_its_chunks_come_back(tmp_path, face_crop):
+    """The driver joins a long video's chunks as they arrive: a chunk it can use is scored and
+    dropped at once (it does not wait for the last chunk holding every other one), a chunk that
+    came early waits for the one before it, and the CSV is what chunks on this machine write."""
+    from core.chunks import analyze_chunk, video_chunks
+    from core.cluster import chunked
+    from core.model.shipped import default_model_dir
+
+    from .conftest import moving_face_frames, write_clip
+
+    clip = write_clip(tmp_path / "long.mp4", moving_face_frames(face_crop, n=200, size=(320, 240)))  # 8 s
+    options = AnalyzeOptions(chunk_s=3, model=str(default_model_dir()))
+    kind = chunked(3, options)
+    units = kind.split(0, str(clip), options)
+    assert len(units) == 3
+    found = [analyze_chunk(str(clip), unit.args[1], options) for unit in units]
+    (tmp_path / "ray").mkdir()
+    joiner = kind.joiner(str(clip), tmp_path / "ray" / "long.csv", units)
+
+    def held() -> int:  # chunks handed in and not yet taken by the join
+        with joiner.feed._ready:
+            return len(joiner.feed._results)
+
+    def settle(condition) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert time.monotonic() < deadline, (held(), joiner.done(), joiner.result)
+            time.sleep(0.05)
+
+    joiner.put((units[2].args[1], found[2]))  # the last chunk first: it must wait
+    joiner.put((units[0].args[1], found[0]))
+    settle(lambda: held() == 1)  # the first was taken; the last waits for the second
+    assert not joiner.done() and not (tmp_path / "ray" / "long.csv").exists()
+    joiner.put((units[1].args[1], found[1]))
+    settle(joiner.done)
+    assert joiner.result.error is None and held() == 0
+    local = mf2("analyze", clip, "-o", tmp_path / "local", "--workers", "3", "--chunk", "3", "--device", "cpu")
+    assert local.returncode == 0, local.stderr
+    assert (tmp_path / "ray" / "long.csv").read_bytes() == (tmp_path / "local" / "long.csv").read_bytes()
+
+
+def test_a_lost_chunk_ends_the_join_without_a_csv(tmp_path, face_crop):
+    from core.chunks import WorkerLost
+    from core.cluster import chunked
+
+    from .conftest import moving_face_frames, write_clip
+
+    clip = write_clip(tmp_path / "long.mp4", moving_face_frames(face_crop, n=150, size=(320, 240)))
+    options = AnalyzeOptions(chunk_s=2)
+    kind = chunked(3, options)
+    joiner = kind.joiner(str(clip), tmp_path / "long.csv", kind.split(0, str(clip), options))
+    joiner.fail(WorkerLost("the node analysing it died"))
+    joiner.thread.join(30)
+    assert joiner.done() and "the node analysing it died" in joiner.result.error
+    assert not (tmp_path / "long.csv").exists()

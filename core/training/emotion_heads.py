@@ -89,6 +89,12 @@ class EmotionData:
 
 
 @torch.no_grad()
+def choice_hold_out(n: int) -> np.ndarray:
+    """The 10% of FER2013's n training images (in folder order) that choices are made on: emotion
+    head variants, and how long the encoder trains on FER+ (it is then left out of that training)."""
+    return np.random.default_rng(0).random(n) < 0.1
+
+
 def frozen_features(model: MF2, images: np.ndarray, centers: np.ndarray, batch: int = 256
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """((N, 2, E) face embeddings, (N, 2, E) mean region embeddings) of crops and their mirrors."""
