@@ -60,7 +60,6 @@ BROW_GATES = ((1, "inner_brow_height"), (2, "outer_brow_height"))
 
 
 def main() -> int:
-    global AUS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", type=Path, default=default_model_dir(), help="model whose backbone is kept")
     parser.add_argument("-o", "--output", type=Path, default=None, help="model folder to write (default: none)")

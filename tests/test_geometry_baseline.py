@@ -84,3 +84,27 @@ def test_running_baseline_is_causal_robust_and_starts_at_the_prior():
     seg, known = track_baselines(times, values, BaselineMode("segment", 0.0, 3.0), prior)
     assert known.all()
     assert np.allclose(seg, seg[0]) and abs(seg[0, 0] - 1.0) < 0.05
+
+
+def test_running_baseline_quantiles_are_those_of_the_whole_history():
+    """The sorted history kept in arrays gives each feature's quantile of every sample so far
+    (ties and repeats included), as the estimate is defined, long after its first arrays filled."""
+    from core.baseline import N_VALUES, PRIOR_SAMPLES, QUANTILES, SAMPLE_S
+
+    rng = np.random.default_rng(1)
+    prior = rng.normal(0, 1, N_VALUES)
+    running = TrackBaseline(prior)
+    history = []
+    for i in range(500):
+        v = np.round(rng.normal(0, 1, N_VALUES), 1)  # many ties
+        running.add(i * 1.5 * SAMPLE_S, v)
+        history.append(v)
+        if i % 37 == 0 or i == 499:
+            s = np.sort(np.array(history), axis=0)
+            n = len(history)
+            q = np.array([s[min(n - 1, int(round(qu * (n - 1)))), k] for k, qu in enumerate(QUANTILES)])
+            w = n / (n + PRIOR_SAMPLES)
+            assert np.array_equal(running.estimate(), w * q + (1 - w) * prior)
+    running.add(499 * 1.5 * SAMPLE_S + SAMPLE_S / 2, np.zeros(N_VALUES))  # too soon after the last: not a sample
+    running.add(1000 * SAMPLE_S, np.full(N_VALUES, np.nan))               # not finite: not a sample
+    assert running.samples == 500
