@@ -7,7 +7,6 @@ the per-video cache can reload it without executing anything.
 """
 from __future__ import annotations
 
-import bisect
 import json
 import threading
 import time
@@ -23,6 +22,7 @@ from .export import OpenFaceWriter, model_values
 from .faces import Face, FaceTracker
 from .faces.people import People
 from .faces.pose import HeadPose
+from .landmark_store import BLOCK, LandmarkStore
 from .outputs import durable_file
 from .taxonomy import AU_BY_NUMBER
 from .video import Frame
@@ -114,7 +114,6 @@ def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ..
 
 
 _AU, _EMOTION, _RAW = 1, 2, 4  # per face: what it came with (model readings, the pixels' raw reading)
-_BLOCK = 4096                   # faces per landmark block: landmarks grow a block at a time, never copied
 _POINTS = 478                   # landmarks per face until a face says otherwise
 
 
@@ -132,10 +131,11 @@ class Analysis:
     Stored as columns (numpy arrays), not as objects: per frame its index, time and first face;
     per face its frame, track, person, box, confidence, pose, landmarks, AU and emotion
     probabilities, quality and raw reading. People can be merged, split and named afterwards
-    (`merge_people`, `split_person`, `name_person`): the names are saved with the analysis. An hour of video at 30 fps (108,000 faces) takes about 470 MB, nearly
-    all of it landmarks, and a face's series is a few vectorised operations. `add` is O(1)
-    amortised: the small columns double their capacity when full, the landmarks grow by fixed
-    blocks. `at` builds the `FrameResult` of one frame on demand; `frames` builds them all (for
+    (`merge_people`, `split_person`, `name_person`): the names are saved with the analysis. The
+    landmarks, 413 MB of an hour at 30 fps (108,000 faces), are kept out of memory but for the
+    newest (core.landmark_store), so that hour takes about 126 MB, and a face's series is a few
+    vectorised operations. `add` is O(1) amortised: the small columns double their capacity when
+    full, the landmarks grow by fixed blocks. `at` builds the `FrameResult` of one frame on demand; `frames` builds them all (for
     tests and exports, never for drawing).
 
     One thread may add frames while others read: every method takes the analysis's lock.
@@ -158,11 +158,9 @@ class Analysis:
         self._people: tuple[int, list[int]] | None = None  # (version, people()) last given
         self._series: dict[int, tuple[int, tuple]] = {}  # track -> (version, arrays)
         self._counts: dict[int, int] = {}                # track -> faces
-        self._points: int | None = None
         self._f = {"index": np.zeros(0, np.int64), "time": np.zeros(0, np.float64), "start": np.zeros(0, np.int64)}
         self._r = self._empty_rows(0, 0)
-        self._blocks: list[np.ndarray] = []  # landmarks: (rows, points, 2) float32 each
-        self._block_starts: list[int] = []   # the first row of each block
+        self._landmarks = LandmarkStore()  # out of memory but for the newest blocks (core.landmark_store)
 
     def _empty_rows(self, n: int, raw_width: int, embedding_width: int = 0) -> dict[str, np.ndarray]:
         return {"frame": np.zeros(n, np.int64), "track": np.zeros(n, np.int64), "person": np.zeros(n, np.int64),
@@ -245,7 +243,7 @@ class Analysis:
             rows["raw"][r] = np.nan
         self._put_embedding(r, face.embedding)
         rows["flags"][r] = flags
-        self._put_landmarks(r, face.landmarks)
+        self._landmarks.put(r, face.landmarks)
         self._counts[face.track_id] = self._counts.get(face.track_id, 0) + 1
         self._n_rows = r + 1
 
@@ -290,14 +288,6 @@ class Analysis:
             return (self._f["index"][frames], self._f["time"][frames], self.face_people(),
                     rows["embedding"][:n].astype(np.float32))
 
-    def _put_landmarks(self, row: int, landmarks: np.ndarray) -> None:
-        if self._points is None:
-            self._points = len(landmarks)
-        if not self._blocks or row >= self._block_starts[-1] + len(self._blocks[-1]):
-            self._blocks.append(np.empty((_BLOCK, self._points, 2), np.float32))
-            self._block_starts.append(row)
-        self._blocks[-1][row - self._block_starts[-1]] = landmarks  # (a different point count raises here)
-
     def set_readings(self, rows: np.ndarray, au: np.ndarray, emotion: np.ndarray) -> None:
         """Replace the AU (len(rows), A) and emotion (len(rows), E) probabilities of these faces
         (rows as `track_rows` gives them): a face read again, e.g. against another baseline."""
@@ -331,11 +321,12 @@ class Analysis:
         counts = np.diff(np.r_[starts, n])[keep]
         new_starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
         take = np.repeat(starts[keep] - new_starts, counts) + np.arange(int(counts.sum()))
-        landmarks = self._gather_landmarks(take)
+        landmarks = self._landmarks.gather(take)
         self._f = {"index": index[keep].copy(), "time": self._f["time"][:f][keep].copy(), "start": new_starts}
         self._r = {name: column[:n][take].copy() for name, column in self._r.items()}
         self._r["frame"] = np.repeat(np.arange(len(keep)), counts)
-        self._blocks, self._block_starts = ([landmarks], [0]) if len(take) else ([], [])
+        self._landmarks.close()
+        self._landmarks = LandmarkStore.holding(landmarks)
         self._n_frames, self._n_rows = len(keep), len(take)
         tracks, track_counts = np.unique(self._r["track"], return_counts=True)
         self._counts = dict(zip(map(int, tracks), map(int, track_counts)))
@@ -353,7 +344,7 @@ class Analysis:
         rows = self._r
         flags = int(rows["flags"][r])
         return FaceResult(
-            int(rows["track"][r]), rows["box"][r].copy(), float(rows["confidence"][r]), self._landmarks_of(r).copy(),
+            int(rows["track"][r]), rows["box"][r].copy(), float(rows["confidence"][r]), self._landmarks.one(r),
             HeadPose(*rows["pose"][r].tolist()),
             dict(zip(self.aus, rows["au"][r].tolist())) if flags & _AU else {},
             dict(zip(self.emotions, rows["emotion"][r].tolist())) if flags & _EMOTION else {},
@@ -478,20 +469,7 @@ class Analysis:
         """(len(rows), points, 2) these faces' landmarks (a copy: ask for a few thousand at a time)."""
         with self._lock:
             self._ensure_order()
-            return self._gather_landmarks(np.asarray(rows, np.int64))
-
-    def _landmarks_of(self, r: int) -> np.ndarray:
-        b = bisect.bisect_right(self._block_starts, r) - 1
-        return self._blocks[b][r - self._block_starts[b]]
-
-    def _gather_landmarks(self, rows: np.ndarray) -> np.ndarray:
-        out = np.empty((len(rows), self._points or _POINTS, 2), np.float32)
-        if len(rows):
-            block = np.searchsorted(self._block_starts, rows, side="right") - 1
-            for b in np.unique(block):
-                mask = block == b
-                out[mask] = self._blocks[b][rows[mask] - self._block_starts[b]]
-        return out
+            return self._landmarks.gather(np.asarray(rows, np.int64))
 
     def _track_frames(self, track_id: int) -> tuple[np.ndarray, np.ndarray]:
         """(frame positions, rows) of the track's first face in each frame it is in."""
@@ -588,8 +566,7 @@ class Analysis:
             arrays = {"meta": np.array(json.dumps(meta)), "frame_index": self._f["index"][:f].copy(),
                       "frame_time": self._f["time"][:f].copy(), "faces_per_frame": np.diff(np.r_[starts, n])}
             arrays.update({name: column[:n].copy() for name, column in self._r.items() if name != "frame"})
-            points = self._points or _POINTS
-            blocks = [(b, min(len(b), n - s)) for b, s in zip(self._blocks, self._block_starts) if s < n]
+            points = self._landmarks.points or _POINTS
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with durable_file(path) as file, \
@@ -602,8 +579,10 @@ class Analysis:
             with z.open(stored, "w", force_zip64=True) as out:
                 np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
                                                            "fortran_order": False, "shape": (n, points, 2)})
-                for block, used in blocks:
-                    out.write(np.ascontiguousarray(block[:used], "<f4").tobytes())
+                for start in range(0, n, BLOCK):  # a block at a time: frames are added meanwhile, after row n
+                    with self._lock:
+                        block = self._landmarks.gather(np.arange(start, min(n, start + BLOCK)))
+                    out.write(block.tobytes())
 
     @classmethod
     def load(cls, path: Path) -> "Analysis":
@@ -614,18 +593,19 @@ class Analysis:
                 meta = json.loads(str(data["meta"]))
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"format {meta.get('format')}, this version reads {FORMAT}")
-                arrays = {k: data[k] for k in data.files}
+                arrays = {k: data[k] for k in data.files if k != "landmarks"}
             out = cls(tuple(meta["aus"]), tuple(meta["emotions"]), meta["model_version"], meta["frame_count"],
                       meta["source"], meta["baseline"])
             out.complete = bool(meta["complete"])
             out.names = {int(person): str(name) for person, name in meta["names"].items()}
-            out._fill(arrays)
-        except (OSError, ValueError, KeyError, EOFError, TypeError) as e:
+            out._fill(arrays, lambda rows: LandmarkStore.saved(path, "landmarks.npy", rows))
+        except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:
             raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
         return out
 
-    def _fill(self, arrays: dict[str, np.ndarray]) -> None:
-        """Take a saved analysis's columns as they are (ValueError if they do not fit together)."""
+    def _fill(self, arrays: dict[str, np.ndarray], landmarks: Callable[[int], LandmarkStore]) -> None:
+        """Take a saved analysis's columns as they are, its landmarks left in its file
+        (``landmarks(rows)``); ValueError if they do not fit together."""
         per_frame = np.asarray(arrays["faces_per_frame"], np.int64)
         f, n = len(per_frame), int(per_frame.sum())
         template = self._empty_rows(0, arrays["raw"].shape[1] if arrays["raw"].ndim == 2 else 0,
@@ -639,15 +619,12 @@ class Analysis:
                 raise ValueError(f"{name} of shape {column.shape}, expected {(n,) + empty.shape[1:]}")
             rows[name] = column
         rows["frame"] = np.repeat(np.arange(f), per_frame)
-        landmarks = np.asarray(arrays["landmarks"], np.float32)
         index, times = np.asarray(arrays["frame_index"], np.int64), np.asarray(arrays["frame_time"], np.float64)
-        if landmarks.ndim != 3 or landmarks.shape[0] != n or landmarks.shape[2] != 2 or len(index) != f \
-                or len(times) != f or (per_frame < 0).any():
+        if len(index) != f or len(times) != f or (per_frame < 0).any():
             raise ValueError("columns of different lengths")
+        self._landmarks = landmarks(n)  # checks their shape
         self._f = {"index": index, "time": times, "start": np.r_[0, np.cumsum(per_frame)[:-1]].astype(np.int64)}
         self._r = rows
-        self._points = landmarks.shape[1] if n else None
-        self._blocks, self._block_starts = ([landmarks], [0]) if n else ([], [])
         self._n_frames, self._n_rows = f, n
         self._ordered = bool((np.diff(index) > 0).all())
         tracks, counts = np.unique(rows["track"], return_counts=True)

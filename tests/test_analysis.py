@@ -347,3 +347,30 @@ def test_segments_start_where_the_top_emotion_changes_and_holds(face_clip, score
         staged.add(replace(real.frames()[0], index=i, timestamp=i / 25, faces=faces))
     # the one-frame "sad" flicker is no segment; the face coming back is; so is the lasting "sad"
     assert staged.segments(face.track_id) == [0, 15, 21]
+
+
+def test_an_analysis_longer_than_its_landmark_blocks_keeps_them_out_of_memory(tmp_path, face_clip, scorer):
+    """Past two blocks of faces the landmarks go to a scratch file, and a loaded analysis reads
+    them from its own file: every frame still reads back exactly, before and after a reload, and
+    an analysis saved while it is read (the studio's cache) is the same."""
+    from core.landmark_store import BLOCK
+
+    added = []
+    analyse(face_clip, scorer, added)
+    analysis = Analysis(scorer.aus, scorer.emotions, "test")
+    n = 3 * BLOCK + 100
+    for i in range(n):
+        analysis.add(replace_index(added[i % len(added)], i))
+    in_memory = [p for p in analysis._landmarks._parts if isinstance(p, np.ndarray)]
+    assert len(in_memory) == 2 and len(analysis._landmarks._parts) == 4
+    analysis.save(tmp_path / "a.npz")
+    loaded = Analysis.load(tmp_path / "a.npz")
+    assert not [p for p in loaded._landmarks._parts if isinstance(p, np.ndarray)]
+    for i in (0, BLOCK - 1, BLOCK, 2 * BLOCK + 3, n - 1):
+        assert_same_frame(analysis.at(i), loaded.at(i))
+        assert_same_frame(loaded.at(i), replace_index(added[i % len(added)], i))
+    rows = np.arange(0, n, 97)
+    assert np.array_equal(loaded.landmarks(rows), analysis.landmarks(rows))
+    loaded.save(tmp_path / "a.npz")  # over the file it reads from
+    again = Analysis.load(tmp_path / "a.npz")
+    assert np.array_equal(again.landmarks(rows), analysis.landmarks(rows))

@@ -1,0 +1,158 @@
+"""Every face's landmarks in an analysis, kept out of the process's memory.
+
+They are most of an analysis: 478 points x 2 float32 a face, 413 MB for an hour at 30 fps, while
+a view needs one frame's at a time. Faces go into blocks in memory; once a block is two blocks
+behind the newest (no frame that fails to be added can reach back that far) it is written to an
+unnamed scratch file and its memory is freed. A saved analysis's landmarks are read from its own
+file, where they are stored uncompressed, so opening an hour takes no landmark memory either.
+Rows are read back with plain reads (not a memory map, whose pages would count as the process's
+own once touched); the operating system's page cache keeps repeated reads fast.
+"""
+from __future__ import annotations
+
+import tempfile
+import threading
+import zipfile
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+BLOCK = 4096        # faces a block
+IN_MEMORY = 2       # newest blocks kept in memory: a frame being added may still be taken back there
+GAP = 64            # rows asked for that are further apart than this are read separately
+DTYPE = np.dtype("<f4")
+
+
+class _OnDisk:
+    """Rows ``first .. first + rows`` stored at ``offset`` of ``file`` as (rows, points, 2) <f4."""
+
+    def __init__(self, file: BinaryIO, offset: int, first: int, rows: int, points: int, lock: threading.Lock):
+        self.file, self.offset, self.first, self.rows, self.points, self.lock = file, offset, first, rows, points, lock
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start .. stop`` (relative to ``first``) as a new array."""
+        out = np.empty((stop - start, self.points, 2), DTYPE)
+        with self.lock:
+            self.file.seek(self.offset + start * self.points * 2 * DTYPE.itemsize)
+            if self.file.readinto(memoryview(out).cast("B")) != out.nbytes:
+                raise OSError(f"{getattr(self.file, 'name', 'landmark file')}: shorter than its landmarks")
+        return out
+
+
+class LandmarkStore:
+    """Landmarks by face row. Rows are put in order (a row may be put again while its block is
+    still in memory); not thread-safe on its own (the analysis's lock guards it)."""
+
+    def __init__(self, points: int | None = None):
+        self.points = points
+        self._parts: list = []    # ndarray blocks (in memory) and _OnDisk parts, in row order
+        self._starts: list[int] = []
+        self._scratch: BinaryIO | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def saved(cls, path: Path, member: str, rows: int) -> "LandmarkStore":
+        """The landmarks stored uncompressed as ``member`` of the .npz at ``path``, read from there
+        (ValueError if they are compressed or not a (rows, points, 2) float32 array)."""
+        file = open(path, "rb")
+        try:
+            with zipfile.ZipFile(file) as z:
+                info = z.getinfo(member)
+            if info.compress_type != zipfile.ZIP_STORED:
+                raise ValueError(f"{member} is compressed")
+            file.seek(info.header_offset)
+            local = file.read(30)  # the local file header: its name and extra field lengths at 26 and 28
+            begins = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+            file.seek(begins)
+            header = {(1, 0): np.lib.format.read_array_header_1_0,
+                      (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(file))
+            if header is None:
+                raise ValueError(f"{member}: not an array format this version reads")
+            shape, fortran, dtype = header(file)
+            if len(shape) == 3 and info.file_size < file.tell() - begins + np.prod(shape) * DTYPE.itemsize:
+                raise ValueError(f"{member} is shorter than its shape {shape}")
+            if fortran or dtype != DTYPE or len(shape) != 3 or shape[0] != rows or shape[2] != 2:
+                raise ValueError(f"{member} of shape {shape} and type {dtype}, expected ({rows}, points, 2) float32")
+            store = cls(shape[1] if rows else None)
+            if rows:
+                store._parts.append(_OnDisk(file, file.tell(), 0, rows, shape[1], store._lock))
+                store._starts.append(0)
+            else:
+                file.close()
+            return store
+        except BaseException:
+            file.close()
+            raise
+
+    @classmethod
+    def holding(cls, landmarks: np.ndarray) -> "LandmarkStore":
+        """A store of these (rows, points, 2) landmarks, spilled as they would have been."""
+        store = cls(landmarks.shape[1] if len(landmarks) else None)
+        for row in range(0, len(landmarks), BLOCK):
+            store._new_block(row)
+            part = landmarks[row:row + BLOCK]
+            store._parts[-1][:len(part)] = part
+        return store
+
+    def put(self, row: int, landmarks: np.ndarray) -> None:
+        if self.points is None:
+            self.points = len(landmarks)
+        if not self._parts or row >= self._starts[-1] + BLOCK:
+            self._new_block(row)
+        self._parts[-1][row - self._starts[-1]] = landmarks  # (a different point count raises here)
+
+    def _new_block(self, row: int) -> None:
+        self._parts.append(np.empty((BLOCK, self.points, 2), DTYPE))
+        self._starts.append(row)
+        in_memory = [i for i, part in enumerate(self._parts) if isinstance(part, np.ndarray)]
+        for i in in_memory[:-IN_MEMORY]:
+            self._spill(i)
+
+    def _spill(self, i: int) -> None:
+        if self._scratch is None:
+            self._scratch = tempfile.TemporaryFile(prefix="mf2-landmarks-")
+        block = self._parts[i]
+        with self._lock:
+            self._scratch.seek(0, 2)
+            offset = self._scratch.tell()
+            self._scratch.write(block.tobytes())
+        self._parts[i] = _OnDisk(self._scratch, offset, self._starts[i], len(block), self.points, self._lock)
+
+    def one(self, row: int) -> np.ndarray:
+        """(points, 2) the landmarks of one row (a copy)."""
+        i = int(np.searchsorted(self._starts, row, side="right")) - 1
+        part, first = self._parts[i], self._starts[i]
+        if isinstance(part, np.ndarray):
+            return part[row - first].copy()
+        return part.read(row - first, row - first + 1)[0]
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """(len(rows), points, 2) the landmarks of these rows, in their order."""
+        out = np.empty((len(rows), self.points or 0, 2), DTYPE)
+        if not len(rows):
+            return out
+        part_of = np.searchsorted(self._starts, rows, side="right") - 1
+        for i in np.unique(part_of).tolist():
+            mask = part_of == i
+            local = rows[mask] - self._starts[i]
+            part = self._parts[i]
+            if isinstance(part, np.ndarray):
+                out[mask] = part[local]
+                continue
+            wanted = np.unique(local)
+            runs = np.split(wanted, np.flatnonzero(np.diff(wanted) > GAP) + 1)
+            got = np.empty((len(local), self.points, 2), DTYPE)
+            for run in runs:  # one read a run of nearby rows
+                block = part.read(int(run[0]), int(run[-1]) + 1)
+                inside = (local >= run[0]) & (local <= run[-1])
+                got[inside] = block[local[inside] - run[0]]
+            out[mask] = got
+        return out
+
+    def close(self) -> None:
+        """Let go of the files behind the store (a saved analysis's file, the scratch file)."""
+        files = {id(p.file): p.file for p in self._parts if isinstance(p, _OnDisk)}
+        for file in files.values():
+            file.close()
+        self._parts, self._starts, self._scratch = [], [], None
