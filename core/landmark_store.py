@@ -3,8 +3,9 @@
 They are most of an analysis: 478 points x 2 float32 a face, 413 MB for an hour at 30 fps, while
 a view needs one frame's at a time. Faces go into blocks in memory; once a block is two blocks
 behind the newest (no frame that fails to be added can reach back that far) it is written to an
-unnamed scratch file and its memory is freed. A saved analysis's landmarks are read from its own
-file, where they are stored uncompressed, so opening an hour takes no landmark memory either.
+unnamed scratch file in the cache folder and its memory is freed. A saved analysis's landmarks
+are read from its own file, where they are stored uncompressed, so opening an hour takes no
+landmark memory either.
 Rows are read back with plain reads (not a memory map, whose pages would count as the process's
 own once touched); the operating system's page cache keeps repeated reads fast.
 """
@@ -111,7 +112,7 @@ class LandmarkStore:
 
     def _spill(self, i: int) -> None:
         if self._scratch is None:
-            self._scratch = tempfile.TemporaryFile(prefix="mf2-landmarks-")
+            self._scratch = _scratch_file()
         block = self._parts[i]
         with self._lock:
             self._scratch.seek(0, 2)
@@ -156,3 +157,16 @@ class LandmarkStore:
         for file in files.values():
             file.close()
         self._parts, self._starts, self._scratch = [], [], None
+
+
+def _scratch_file() -> BinaryIO:
+    """An unnamed file in the cache folder (on disk: a temporary folder may be memory, tmpfs),
+    or in the temporary folder if the cache folder cannot be written."""
+    from .cache import cache_dir  # it imports the analysis, which imports this module
+
+    try:
+        folder = cache_dir() / "scratch"
+        folder.mkdir(parents=True, exist_ok=True)
+        return tempfile.TemporaryFile(prefix="mf2-landmarks-", dir=folder)
+    except OSError:
+        return tempfile.TemporaryFile(prefix="mf2-landmarks-")
