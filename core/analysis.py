@@ -208,6 +208,7 @@ class Analysis:
                     if not self._counts[track]:
                         del self._counts[track]
                 self._n_rows = first
+                self._landmarks.truncate(first)
                 raise
             self._n_frames = f + 1
             self._version += 1
@@ -325,8 +326,7 @@ class Analysis:
         self._f = {"index": index[keep].copy(), "time": self._f["time"][:f][keep].copy(), "start": new_starts}
         self._r = {name: column[:n][take].copy() for name, column in self._r.items()}
         self._r["frame"] = np.repeat(np.arange(len(keep)), counts)
-        self._landmarks.close()
-        self._landmarks = LandmarkStore.holding(landmarks)
+        self._landmarks = LandmarkStore.holding(landmarks)  # the old one closes when no save reads it
         self._n_frames, self._n_rows = len(keep), len(take)
         tracks, track_counts = np.unique(self._r["track"], return_counts=True)
         self._counts = dict(zip(map(int, tracks), map(int, track_counts)))
@@ -566,7 +566,7 @@ class Analysis:
             arrays = {"meta": np.array(json.dumps(meta)), "frame_index": self._f["index"][:f].copy(),
                       "frame_time": self._f["time"][:f].copy(), "faces_per_frame": np.diff(np.r_[starts, n])}
             arrays.update({name: column[:n].copy() for name, column in self._r.items() if name != "frame"})
-            points = self._landmarks.points or _POINTS
+            store, points = self._landmarks, self._landmarks.points or _POINTS  # rows < n never change in it
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with durable_file(path) as file, \
@@ -581,7 +581,7 @@ class Analysis:
                                                            "fortran_order": False, "shape": (n, points, 2)})
                 for start in range(0, n, BLOCK):  # a block at a time: frames are added meanwhile, after row n
                     with self._lock:
-                        block = self._landmarks.gather(np.arange(start, min(n, start + BLOCK)))
+                        block = store.gather(np.arange(start, min(n, start + BLOCK)))
                     out.write(block.tobytes())
 
     @classmethod
@@ -589,7 +589,11 @@ class Analysis:
         """InputError for a file that is not a complete analysis of ours (one of an earlier
         version included: it is analysed again)."""
         try:
-            with np.load(path, allow_pickle=False) as data:
+            file = open(path, "rb")  # once: the columns and the landmarks of one version of the file
+        except OSError as e:
+            raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
+        try:
+            with np.load(file, allow_pickle=False) as data:
                 meta = json.loads(str(data["meta"]))
                 if meta.get("format") != FORMAT:
                     raise ValueError(f"format {meta.get('format')}, this version reads {FORMAT}")
@@ -598,8 +602,9 @@ class Analysis:
                       meta["source"], meta["baseline"])
             out.complete = bool(meta["complete"])
             out.names = {int(person): str(name) for person, name in meta["names"].items()}
-            out._fill(arrays, lambda rows: LandmarkStore.saved(path, "landmarks.npy", rows))
+            out._fill(arrays, lambda rows: LandmarkStore.saved(file, "landmarks.npy", rows))
         except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:
+            file.close()
             raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
         return out
 

@@ -466,6 +466,9 @@ class _Run:
                 del self.joiners[job]
                 if self.results[job] is None:
                     self._done(job, joiner.result)
+                for ref, unit in list(self.running.items()):  # a join that ended early (the output locked)
+                    if unit.job == job:
+                        self._cancel(ref)
 
     def _submit(self) -> None:
         while self.pending and len(self.running) < self.limit:
@@ -559,7 +562,11 @@ class _Run:
         for joiner in self.joiners.values():  # as the local path does: a video being joined is cut short
             joiner.fail(KeyboardInterrupt(why))
         for joiner in self.joiners.values():
-            joiner.thread.join()
+            while joiner.thread.is_alive():
+                try:
+                    joiner.thread.join()
+                except KeyboardInterrupt:
+                    pass  # a repeated signal changes nothing: the joins are already cut short
         self._joined()
         for job, result in enumerate(self.results):
             if result is None:

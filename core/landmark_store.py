@@ -14,7 +14,6 @@ from __future__ import annotations
 import tempfile
 import threading
 import zipfile
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -22,6 +21,7 @@ import numpy as np
 BLOCK = 4096        # faces a block
 IN_MEMORY = 2       # newest blocks kept in memory: a frame being added may still be taken back there
 GAP = 64            # rows asked for that are further apart than this are read separately
+SPAN = 1024         # rows one read covers at most (4 MB of 478 points)
 DTYPE = np.dtype("<f4")
 
 
@@ -53,10 +53,10 @@ class LandmarkStore:
         self._lock = threading.Lock()
 
     @classmethod
-    def saved(cls, path: Path, member: str, rows: int) -> "LandmarkStore":
-        """The landmarks stored uncompressed as ``member`` of the .npz at ``path``, read from there
-        (ValueError if they are compressed or not a (rows, points, 2) float32 array)."""
-        file = open(path, "rb")
+    def saved(cls, file: BinaryIO, member: str, rows: int) -> "LandmarkStore":
+        """The landmarks stored uncompressed as ``member`` of the .npz open as ``file``, read from
+        there; the store keeps the file open (it closes it on error). ValueError if they are
+        compressed or not a (rows, points, 2) float32 array."""
         try:
             with zipfile.ZipFile(file) as z:
                 info = z.getinfo(member)
@@ -64,6 +64,8 @@ class LandmarkStore:
                 raise ValueError(f"{member} is compressed")
             file.seek(info.header_offset)
             local = file.read(30)  # the local file header: its name and extra field lengths at 26 and 28
+            if local[:4] != b"PK\x03\x04":
+                raise ValueError(f"{member}: no zip entry where the zip's directory says")
             begins = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
             file.seek(begins)
             header = {(1, 0): np.lib.format.read_array_header_1_0,
@@ -97,11 +99,19 @@ class LandmarkStore:
         return store
 
     def put(self, row: int, landmarks: np.ndarray) -> None:
+        """Landmarks of ``row``: the next row, or one of the newest block's again."""
         if self.points is None:
             self.points = len(landmarks)
-        if not self._parts or row >= self._starts[-1] + BLOCK:
+        if not self._parts or not isinstance(self._parts[-1], np.ndarray) or row >= self._starts[-1] + BLOCK:
             self._new_block(row)
         self._parts[-1][row - self._starts[-1]] = landmarks  # (a different point count raises here)
+
+    def truncate(self, rows: int) -> None:
+        """Forget the rows from ``rows`` on (a frame that could not be added): a block begun for
+        them goes, so that they are put again where they belong."""
+        while self._parts and self._starts[-1] >= rows and isinstance(self._parts[-1], np.ndarray):
+            self._parts.pop()
+            self._starts.pop()
 
     def _new_block(self, row: int) -> None:
         self._parts.append(np.empty((BLOCK, self.points, 2), DTYPE))
@@ -142,7 +152,12 @@ class LandmarkStore:
                 out[mask] = part[local]
                 continue
             wanted = np.unique(local)
-            runs = np.split(wanted, np.flatnonzero(np.diff(wanted) > GAP) + 1)
+            breaks = np.diff(wanted) > GAP
+            span_start = wanted[0]
+            for k in range(1, len(wanted)):  # no read spans more than SPAN rows
+                if breaks[k - 1] or wanted[k] - span_start >= SPAN:
+                    breaks[k - 1], span_start = True, wanted[k]
+            runs = np.split(wanted, np.flatnonzero(breaks) + 1)
             got = np.empty((len(local), self.points, 2), DTYPE)
             for run in runs:  # one read a run of nearby rows
                 block = part.read(int(run[0]), int(run[-1]) + 1)
@@ -150,13 +165,6 @@ class LandmarkStore:
                 got[inside] = block[local[inside] - run[0]]
             out[mask] = got
         return out
-
-    def close(self) -> None:
-        """Let go of the files behind the store (a saved analysis's file, the scratch file)."""
-        files = {id(p.file): p.file for p in self._parts if isinstance(p, _OnDisk)}
-        for file in files.values():
-            file.close()
-        self._parts, self._starts, self._scratch = [], [], None
 
 
 def _scratch_file() -> BinaryIO:
