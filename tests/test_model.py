@@ -99,12 +99,18 @@ def test_dfn_finetune_trains_only_the_chosen_heads(tmp_path):
     assert load_model(tmp_path / "ft").cfg.trained_aus == (1,)
 
 
-def test_pretraining_learns_and_resumes(tmp_path):
+def test_pretraining_learns_and_resumes(tmp_path, monkeypatch):
+    import io
+    import sys
+
     torch.manual_seed(0)
     model = MF2(ModelConfig())
     settings = TrainSettings(epochs=4, batch_size=16, lr=3e-3)
+    shown = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", shown)  # as core.quiet moves it, after the loop was imported
     first = train(model, tiny_data(), tmp_path / "run", settings, stop_after=2)
     assert len(first) == 2
+    assert [line.split()[0] for line in shown.getvalue().splitlines()] == ["epoch=1", "epoch=2"]
     resumed = load_model(tmp_path / "run")
     history = train(resumed, tiny_data(), tmp_path / "run", settings, resume=True)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]

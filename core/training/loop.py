@@ -103,11 +103,13 @@ def optimize(loss: torch.Tensor, params: list, optimizer, schedule, losses: dict
 
 
 def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume: bool = False,
-          stop_after: int | None = None, log=sys.stderr) -> list[dict]:
+          stop_after: int | None = None, log=None) -> list[dict]:
     """Train in place; after every epoch the model folder ``out`` holds the current weights and the
     state to resume from (with the same settings). ``stop_after`` ends this call after that many
     epochs, as an interruption would. Returns one dict of figures per epoch. TrainingFailed if the
-    run diverges (``out`` keeps the last finite epoch, if any)."""
+    run diverges (``out`` keeps the last finite epoch, if any). ``log``: where each epoch's line
+    goes (default: ``sys.stderr`` as it is now, which core.quiet may have moved after import)."""
+    log = log or sys.stderr
     device = settings.device
     torch.manual_seed(settings.seed)
     random.seed(settings.seed)
