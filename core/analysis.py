@@ -135,8 +135,8 @@ class Analysis:
     landmarks, 413 MB of an hour at 30 fps (108,000 faces), are kept out of memory but for the
     newest (core.landmark_store), so that hour takes about 126 MB, and a face's series is a few
     vectorised operations. `add` is O(1) amortised: the small columns double their capacity when
-    full, the landmarks grow by fixed blocks. `at` builds the `FrameResult` of one frame on demand; `frames` builds them all (for
-    tests and exports, never for drawing).
+    full, the landmarks grow by fixed blocks. `at` builds the `FrameResult` of one frame on
+    demand; `frames` builds them all (for tests and exports, never for drawing).
 
     One thread may add frames while others read: every method takes the analysis's lock.
     """
@@ -602,15 +602,15 @@ class Analysis:
                       meta["source"], meta["baseline"])
             out.complete = bool(meta["complete"])
             out.names = {int(person): str(name) for person, name in meta["names"].items()}
-            out._fill(arrays, lambda rows: LandmarkStore.saved(file, "landmarks.npy", rows))
+            out._fill(arrays, file)
         except (OSError, ValueError, KeyError, EOFError, TypeError, zipfile.BadZipFile) as e:
             file.close()
             raise InputError(f"{path}: not a readable MF² analysis ({e})") from None
         return out
 
-    def _fill(self, arrays: dict[str, np.ndarray], landmarks: Callable[[int], LandmarkStore]) -> None:
-        """Take a saved analysis's columns as they are, its landmarks left in its file
-        (``landmarks(rows)``); ValueError if they do not fit together."""
+    def _fill(self, arrays: dict[str, np.ndarray], file) -> None:
+        """Take a saved analysis's columns as they are, its landmarks left in its open ``file``;
+        ValueError if they do not fit together."""
         per_frame = np.asarray(arrays["faces_per_frame"], np.int64)
         f, n = len(per_frame), int(per_frame.sum())
         template = self._empty_rows(0, arrays["raw"].shape[1] if arrays["raw"].ndim == 2 else 0,
@@ -627,7 +627,7 @@ class Analysis:
         index, times = np.asarray(arrays["frame_index"], np.int64), np.asarray(arrays["frame_time"], np.float64)
         if len(index) != f or len(times) != f or (per_frame < 0).any():
             raise ValueError("columns of different lengths")
-        self._landmarks = landmarks(n)  # checks their shape
+        self._landmarks = LandmarkStore.saved(file, "landmarks.npy", n)  # checks their shape
         self._f = {"index": index, "time": times, "start": np.r_[0, np.cumsum(per_frame)[:-1]].astype(np.int64)}
         self._r = rows
         self._n_frames, self._n_rows = f, n

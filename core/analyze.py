@@ -52,6 +52,16 @@ class JobResult:
         return self.error is None
 
 
+def join_chunks(spec: str, out_path: Path, options: AnalyzeOptions, chunks: ChunkFeed) -> JobResult:
+    """A chunked video's CSV, written from its chunks as they come in (core.batch's joiner
+    threads, and the Ray driver's): `analyze_input`, with anything it raises reported for this
+    input alone."""
+    try:
+        return analyze_input(spec, out_path, options, None, chunks)
+    except BaseException as e:  # noqa: BLE001 - reported for this input alone
+        return JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}")
+
+
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None,
                   chunks: ChunkFeed | None = None) -> JobResult:
     """Analyse one input into ``out_path``; never raises for bad input or a failed write, reports

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from .analyze import AnalyzeOptions, JobResult, analyze_input
+from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks
 from .chunks import Chunk, ChunkFeed, WorkerLost, analyze_chunk, video_chunks
 from .outputs import remove_leftovers
 from .progress import ProgressLine
@@ -117,11 +117,7 @@ class _Pool:
 
     def _join_chunks(self, job: int) -> None:
         """A chunked video's CSV, written here from its chunks as the workers finish them."""
-        spec = self.jobs[job]
-        try:
-            self.results[job] = analyze_input(spec, self.outputs[job], self.options, None, self.feeds[job])
-        except BaseException as e:  # noqa: BLE001 - reported for this input alone
-            self.results[job] = JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}")
+        self.results[job] = join_chunks(self.jobs[job], self.outputs[job], self.options, self.feeds[job])
 
     def _joining(self) -> bool:
         finished = [job for job, t in self.joiners.items() if not t.is_alive() and t.ident is not None]

@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .analyze import AnalyzeOptions, JobResult, analyze_input
+from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks
 from .errors import InputError
 from .outputs import AtomicOutput, OutputError
 from .progress import ProgressLine
@@ -80,12 +80,12 @@ def analyse_whole(spec: str, options: AnalyzeOptions) -> Outcome:
     return _analysed_to_bytes(spec, on_this_node(options))
 
 
-def _analysed_to_bytes(spec: str, options: AnalyzeOptions, chunks=None) -> Outcome:
+def _analysed_to_bytes(spec: str, options: AnalyzeOptions) -> Outcome:
     """`analyze_input` into a temporary folder of this process: its result and the CSV's bytes."""
     folder = Path(tempfile.mkdtemp(prefix=f"{TEMP_PREFIX}{os.getpid()}-"))
     try:
         out = folder / "result.csv"
-        result = analyze_input(spec, out, options, None, chunks)
+        result = analyze_input(spec, out, options)
         return result, (out.read_bytes() if result.output else None)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -202,10 +202,7 @@ class _ChunkJoiner:
         self.thread.start()
 
     def _join(self, spec: str, out: Path, options: AnalyzeOptions) -> None:
-        try:
-            self.result = analyze_input(spec, out, options, None, self.feed)
-        except BaseException as e:  # noqa: BLE001 - reported for this input alone
-            self.result = JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}")
+        self.result = join_chunks(spec, out, options, self.feed)
 
     def put(self, outcome) -> None:
         chunk, found = outcome

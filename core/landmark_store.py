@@ -5,8 +5,7 @@ a view needs one frame's at a time. Faces go into blocks in memory; once a block
 behind the newest (no frame that fails to be added can reach back that far) it is written to an
 unnamed scratch file in the cache folder and its memory is freed. A saved analysis's landmarks
 are read from its own file, where they are stored uncompressed, so opening an hour takes no
-landmark memory either.
-Rows are read back with plain reads (not a memory map, whose pages would count as the process's
+landmark memory either. Rows are read back with plain reads (not a memory map, whose pages would count as the process's
 own once touched); the operating system's page cache keeps repeated reads fast.
 """
 from __future__ import annotations
@@ -26,13 +25,13 @@ DTYPE = np.dtype("<f4")
 
 
 class _OnDisk:
-    """Rows ``first .. first + rows`` stored at ``offset`` of ``file`` as (rows, points, 2) <f4."""
+    """A part's rows stored from ``offset`` of ``file`` as (rows, points, 2) <f4."""
 
-    def __init__(self, file: BinaryIO, offset: int, first: int, rows: int, points: int, lock: threading.Lock):
-        self.file, self.offset, self.first, self.rows, self.points, self.lock = file, offset, first, rows, points, lock
+    def __init__(self, file: BinaryIO, offset: int, points: int, lock: threading.Lock):
+        self.file, self.offset, self.points, self.lock = file, offset, points, lock
 
     def read(self, start: int, stop: int) -> np.ndarray:
-        """Rows ``start .. stop`` (relative to ``first``) as a new array."""
+        """The part's rows ``start .. stop`` as a new array."""
         out = np.empty((stop - start, self.points, 2), DTYPE)
         with self.lock:
             self.file.seek(self.offset + start * self.points * 2 * DTYPE.itemsize)
@@ -79,7 +78,7 @@ class LandmarkStore:
                 raise ValueError(f"{member} of shape {shape} and type {dtype}, expected ({rows}, points, 2) float32")
             store = cls(shape[1] if rows else None)
             if rows:
-                store._parts.append(_OnDisk(file, file.tell(), 0, rows, shape[1], store._lock))
+                store._parts.append(_OnDisk(file, file.tell(), shape[1], store._lock))
                 store._starts.append(0)
             else:
                 file.close()
@@ -128,7 +127,7 @@ class LandmarkStore:
             self._scratch.seek(0, 2)
             offset = self._scratch.tell()
             self._scratch.write(block.tobytes())
-        self._parts[i] = _OnDisk(self._scratch, offset, self._starts[i], len(block), self.points, self._lock)
+        self._parts[i] = _OnDisk(self._scratch, offset, self.points, self._lock)
 
     def one(self, row: int) -> np.ndarray:
         """(points, 2) the landmarks of one row (a copy)."""
@@ -145,11 +144,11 @@ class LandmarkStore:
             return out
         part_of = np.searchsorted(self._starts, rows, side="right") - 1
         for i in np.unique(part_of).tolist():
-            mask = part_of == i
-            local = rows[mask] - self._starts[i]
+            at = np.flatnonzero(part_of == i)
+            local = rows[at] - self._starts[i]
             part = self._parts[i]
             if isinstance(part, np.ndarray):
-                out[mask] = part[local]
+                out[at] = part[local]
                 continue
             wanted = np.unique(local)
             breaks = np.diff(wanted) > GAP
@@ -157,13 +156,10 @@ class LandmarkStore:
             for k in range(1, len(wanted)):  # no read spans more than SPAN rows
                 if breaks[k - 1] or wanted[k] - span_start >= SPAN:
                     breaks[k - 1], span_start = True, wanted[k]
-            runs = np.split(wanted, np.flatnonzero(breaks) + 1)
-            got = np.empty((len(local), self.points, 2), DTYPE)
-            for run in runs:  # one read a run of nearby rows
+            for run in np.split(wanted, np.flatnonzero(breaks) + 1):  # one read a run of nearby rows
                 block = part.read(int(run[0]), int(run[-1]) + 1)
                 inside = (local >= run[0]) & (local <= run[-1])
-                got[inside] = block[local[inside] - run[0]]
-            out[mask] = got
+                out[at[inside]] = block[local[inside] - run[0]]
         return out
 
 
