@@ -9,7 +9,9 @@ to the parent (SIGTERM from ``timeout`` or a scheduler, SIGINT, SIGHUP) is passe
 each discards its unfinished CSV, the finished inputs are reported as done, then the run ends.
 
 With more workers than inputs, long videos are split into time chunks that the workers analyse
-side by side; this process joins each video's chunks as they come and writes its CSV (core.chunks).
+side by side; they hand each chunk's frames over as they read them, and this process joins them
+as they come and writes the CSV (core.chunks). A worker is replaced after a few chunks
+(core.chunks.CHUNKS_PER_PROCESS), so neither grows with the video's length.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ from multiprocessing.connection import wait
 from pathlib import Path
 
 from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks
-from .chunks import Chunk, ChunkFeed, WorkerLost, analyze_chunk, video_chunks
+from .chunks import CHUNKS_PER_PROCESS, Chunk, ChunkFeed, WorkerLost, analyze_chunk, video_chunks
 from .outputs import remove_leftovers
 from .progress import ProgressLine
 from .stopping import received, signal_name, stop_on_signals
@@ -80,6 +82,7 @@ class _Worker:
     conn: object          # the parent's end of the worker's pipe
     task: int | None = None  # index into the pool's tasks
     slot: int = 0            # its reply queue from the shared model, if any
+    chunks: int = 0          # chunks it has analysed
 
 
 class _Pool:
@@ -92,6 +95,7 @@ class _Pool:
         self.started: set[int] = set()          # jobs a task of which was handed out
         self.frames_done: dict[int, int] = {}   # chunk task -> frames it reported so far
         self.workers: list[_Worker] = []
+        self.retired: list[_Worker] = []        # told to end after their last chunk; joined at the close
         self.ctx = mp.get_context("spawn")
         self.server = None
         if options.shared_model and options.model:
@@ -184,12 +188,27 @@ class _Pool:
             self.results[job] = rest[0]
             worker.task = None
             self.display and self.display.job_finished()
-        elif kind == "chunk":
-            self.feeds[job].put(chunk.number, rest[0])
+        elif kind == "frames":
+            self.feeds[job].add(chunk.number, rest[0])
+        elif kind in ("chunk", "failed"):
+            if kind == "chunk":
+                self.feeds[job].put(chunk.number, rest[0])
+            else:
+                self.feeds[job].fail(WorkerLost(f"{rest[0]} (in its chunk from frame {chunk.start})"))
             worker.task = None
-        elif kind == "failed":
-            self.feeds[job].fail(WorkerLost(f"{rest[0]} (in its chunk from frame {chunk.start})"))
-            worker.task = None
+            worker.chunks += 1
+            if worker.chunks >= CHUNKS_PER_PROCESS and self.pending:
+                self._retire(worker)
+
+    def _retire(self, worker: _Worker) -> None:
+        """End a worker that has analysed its share of chunks (core.chunks.CHUNKS_PER_PROCESS:
+        MediaPipe leaves memory behind with every chunk); `_dispatch` spawns a fresh one."""
+        try:
+            worker.conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self.workers.remove(worker)
+        self.retired.append(worker)
 
     def _lost(self, worker: _Worker, why: str) -> None:
         """The worker died holding a task: that input alone fails, its unfinished CSV goes."""
@@ -239,7 +258,7 @@ class _Pool:
                     worker.conn.send(None)
                 except (OSError, ValueError):
                     pass
-        for worker in self.workers:
+        for worker in self.workers + self.retired:
             worker.process.join(2)
             if worker.process.is_alive():
                 worker.process.kill()
@@ -267,9 +286,12 @@ def _worker_main(conn, options: AnalyzeOptions, parent: int, client=None) -> Non
                 def report(done: int, total: int | None = None) -> None:
                     conn.send(("progress", index, done, total))
 
+                def deliver(frames: list) -> None:
+                    conn.send(("frames", index, frames))
+
                 if chunk is not None:
                     try:
-                        conn.send(("chunk", index, analyze_chunk(spec, chunk, options, report)))
+                        conn.send(("chunk", index, analyze_chunk(spec, chunk, options, report, deliver)))
                     except Exception as e:  # noqa: BLE001 - e.g. the shared model gone: this video fails
                         conn.send(("failed", index, f"{type(e).__name__}: {e}"))
                     continue

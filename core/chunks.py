@@ -19,8 +19,10 @@ appears right at a boundary, or is lost across one, can get another id number th
 """
 from __future__ import annotations
 
+import itertools
 import math
 import threading
+from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
@@ -36,6 +38,12 @@ CHUNK_S = 120.0   # default chunk length: bounds what a worker holds (an hour: 3
 LEAD_S = 1.0      # analysed before a chunk's start: the tracker settles, the tracks are matched
 KEYFRAME_S = 2.0  # a boundary moves to a keyframe this close to where it would fall
 MATCH_IOU = 0.5   # mean box IoU over the shared lead frames for two tracks to be one face
+PART = 256        # frames a worker hands over at a time (about 3 MB)
+# A process ends after analysing this many chunks and a fresh one takes over: every chunk opens
+# new MediaPipe face meshes (one per track), and each mesh graph leaves about 10 MB behind when
+# closed (12 opened and closed: 194 -> 284 MB; malloc_trim does not give it back), so a worker
+# that went on through an hour's 15 chunks grew by about 100 MB.
+CHUNKS_PER_PROCESS = 3
 
 
 @dataclass(frozen=True)
@@ -103,9 +111,11 @@ def video_chunks(spec: str, chunk_s: float, share: int) -> tuple[list[Chunk], in
 _scorers: dict = {}  # a worker keeps its model between chunks
 
 
-def analyze_chunk(spec: str, chunk: Chunk, options, progress=None) -> ChunkResult:
+def analyze_chunk(spec: str, chunk: Chunk, options, progress=None, deliver=None) -> ChunkResult:
     """Faces found and read by the model in one chunk of a video (``options``: AnalyzeOptions;
-    ``progress``: called with the frames reported so far).
+    ``progress``: called with the frames reported so far). ``deliver``: called with the frames in
+    order, PART at a time, as they are read (the result then holds only the last ones), so a
+    worker does not hold a whole chunk (120 s of faces: about 40 MB) until its end.
     Damage in the video ends the chunk with ``error`` set; the frames before it are kept."""
     from .faces import FaceTracker
     from .pipeline import read_frames
@@ -123,6 +133,9 @@ def analyze_chunk(spec: str, chunk: Chunk, options, progress=None) -> ChunkResul
         try:
             for item in read_frames(_Span(video, chunk), tracker, scorer, options.every, options.threads):
                 out.frames.append(item)
+                if deliver and len(out.frames) == PART:
+                    deliver(out.frames)
+                    out.frames = []
                 reported += item[0] >= chunk.start
                 if progress and reported % 8 == 0:
                     progress(reported)
@@ -146,35 +159,59 @@ class _Span:
 
 
 class ChunkFeed:
-    """The chunk results of one video, handed in as workers finish them (any order, any thread),
-    read back as the frames of one pass (`frames`)."""
+    """The frames of one video's chunks, handed in as workers read them (any order of chunks, any
+    thread), read back as the frames of one pass (`frames`). Frames are dropped once read, so
+    what is held is the chunks ahead of the one being joined."""
 
     def __init__(self, chunks: list[Chunk], frame_count: int):
         self.chunks = chunks
         self.frame_count = frame_count  # frames in the video
         self.notes: list[str] = []
-        self._results: dict[int, ChunkResult] = {}
+        self._frames: dict[int, deque] = {}        # chunk number -> its frames handed in, not yet read
+        self._ends: dict[int, ChunkResult] = {}    # chunk number -> its notes and error, once all its frames are in
         self._failure: BaseException | None = None
         self._ready = threading.Condition()
 
-    def put(self, number: int, result: ChunkResult) -> None:
+    def add(self, number: int, frames: list) -> None:
+        """Frames of a chunk, in order, that more will follow."""
         with self._ready:
-            self._results[number] = result
+            self._frames.setdefault(number, deque()).extend(frames)
             self._ready.notify_all()
 
+    def put(self, number: int, result: ChunkResult) -> None:
+        """A chunk's last frames (all of them, when none was added), notes and error."""
+        with self._ready:
+            self._frames.setdefault(number, deque()).extend(result.frames)
+            self._ends[number] = ChunkResult(notes=result.notes, error=result.error)
+            self._ready.notify_all()
+
+    def held(self) -> int:
+        """Chunks with frames handed in and not read yet, or not finished."""
+        with self._ready:
+            return len(set(self._frames) | set(self._ends))
+
     def fail(self, error: BaseException) -> None:
-        """``error`` is raised in the reader where its next chunk would come (WorkerLost, or a
+        """``error`` is raised in the reader where it next waits for frames (WorkerLost, or a
         KeyboardInterrupt for a stop signal)."""
         with self._ready:
             self._failure = self._failure or error
             self._ready.notify_all()
 
-    def _take(self, number: int) -> ChunkResult:
-        with self._ready:
-            self._ready.wait_for(lambda: number in self._results or self._failure is not None)
-            if self._failure is not None:
-                raise self._failure
-            return self._results.pop(number)
+    def _read(self, number: int, end: list) -> Iterator[tuple]:
+        """A chunk's frames as they come; its end (ChunkResult without frames) appended to ``end``."""
+        while True:
+            with self._ready:
+                self._ready.wait_for(lambda: self._frames.get(number) or number in self._ends or self._failure)
+                if self._failure is not None:
+                    raise self._failure
+                waiting = self._frames.get(number)
+                if not waiting:
+                    self._frames.pop(number, None)
+                    end.append(self._ends.pop(number))
+                    return
+                frames = list(waiting)
+                waiting.clear()
+            yield from frames
 
     def frames(self, scorer=None) -> Iterator[FrameResult]:
         """Every chunk's frames in order, its tracks under the ids of the chunk before, given
@@ -190,14 +227,17 @@ class ChunkFeed:
         tail: list = []       # (index, [(id, box)]) of the frames the next chunk's lead overlaps
         next_id = 0
         for k, chunk in enumerate(self.chunks):
-            result = self._take(chunk.number)
-            self.notes += [n for n in result.notes if n not in self.notes]
-            ids = _matched(tail, [f for f in result.frames if f[0] < chunk.start]) if k else {}
+            end: list[ChunkResult] = []
+            frames = self._read(chunk.number, end)
+            lead, first = [], []  # the frames before the chunk's start; the first one from it
+            for item in frames:
+                (lead if item[0] < chunk.start else first).append(item)
+                if first:
+                    break
+            ids = _matched(tail, lead) if k else {}
             upcoming = self.chunks[k + 1].first if k + 1 < len(self.chunks) else None
             tail = []
-            for index, timestamp, faces, raw in result.frames:
-                if index < chunk.start:
-                    continue
+            for index, timestamp, faces, raw in itertools.chain(first, frames):
                 for face in faces:
                     if face.track_id not in ids:
                         ids[face.track_id] = next_id if k else face.track_id
@@ -207,8 +247,9 @@ class ChunkFeed:
                 if upcoming is not None and index >= upcoming:
                     tail.append((index, [(f.track_id, f.box) for f in faces]))
                 yield index, timestamp, faces, None if raw is None else raw[order]
-            if result.error:
-                raise InputError(result.error)
+            self.notes += [n for n in end[0].notes if n not in self.notes]
+            if end[0].error:
+                raise InputError(end[0].error)
 
 
 def _matched(tail: list, lead: list) -> dict[int, int]:

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Callable
 
 from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks
+from .chunks import CHUNKS_PER_PROCESS
 from .errors import InputError
 from .outputs import AtomicOutput, OutputError
 from .progress import ProgressLine
@@ -105,7 +106,13 @@ def on_this_node(options: AnalyzeOptions) -> AnalyzeOptions:
 
 
 def _call(fn: Callable[..., Outcome], args: tuple) -> Outcome:
-    """The one Ray task: any unit's function on its arguments."""
+    """The Ray task: a unit's function on its arguments."""
+    return fn(*args)
+
+
+def _call_chunk(fn: Callable[..., Outcome], args: tuple) -> Outcome:
+    """The Ray task for a chunk: the same, on a worker that Ray replaces after a few calls
+    (``max_calls``, core.chunks.CHUNKS_PER_PROCESS: MediaPipe leaves memory behind every chunk)."""
     return fn(*args)
 
 
@@ -260,12 +267,15 @@ def run_jobs_ray(jobs: list[str], outputs: list[Path], options: AnalyzeOptions, 
             if kind is WHOLE and share >= 2:
                 kind = chunked(share, options)
             limit = max(1, workers or slots or len(jobs))
-            function = ray.remote(_call)
             task = dict(num_cpus=1, num_gpus=GPU_SHARE if on_gpu else 0, max_retries=MAX_RETRIES,
                         retry_exceptions=False)
+            whole, in_chunks = ray.remote(_call), ray.remote(max_calls=CHUNKS_PER_PROCESS)(_call_chunk)
+
+            def remote(unit: Unit, name: str):
+                return (in_chunks if unit.fn is analyse_chunk else whole).options(name=name, **task)
+
             with stop_on_signals():  # also over a SIGTERM handler that a caller's own ray.init put in place
-                results = _Run(ray, lambda name: function.options(name=name, **task), jobs, outputs, options,
-                               kind, limit, display).run()
+                results = _Run(ray, remote, jobs, outputs, options, kind, limit, display).run()
     except KeyboardInterrupt:  # stopped before the tasks (the cluster starting) or after them
         if results is None:
             why = signal_name(received() or signal.SIGINT)
@@ -473,7 +483,7 @@ class _Run:
             if self.results[unit.job] is not None:  # the job already failed in another unit
                 continue
             name = f"mf2 {Path(self.jobs[unit.job]).name}" + (f" #{unit.part}" if self.counts[unit.job] > 1 else "")
-            self.running[self.remote(name).remote(unit.fn, unit.args)] = unit
+            self.running[self.remote(unit, name).remote(unit.fn, unit.args)] = unit
             self.started.add(unit.job)
 
     def _finished(self, ref, stopping: str | None = None) -> None:

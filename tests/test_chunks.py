@@ -131,3 +131,25 @@ def test_sigterm_stops_a_chunked_video(tmp_path, long_clip):
     assert f"{long_clip}: stopped by SIGTERM" in stderr and "nothing written" in stderr and "Traceback" not in stderr
     wait_for(lambda: not group(proc.pid), timeout=10)
     assert list(out.iterdir()) == []
+
+
+def test_workers_replaced_after_their_share_of_chunks_write_the_same_csv(tmp_path, face_crop, monkeypatch):
+    """A worker ends after CHUNKS_PER_PROCESS chunks (MediaPipe leaves memory behind every chunk)
+    and a fresh one takes the next: a chunk's result does not depend on the worker's history."""
+    from core import batch
+    from core.analyze import AnalyzeOptions
+
+    clip = write_clip(tmp_path / "ten.mp4", moving_face_frames(face_crop, n=250, size=(320, 240)))  # 4 chunks
+    options = AnalyzeOptions(chunk_s=3)
+    spawned = []
+    spawn = batch._Pool._spawn
+    monkeypatch.setattr(batch._Pool, "_spawn", lambda pool: spawned.append(1) or spawn(pool))
+    csv, default = {}, batch.CHUNKS_PER_PROCESS
+    for share in (default, 1):
+        monkeypatch.setattr(batch, "CHUNKS_PER_PROCESS", share)
+        spawned.clear()
+        [result] = batch.run_jobs([str(clip)], [tmp_path / f"{share}.csv"], options, workers=2)
+        assert result.error is None and result.frames == 250
+        csv[share] = ((tmp_path / f"{share}.csv").read_bytes(), len(spawned))
+    assert csv[1][1] == 4 and csv[default][1] == 2  # a fresh worker for each chunk after two
+    assert csv[1][0] == csv[default][0]

@@ -215,8 +215,7 @@ def test_the_driver_writes_a_chunked_video_as_its_chunks_come_back(tmp_path, fac
     joiner = kind.joiner(str(clip), tmp_path / "ray" / "long.csv", units)
 
     def held() -> int:  # chunks handed in and not yet taken by the join
-        with joiner.feed._ready:
-            return len(joiner.feed._results)
+        return joiner.feed.held()
 
     def settle(condition) -> None:
         deadline = time.monotonic() + 30

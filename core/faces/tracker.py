@@ -247,6 +247,7 @@ class FaceTracker:
         for mesh in self._meshes.values():
             mesh.close()
         self._meshes.clear()
+        _give_back_memory()  # a worker closes a tracker every chunk (core.chunks)
 
     def __enter__(self) -> "FaceTracker":
         return self
