@@ -88,13 +88,13 @@ class EmotionData:
                            *(np.concatenate([getattr(p, f) for p in parts]) for f in ("geometry", "targets", "allowed")))
 
 
-@torch.no_grad()
 def choice_hold_out(n: int) -> np.ndarray:
     """The 10% of FER2013's n training images (in folder order) that choices are made on: emotion
     head variants, and how long the encoder trains on FER+ (it is then left out of that training)."""
     return np.random.default_rng(0).random(n) < 0.1
 
 
+@torch.no_grad()
 def frozen_features(model: MF2, images: np.ndarray, centers: np.ndarray, batch: int = 256
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """((N, 2, E) face embeddings, (N, 2, E) mean region embeddings) of crops and their mirrors."""
