@@ -95,7 +95,7 @@ class _Pool:
         self.started: set[int] = set()          # jobs a task of which was handed out
         self.frames_done: dict[int, int] = {}   # chunk task -> frames it reported so far
         self.workers: list[_Worker] = []
-        self.retired: list[_Worker] = []        # told to end after their last chunk; joined at the close
+        self.retired: list[_Worker] = []        # told to end after their last chunk, until they have
         self.ctx = mp.get_context("spawn")
         self.server = None
         if options.shared_model and options.model:
@@ -121,7 +121,10 @@ class _Pool:
 
     def _join_chunks(self, job: int) -> None:
         """A chunked video's CSV, written here from its chunks as the workers finish them."""
-        self.results[job] = join_chunks(self.jobs[job], self.outputs[job], self.options, self.feeds[job])
+        try:
+            self.results[job] = join_chunks(self.jobs[job], self.outputs[job], self.options, self.feeds[job])
+        finally:
+            self.feeds[job].close()  # a join that ended early: its workers' frames still coming are dropped
 
     def _joining(self) -> bool:
         finished = [job for job, t in self.joiners.items() if not t.is_alive() and t.ident is not None]
@@ -135,6 +138,10 @@ class _Pool:
 
     def _dispatch(self) -> None:
         self.workers = [w for w in self.workers if w.process.is_alive() or w.task is not None]
+        for worker in [w for w in self.retired if not w.process.is_alive()]:
+            worker.process.join()
+            worker.conn.close()
+            self.retired.remove(worker)
         while self.pending and len(self.workers) < self.size:
             self.workers.append(self._spawn())
         for worker in self.workers:
@@ -197,7 +204,7 @@ class _Pool:
                 self.feeds[job].fail(WorkerLost(f"{rest[0]} (in its chunk from frame {chunk.start})"))
             worker.task = None
             worker.chunks += 1
-            if worker.chunks >= CHUNKS_PER_PROCESS and self.pending:
+            if worker.chunks >= CHUNKS_PER_PROCESS and any(self.results[self.tasks[t][0]] is None for t in self.pending):
                 self._retire(worker)
 
     def _retire(self, worker: _Worker) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -59,6 +60,59 @@ def test_tracks_keep_their_ids_across_a_boundary():
     assert [r.index for r in frames] == list(range(100))
     assert {(f.track_id, float(f.box[0])) for r in frames for f in r.faces} == {(0, 0), (1, 200), (2, 400)}
     assert all([f.track_id for f in r.faces] == sorted(f.track_id for f in r.faces) for r in frames)
+
+
+def test_frames_handed_in_piece_by_piece_join_as_whole_chunks_do():
+    """Workers hand frames over as they read them: pieces cut inside the lead and right at a
+    chunk's start, the later chunk complete before the earlier one, a last piece with no frames;
+    the join reads the same as from whole chunks, and holds nothing afterwards."""
+    from core.chunks import WorkerLost
+
+    first = [(i, i / 25, [face(0, 0), face(1, 200)], None) for i in range(0, 50)]
+    second = [(i, i / 25, [face(0, 200), face(1, 0)] + ([face(2, 400)] if i >= 60 else []), None) for i in range(40, 100)]
+    chunks = [Chunk(0, 0, 0, 50), Chunk(1, 40, 50, None)]
+    whole = ChunkFeed(chunks, 100)
+    whole.put(0, ChunkResult(first))
+    whole.put(1, ChunkResult(second))
+    expected = [(r.index, [(f.track_id, float(f.box[0])) for f in r.faces]) for r in whole.frames()]
+
+    pieces = ChunkFeed(chunks, 100)
+    pieces.add(1, second[:5])    # inside the lead (frames 40-44)
+    pieces.add(1, second[5:10])  # the lead's end, right before the chunk's start at 50
+    pieces.put(1, ChunkResult(second[10:]))
+    joined = []
+    reader = threading.Thread(target=lambda: joined.extend(pieces.frames()))
+    reader.start()
+    for part in (first[:7], first[7:30]):
+        pieces.add(0, part)
+        time.sleep(0.05)
+    pieces.put(0, ChunkResult(first[30:]))
+    reader.join(10)
+    assert [(r.index, [(f.track_id, float(f.box[0])) for f in r.faces]) for r in joined] == expected
+    assert pieces.held() == 0
+
+    lost = ChunkFeed(chunks, 100)
+    lost.add(0, first[:20])
+    lost.fail(WorkerLost("the worker analysing it crashed"))
+    with pytest.raises(WorkerLost):
+        list(lost.frames())
+
+
+def test_a_worker_hands_its_frames_over_as_it_reads_them(face_clip, monkeypatch):
+    """With ``deliver``, a chunk's frames leave the worker PART at a time, in order; with what is
+    left in the result, they are the frames of the chunk read whole."""
+    import core.chunks
+    from core.analyze import AnalyzeOptions
+
+    monkeypatch.setattr(core.chunks, "PART", 5)
+    chunk = Chunk(0, 0, 0, None)
+    whole = core.chunks.analyze_chunk(str(face_clip), chunk, AnalyzeOptions())
+    delivered: list[list] = []
+    rest = core.chunks.analyze_chunk(str(face_clip), chunk, AnalyzeOptions(), deliver=lambda f: delivered.append(list(f)))
+    assert [len(p) for p in delivered] == [5, 5] and len(rest.frames) == len(whole.frames) - 10 > 0
+    streamed = [f for p in delivered for f in p] + rest.frames
+    assert [(i, [(f.track_id, f.landmarks.tobytes()) for f in faces]) for i, _, faces, _ in streamed] == \
+           [(i, [(f.track_id, f.landmarks.tobytes()) for f in faces]) for i, _, faces, _ in whole.frames]
 
 
 def test_joined_chunks_read_each_person_as_one_pass_does(face_clip):
@@ -141,9 +195,10 @@ def test_workers_replaced_after_their_share_of_chunks_write_the_same_csv(tmp_pat
 
     clip = write_clip(tmp_path / "ten.mp4", moving_face_frames(face_crop, n=250, size=(320, 240)))  # 4 chunks
     options = AnalyzeOptions(chunk_s=3)
-    spawned = []
-    spawn = batch._Pool._spawn
+    spawned, retired = [], []
+    spawn, retire = batch._Pool._spawn, batch._Pool._retire
     monkeypatch.setattr(batch._Pool, "_spawn", lambda pool: spawned.append(1) or spawn(pool))
+    monkeypatch.setattr(batch._Pool, "_retire", lambda pool, w: retired.append(w.process) or retire(pool, w))
     csv, default = {}, batch.CHUNKS_PER_PROCESS
     for share in (default, 1):
         monkeypatch.setattr(batch, "CHUNKS_PER_PROCESS", share)
@@ -152,4 +207,5 @@ def test_workers_replaced_after_their_share_of_chunks_write_the_same_csv(tmp_pat
         assert result.error is None and result.frames == 250
         csv[share] = ((tmp_path / f"{share}.csv").read_bytes(), len(spawned))
     assert csv[1][1] == 4 and csv[default][1] == 2  # a fresh worker for each chunk after two
+    assert len(retired) == 2 and all(p.exitcode == 0 for p in retired)  # they ended by themselves, not killed
     assert csv[1][0] == csv[default][0]
