@@ -116,6 +116,17 @@ def _call_chunk(fn: Callable[..., Outcome], args: tuple) -> Outcome:
     return fn(*args)
 
 
+def task_functions(ray, task: dict) -> Callable:
+    """``remote(unit, name)``: the Ray function a unit runs as, with ``task``'s options; chunks on
+    workers that Ray replaces after CHUNKS_PER_PROCESS of them."""
+    whole, in_chunks = ray.remote(_call), ray.remote(max_calls=CHUNKS_PER_PROCESS)(_call_chunk)
+
+    def remote(unit: Unit, name: str):
+        return (in_chunks if unit.fn is analyse_chunk else whole).options(name=name, **task)
+
+    return remote
+
+
 def _sweep_stale_temps() -> None:
     """Remove the temporary folders of tasks whose worker was killed (a cancel, a crash)."""
     for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*"):
@@ -269,11 +280,7 @@ def run_jobs_ray(jobs: list[str], outputs: list[Path], options: AnalyzeOptions, 
             limit = max(1, workers or slots or len(jobs))
             task = dict(num_cpus=1, num_gpus=GPU_SHARE if on_gpu else 0, max_retries=MAX_RETRIES,
                         retry_exceptions=False)
-            whole, in_chunks = ray.remote(_call), ray.remote(max_calls=CHUNKS_PER_PROCESS)(_call_chunk)
-
-            def remote(unit: Unit, name: str):
-                return (in_chunks if unit.fn is analyse_chunk else whole).options(name=name, **task)
-
+            remote = task_functions(ray, task)
             with stop_on_signals():  # also over a SIGTERM handler that a caller's own ray.init put in place
                 results = _Run(ray, remote, jobs, outputs, options, kind, limit, display).run()
     except KeyboardInterrupt:  # stopped before the tasks (the cluster starting) or after them

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from core.analyze import AnalyzeOptions, JobResult
-from core.cluster import GPU_SHARE, MISSING, TEMP_PREFIX, Kind, Unit, analyse_whole, on_this_node, run_jobs_ray
+from core.cluster import (GPU_SHARE, MISSING, TEMP_PREFIX, Kind, Unit, analyse_chunk, analyse_whole, on_this_node,
+                          run_jobs_ray, task_functions)
 
 from .conftest import SHARED_DATA, needs_shared
 from .test_cli import mf2
@@ -181,6 +182,29 @@ def test_ctrl_c_cancels_the_tasks_and_ends_the_local_cluster(tmp_path, face_clip
         time.sleep(0.2)
 
 
+def test_chunks_run_on_workers_that_ray_replaces_after_a_few():
+    """Chunk tasks go to a Ray function with max_calls (MediaPipe leaves memory behind every
+    chunk); whole inputs to one without; both with the run's task options."""
+    from core.chunks import CHUNKS_PER_PROCESS
+
+    class Function:
+        def __init__(self, fn, settings):
+            self.fn, self.settings = fn, settings
+
+        def options(self, **options):
+            return self.fn, self.settings, options
+
+    class FakeRay:
+        def remote(self, fn=None, **settings):
+            return Function(fn, settings) if fn else lambda f: Function(f, settings)
+
+    remote = task_functions(FakeRay(), {"num_cpus": 1})
+    _, chunk_settings, chunk_options = remote(Unit(0, 1, analyse_chunk, ()), "mf2 long.mp4 #1")
+    _, whole_settings, whole_options = remote(Unit(1, 0, analyse_whole, ()), "mf2 short.mp4")
+    assert chunk_settings == {"max_calls": CHUNKS_PER_PROCESS} and whole_settings == {}
+    assert chunk_options == {"name": "mf2 long.mp4 #1", "num_cpus": 1} and whole_options["name"] == "mf2 short.mp4"
+
+
 def test_a_long_video_in_chunks_on_the_cluster_writes_what_chunks_on_this_machine_write(tmp_path, cluster, face_crop):
     from .conftest import moving_face_frames, write_clip
 
@@ -199,7 +223,7 @@ def test_the_driver_writes_a_chunked_video_as_its_chunks_come_back(tmp_path, fac
     dropped at once (it does not wait for the last chunk holding every other one), a chunk that
     came early waits for the one before it, and the CSV is the same whatever order they came in
     (that it equals a local chunked run's is tested on the cluster above)."""
-    from core.chunks import analyze_chunk, video_chunks
+    from core.chunks import analyze_chunk
     from core.cluster import chunked
     from core.model.shipped import default_model_dir
 
