@@ -14,7 +14,6 @@ from PySide6.QtCore import QCoreApplication, QMimeData, QPointF, QSettings, Qt, 
 from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from app.main_window import MainWindow  # noqa: E402
-from core.analysis import analyze_frame  # noqa: E402
 from core.baseline import BaselineMode  # noqa: E402
 from core.errors import InputError  # noqa: E402
 from core.video import Source, open_source  # noqa: E402
