@@ -55,11 +55,14 @@ class JobResult:
 def join_chunks(spec: str, out_path: Path, options: AnalyzeOptions, chunks: ChunkFeed) -> JobResult:
     """A chunked video's CSV, written from its chunks as they come in (core.batch's joiner
     threads, and the Ray driver's): `analyze_input`, with anything it raises reported for this
-    input alone."""
+    input alone. The feed is closed at the end, so frames of a join that ended early, still
+    coming from its workers, are dropped."""
     try:
         return analyze_input(spec, out_path, options, None, chunks)
     except BaseException as e:  # noqa: BLE001 - reported for this input alone
         return JobResult(spec, error=f"{spec}: {type(e).__name__}: {e}")
+    finally:
+        chunks.close()
 
 
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None,

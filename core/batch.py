@@ -121,10 +121,7 @@ class _Pool:
 
     def _join_chunks(self, job: int) -> None:
         """A chunked video's CSV, written here from its chunks as the workers finish them."""
-        try:
-            self.results[job] = join_chunks(self.jobs[job], self.outputs[job], self.options, self.feeds[job])
-        finally:
-            self.feeds[job].close()  # a join that ended early: its workers' frames still coming are dropped
+        self.results[job] = join_chunks(self.jobs[job], self.outputs[job], self.options, self.feeds[job])
 
     def _joining(self) -> bool:
         finished = [job for job, t in self.joiners.items() if not t.is_alive() and t.ident is not None]

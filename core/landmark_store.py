@@ -5,8 +5,9 @@ a view needs one frame's at a time. Faces go into blocks in memory; once a block
 behind the newest (no frame that fails to be added can reach back that far) it is written to an
 unnamed scratch file in the cache folder and its memory is freed. A saved analysis's landmarks
 are read from its own file, where they are stored uncompressed, so opening an hour takes no
-landmark memory either. Rows are read back with plain reads (not a memory map, whose pages would count as the process's
-own once touched); the operating system's page cache keeps repeated reads fast.
+landmark memory either. Rows are read back with plain reads (not a memory map, whose pages
+would count as the process's own once touched); the operating system's page cache keeps
+repeated reads fast.
 """
 from __future__ import annotations
 

@@ -5,9 +5,10 @@ face; see its README).
 Settings are chosen on the DEV clips and figures are reported on the REPORT clips, which nothing
 was tuned or trained on, and on the EXTRA clips: two more people (``WolfgangLanger_Pexels.mp4``,
 ``single_face.mp4``) labelled the same way on 2026-12-02, after the shipped model was built
-(``video_au_extra.csv`` here; its protocol notes in ``video_au_extra.md``). Per AU: F1, and the false-positive rate (share of entries labelled
-absent that the model reads as present); overall: the false-positive rate over every AU entry
-labelled absent. Analyses are cached like the studio's (per clip content and model).
+(``video_au_extra.csv`` here; its protocol notes in ``video_au_extra.md``). Per AU: F1, and the
+false-positive rate (share of entries labelled absent that the model reads as present);
+overall: the false-positive rate over every AU entry labelled absent. Analyses are cached like
+the studio's (per clip content and model).
 
     .venv/bin/python scripts/video_au_check.py [--model DIR] [--baseline auto|none] [--json OUT]
 """
