@@ -11,7 +11,10 @@ person's neutral geometry:
   live): per feature a quantile of the person's history (the median; a low quantile for the
   mouth openings, since talking opens the mouth far more often than it closes it beyond rest),
   sampled at most every ``SAMPLE_S`` seconds and pulled towards the population's neutral face
-  while the person is new.
+  while the person is new. In a file a person's first rows are *settled*: read against the
+  estimate of the moment it becomes their own (``known``, about 2 s in), or of ``SETTLE_S`` after
+  they appeared if that comes first, instead of against the population's face
+  (`core.model.settle` does it while streaming, `track_baselines` on a whole track).
 - ``START-END``: the quantiles of the frames inside a segment the user marks as neutral; faces
   not seen in that segment fall back to ``auto``.
 - ``none``: the population's neutral face for everyone (readings as the model gives them).
@@ -29,6 +32,7 @@ from .faces.geometry import N_FEATURES, NAMES
 SAMPLE_S = 0.2       # at most one history sample per track this often
 PRIOR_SAMPLES = 5    # the population prior weighs as much as this many of the person's samples (1 s)
 KNOWN_SAMPLES = 10   # from this many samples (2 s) on, an automatic estimate counts as the person's own
+SETTLE_S = 3.0       # a file's rows wait at most this long after a person appears for their own estimate
 LOW_QUANTILE_FEATURES = ("lips_part", "jaw_drop", "mouth_height")
 REST_QUANTILE = np.array([0.15 if n in LOW_QUANTILE_FEATURES else 0.5 for n in NAMES])
 N_VALUES = N_FEATURES + 2  # the geometry, then the (right, left) eye openings (blinks)
@@ -57,6 +61,12 @@ class BaselineMode:
 
     def covers(self, t: float) -> bool:
         return self.kind == "segment" and self.start <= t <= self.end
+
+
+def baseline_key(person: int, track: int) -> int:
+    """Whose baseline a face is read against: its person's, else (no person decided: a photo)
+    its track's, as ``-1 - track`` (the key `Analysis.face_people` gives such a face)."""
+    return person if person >= 0 else -1 - track
 
 
 class TrackBaseline:
@@ -106,10 +116,11 @@ def segment_baseline(values: np.ndarray) -> np.ndarray:
 
 def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, prior: np.ndarray
                     ) -> tuple[np.ndarray, np.ndarray]:
-    """((F, N_VALUES) baseline, (F,) whether it is the person's own) for each of one track's
-    frames (in time order), as the streaming path computes them: auto is causal (each frame sees
-    itself and the frames before it); with ``none``, or early in a track, the baseline is (mostly)
-    the population's."""
+    """((F, N_VALUES) baseline, (F,) whether it is the person's own) for each of one person's
+    frames (in time order), as a file's streaming path computes them: auto is causal (each frame
+    sees itself and the frames before it) after the first rows, which are settled (module
+    docstring); a segment's people are read against it, the others causally from their first
+    row; with ``none`` the baseline is the population's."""
     n = len(values)
     if mode.kind == "none":
         return np.repeat(np.asarray(prior, np.float64)[None], n, 0), np.zeros(n, bool)
@@ -121,4 +132,9 @@ def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, p
     for i, (t, v) in enumerate(zip(times, values)):
         running.add(float(t), v)
         out[i], known[i] = running.estimate(), running.known
+    if mode.kind == "auto" and n:
+        # settled at the first row read against their own estimate, or the last before SETTLE_S
+        at = min(int(np.argmax(known)) if known.any() else n - 1,
+                 int(np.searchsorted(times, times[0] + SETTLE_S, side="left")) - 1)
+        out[:at], known[:at] = out[at], known[at]
     return out, known

@@ -1,7 +1,8 @@
 """The on-disk cache (``~/.cache/mf2``, or ``$MF2_CACHE``): prepared training crops and per-video
 analyses. A video's analysis is keyed by the file's content (not its name or date, so a renamed
 copy hits and an edited file misses), the model's weights and the analysis settings (the face
-tracker's: how many faces, how often the detectors run)."""
+tracker's: how many faces, how often the detectors run) and how readings are made of the model's
+output (``READINGS``: bumped when that changes, so that older entries are analysed again)."""
 from __future__ import annotations
 
 import hashlib
@@ -11,6 +12,8 @@ from pathlib import Path
 from .analysis import Analysis
 from .errors import InputError
 from .faces.tracker import DETECT_EVERY
+
+READINGS = 2  # 2: a person's first rows in a file are settled (core.model.settle)
 
 
 def cache_dir() -> Path:
@@ -42,7 +45,7 @@ class AnalysisCache:
 
     def path(self, video_digest: str, model: str, max_faces: int, detect_every: int = DETECT_EVERY) -> Path:
         """The entry of a video analysed by ``model`` with these tracker settings."""
-        return self.root / f"{video_digest}-{model}-f{max_faces}-d{detect_every}.npz"
+        return self.root / f"{video_digest}-{model}-f{max_faces}-d{detect_every}-r{READINGS}.npz"
 
     def load(self, path: Path) -> Analysis | None:
         """The cached analysis, or None; an unreadable entry is deleted (it will be redone)."""

@@ -29,10 +29,11 @@ from typing import Iterator
 
 import numpy as np
 
-from .analysis import FrameResult, frame_result
+from .analysis import FrameResult
 from .errors import InputError
 from .faces.people import People
 from .faces.tracking import box_iou
+from .model.settle import settled_frames
 
 CHUNK_S = 120.0   # default chunk length: bounds what a worker holds (an hour: 30 chunks)
 LEAD_S = 1.0      # analysed before a chunk's start: the tracker settles, the tracks are matched
@@ -227,9 +228,7 @@ class ChunkFeed:
         """Every chunk's frames in order, its tracks under the ids of the chunk before, given
         their person and scored by ``scorer`` in frame order (its baselines follow each person
         across chunks)."""
-        for index, timestamp, faces, raw in People().frames(self._joined()):
-            scores = scorer.score_read(faces, raw, timestamp) if scorer and faces else None
-            yield frame_result(index, timestamp, faces, scores)
+        yield from settled_frames(People().frames(self._joined()), scorer)
 
     def _joined(self) -> Iterator[tuple]:
         """(index, timestamp, faces, model readings or None) of every chunk's frames in order,

@@ -19,10 +19,11 @@ import queue
 import threading
 from typing import Iterator
 
-from .analysis import FrameResult, frame_result
+from .analysis import FrameResult
 from .errors import InputError
 from .faces import FaceTracker
 from .faces.people import People
+from .model.settle import settled_frames
 from .video import Source
 
 DEPTH = 16  # frames found ahead of the model at most: two batches of one face each, little memory
@@ -32,12 +33,10 @@ _END = object()
 def analysed_frames(source: Source, tracker: FaceTracker, scorer=None, every: int = 1, threads: int = 2
                     ) -> Iterator[FrameResult]:
     """Every ``every``-th frame of ``source``, with its faces found, given their person (video)
-    and scored."""
+    and scored, each person's first rows settled in a file (`core.model.settle`)."""
     frames = read_frames(source, tracker, scorer, every, threads)
     try:
-        for index, timestamp, faces, raw in (frames if tracker.static else People().frames(frames)):
-            scores = scorer.score_read(faces, raw, timestamp) if scorer and faces else None
-            yield frame_result(index, timestamp, faces, scores)
+        yield from settled_frames(frames if tracker.static else People().frames(frames), scorer, not source.live)
     finally:
         frames.close()  # its face thread stops here, whoever holds the frames between
 

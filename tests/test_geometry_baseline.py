@@ -71,9 +71,11 @@ def test_running_baseline_is_causal_robust_and_starts_at_the_prior():
     values[300:600] += 3.0  # an expression held for 10 s of a minute
     times = np.arange(1800) / 30
     out, known = track_baselines(times, values, BaselineMode("auto"), prior)
-    assert not known[0] and known[-1]
+    assert known.all()  # the first rows are settled on the first estimate that is the person's own
     running = TrackBaseline(prior)
     assert np.allclose(running.estimate(), prior)
+    at = next(i for i, t in enumerate(times) if running.add(t, values[i]) or running.known)
+    assert 1.7 < times[at] < 2.0 and np.allclose(out[:at + 1], out[at]) and not np.allclose(out[at + 1:at + 31], out[at])
     # causal: the estimate at frame 200 is the same whatever comes after it
     changed = values.copy()
     changed[201:] = 50
@@ -84,6 +86,23 @@ def test_running_baseline_is_causal_robust_and_starts_at_the_prior():
     seg, known = track_baselines(times, values, BaselineMode("segment", 0.0, 3.0), prior)
     assert known.all()
     assert np.allclose(seg, seg[0]) and abs(seg[0, 0] - 1.0) < 0.05
+
+
+def test_first_rows_wait_at_most_settle_s_for_the_persons_own_rest():
+    """A face whose geometry cannot be measured for a while (no samples) is settled on what
+    is known SETTLE_S after it appeared; a segment's uncovered people are read causally."""
+    from core.baseline import SETTLE_S
+
+    prior = np.zeros(3)
+    times = np.arange(300) / 30
+    values = np.full((300, 3), 1.0)
+    values[8:200] = np.nan  # two samples (at 0 and about 0.2 s), then none until 6.7 s
+    out, known = track_baselines(times, values, BaselineMode("auto"), prior)
+    last = int(np.searchsorted(times, SETTLE_S)) - 1
+    assert not known[:last + 1].any() and np.allclose(out[:last + 1], out[last])
+    assert np.allclose(out[last], 2 / 7)  # two samples of 1.0 against the prior's five of 0
+    segment, _ = track_baselines(times, values, BaselineMode("segment", 20, 30), prior)
+    assert segment[0, 0] < out[0, 0] and np.allclose(segment[last], out[last])  # none in the segment: causal
 
 
 def test_running_baseline_quantiles_are_those_of_the_whole_history():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline import BaselineMode, TrackBaseline, track_baselines
+from ..baseline import BaselineMode, TrackBaseline, baseline_key, track_baselines
 from ..faces import Face
 from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometry
 from ..faces.quality import READABLE, face_quality
@@ -201,6 +201,21 @@ class FaceScorer:
         """0..1: the weakest of the size, sharpness and pose checks and the share of regions not covered."""
         return float(np.float32(min(raw[self.raw_size - 1], 1 - self._covered(raw).mean())))
 
+    def rest(self, key: int) -> tuple[np.ndarray, bool]:
+        """(the rest values ``key`` (`baseline_key`) is read against now, whether they are the person's own)."""
+        if key in self._fixed:
+            return self._fixed[key], True
+        running = self._running.get(key)
+        return (POPULATION_REST, False) if running is None else (running.estimate(), running.known)
+
+    def reread(self, key: int, faces: list[tuple[float, Face, FaceScores]]) -> None:
+        """Read all of ``key``'s faces so far again, in time order, against its rest now
+        (`core.model.settle`): their ``au`` and ``emotion`` are replaced."""
+        rest, known = self.rest(key)
+        self._closed_since.pop(key, None)  # rebuilt from these faces, which are all of the person's so far
+        for t, face, scores in faces:
+            scores.au, scores.emotion = self.readings(scores.raw, face_values(face.landmarks), rest, key, t, known)
+
     def _baseline(self, key: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the rest values of ``key`` (`baseline_key`), whether they are the person's own)."""
         if key in self._fixed:
@@ -269,12 +284,6 @@ class FaceScorer:
         analysis.baseline = str(mode)
         analysis.invalidate()
         return fixed
-
-
-def baseline_key(person: int, track: int) -> int:
-    """Whose baseline a face is read against: its person's, else (no person decided: a photo)
-    its track's, as ``-1 - track`` (the key `Analysis.face_people` gives such a face)."""
-    return person if person >= 0 else -1 - track
 
 
 def face_values(landmarks: np.ndarray) -> np.ndarray:
