@@ -16,7 +16,7 @@ person's neutral geometry:
   they appeared if that comes first, instead of against the population's face
   (`core.model.settle` does it while streaming, `track_baselines` on a whole track).
 - ``START-END``: the quantiles of the frames inside a segment the user marks as neutral; faces
-  not seen in that segment fall back to ``auto``.
+  not seen in that segment fall back to the running estimate, unsettled.
 - ``none``: the population's neutral face for everyone (readings as the model gives them).
 """
 from __future__ import annotations

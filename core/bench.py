@@ -7,6 +7,7 @@ beforehand, detectors on every frame and as `analyze` runs them), and the whole 
 """
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import tempfile
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .analysis import csv_writer, write_result
+from .baseline import SETTLE_S
 from .errors import InputError
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
@@ -87,17 +89,19 @@ def bench_video(path: str, max_faces: int = 8, model_dir=None) -> list[StageTimi
 def _whole_path(path: str, max_faces: int, scorer) -> list[float]:
     """ms a frame of the `analyze` path as it runs (faces on one thread while the model reads
     earlier frames in batches, CSV rows written): results come in bursts of a batch, so the mean
-    over each window of WINDOW frames (the first window, with start-up, left out)."""
+    over each window of WINDOW frames (the first SETTLE_S of video, with start-up and the burst of
+    each person's settled first rows, left out)."""
     aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
     with tempfile.TemporaryDirectory() as tmp, open_source(path) as source, \
             FaceTracker(max_faces=max_faces) as tracker:
         writer = csv_writer(Path(tmp) / "bench.csv", aus, emotions)
-        done = []
+        done, fps = [], source.fps
         for result in analysed_frames(source, tracker, scorer):
             write_result(writer, result, aus, emotions)
             done.append(time.perf_counter())
         writer.close()
-    return [(done[i + WINDOW] - done[i]) * 1000.0 / WINDOW for i in range(WINDOW, len(done) - WINDOW, WINDOW)]
+    first = WINDOW * math.ceil(SETTLE_S * (fps or 30) / WINDOW)  # past start-up and the first rows' settling burst
+    return [(done[i + WINDOW] - done[i]) * 1000.0 / WINDOW for i in range(first, len(done) - WINDOW, WINDOW)]
 
 
 def bench_live(path: str, model_dir=None, seconds: float = 10.0) -> list[str]:

@@ -33,10 +33,12 @@ _END = object()
 def analysed_frames(source: Source, tracker: FaceTracker, scorer=None, every: int = 1, threads: int = 2
                     ) -> Iterator[FrameResult]:
     """Every ``every``-th frame of ``source``, with its faces found, given their person (video)
-    and scored, each person's first rows settled in a file (`core.model.settle`)."""
+    and scored, each person's first rows settled in a video file (`core.model.settle`)."""
     frames = read_frames(source, tracker, scorer, every, threads)
     try:
-        yield from settled_frames(frames if tracker.static else People().frames(frames), scorer, not source.live)
+        # a camera is read as it comes; photos have no person to wait for (their faces' keys are positions)
+        yield from settled_frames(frames if tracker.static else People().frames(frames), scorer,
+                                  not (source.live or tracker.static))
     finally:
         frames.close()  # its face thread stops here, whoever holds the frames between
 

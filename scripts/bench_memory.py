@@ -37,10 +37,11 @@ def main() -> int:
     parser.add_argument("video")
     parser.add_argument("--every", type=int, default=3600, help="frames between samples (default 3600: 2 min at 30 fps)")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--chunk", type=float, default=AnalyzeOptions.chunk_s, help="chunk length in s, as `mf2 analyze --chunk`")
     args = parser.parse_args()
     silence_native_stderr()
     start = time.perf_counter()
-    options = AnalyzeOptions(model=str(default_model_dir()))
+    options = AnalyzeOptions(model=str(default_model_dir()), chunk_s=args.chunk)
     if args.workers > 1:
         with tempfile.TemporaryDirectory() as folder:
             [result] = run_jobs([args.video], [Path(folder) / "out.csv"], options, args.workers)

@@ -1,6 +1,7 @@
 """Labelled frames of real video as model-ready faces: the crop, region centres and the geometry
 relative to the person's rest, exactly as the analyse path would see them (the whole clip is
-tracked so that the automatic baseline of each labelled frame uses the frames before it)."""
+tracked so that the automatic baseline of each labelled frame uses the frames before it, and
+those of the first seconds the estimate they are settled on: `core.model.settle`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
