@@ -10,7 +10,7 @@ each discards its unfinished CSV, the finished inputs are reported as done, then
 
 With more workers than inputs, long videos are split into time chunks that the workers analyse
 side by side; they hand each chunk's frames over as they read them, and this process joins them
-as they come and writes the CSV (core.chunks). A worker is replaced after a few chunks
+as they come and writes the CSV (core.chunks). A fresh worker takes each chunk
 (core.chunks.CHUNKS_PER_PROCESS), so neither grows with the video's length.
 """
 from __future__ import annotations

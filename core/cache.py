@@ -59,5 +59,11 @@ class AnalysisCache:
         return analysis if analysis.complete else None
 
     def save(self, path: Path, analysis: Analysis) -> None:
+        """Keep a complete analysis, in place of the entries of the same video and settings that
+        older readings (``READINGS``) made."""
         if analysis.complete:
             analysis.save(path)
+            stem = path.name.rsplit("-r", 1)[0]
+            for old in [path.with_name(f"{stem}.npz"), *path.parent.glob(f"{stem}-r*.npz")]:
+                if old != path:
+                    old.unlink(missing_ok=True)

@@ -43,8 +43,11 @@ PART = 256        # frames a worker hands over at a time (about 3 MB)
 # A process ends after analysing this many chunks and a fresh one takes over: every chunk opens a
 # new tracker, and MediaPipe's graphs leave memory behind when closed (12 trackers opened, used
 # and closed one after another: RSS 189 -> 333 MB; 171 -> 224 MB now that a closed tracker gives
-# the heap back), so a worker that went on through an hour's 15 chunks kept growing.
-CHUNKS_PER_PROCESS = 3
+# the heap back), so a worker that went on through an hour's 15 chunks kept growing. With 3 chunks
+# a process the largest worker of an hour still peaked at 524 MB; with 1, at 479 MB, against 455
+# for a minute in one process, and a 20-minute video took as long (321 and 343 s against 350 and
+# 338 s: a worker starts in about 2 s, a chunk takes a minute).
+CHUNKS_PER_PROCESS = 1
 
 
 @dataclass(frozen=True)

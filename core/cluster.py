@@ -111,8 +111,8 @@ def _call(fn: Callable[..., Outcome], args: tuple) -> Outcome:
 
 
 def _call_chunk(fn: Callable[..., Outcome], args: tuple) -> Outcome:
-    """The Ray task for a chunk: the same, on a worker that Ray replaces after a few calls
-    (``max_calls``, core.chunks.CHUNKS_PER_PROCESS: MediaPipe leaves memory behind every chunk)."""
+    """The Ray task for a chunk: the same, on a worker that Ray replaces after CHUNKS_PER_PROCESS
+    calls (``max_calls``, core.chunks: MediaPipe leaves memory behind every chunk)."""
     return fn(*args)
 
 

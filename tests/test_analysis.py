@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.analysis import FORMAT, Analysis, FrameResult, run_analysis
-from core.cache import AnalysisCache, content_digest, model_digest
+from core.cache import READINGS, AnalysisCache, content_digest, model_digest
 from core.cli import default_model_dir
 from core.errors import InputError
 from core.faces import FaceTracker
@@ -276,7 +276,12 @@ def test_cache_is_keyed_by_content_not_name(tmp_path, face_clip, blank_clip, sco
     key = model_digest(default_model_dir())
     path = cache.path(content_digest(face_clip), key, 8)
     assert cache.load(path) is None
+    older = [path.with_name(path.name.replace(f"-r{READINGS}", suffix)) for suffix in ("", f"-r{READINGS - 1}")]
+    for entry in older:  # what earlier readings of the same video left
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.write_bytes(b"older")
     cache.save(path, analyse(face_clip, scorer))
+    assert not any(entry.exists() for entry in older)
     renamed = shutil.copy(face_clip, tmp_path / "renamed.mp4")
     assert cache.path(content_digest(Path(renamed)), key, 8) == path
     assert len(cache.load(path)) == 12
