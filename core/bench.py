@@ -100,7 +100,8 @@ def _whole_path(path: str, max_faces: int, scorer) -> list[float]:
             write_result(writer, result, aus, emotions)
             done.append(time.perf_counter())
         writer.close()
-    first = WINDOW * math.ceil(SETTLE_S * (fps or 30) / WINDOW)  # past start-up and the first rows' settling burst
+    # past start-up and the first rows' settling burst (a short clip: at least one window is left)
+    first = min(WINDOW * math.ceil(SETTLE_S * (fps or 30) / WINDOW), max(WINDOW, len(done) - 2 * WINDOW))
     return [(done[i + WINDOW] - done[i]) * 1000.0 / WINDOW for i in range(first, len(done) - WINDOW, WINDOW)]
 
 
