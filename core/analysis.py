@@ -642,7 +642,8 @@ def run_analysis(source, analysis: Analysis, tracker: FaceTracker, scorer=None,
                  cancelled: Callable[[], bool] = lambda: False) -> str | None:
     """Analyse every frame of ``source`` into ``analysis``. Returns None when it ran to the end
     (``analysis.complete`` is then set), else a one-line reason: cancelled, or the damage that
-    stopped decoding (the frames before it are kept)."""
+    stopped decoding (the frames before it are kept). A scorer with a neutral segment has every
+    face read against it at the end, as `mf2 analyze --baseline START-END` writes them."""
     from contextlib import closing
 
     from .pipeline import analysed_frames  # it builds on this module
@@ -659,5 +660,7 @@ def run_analysis(source, analysis: Analysis, tracker: FaceTracker, scorer=None,
                     on_frame(result)
     except InputError as e:
         return str(e)
+    if scorer is not None and scorer.baseline.kind == "segment":  # as `mf2 analyze` reads it
+        scorer.recalibrate(analysis, scorer.baseline)
     analysis.complete = True
     return None

@@ -10,7 +10,7 @@ false-positive rate (share of entries labelled absent that the model reads as pr
 overall: the false-positive rate over every AU entry labelled absent. Analyses are cached like
 the studio's (per clip content and model).
 
-    .venv/bin/python scripts/video_au_check.py [--model DIR] [--baseline auto|none] [--json OUT]
+    .venv/bin/python scripts/video_au_check.py [--model DIR] [--baseline auto|none|START-END] [--json OUT]
 """
 from __future__ import annotations
 

@@ -185,9 +185,11 @@ def test_recalibrating_rereads_the_columns(face_clip, scorer):
 
 def test_analyze_with_a_neutral_segment_writes_what_the_studio_reads_after_marking_it(tmp_path, face_clip, scorer):
     """`mf2 analyze --baseline 0-0.2` holds the rows up to 0.2 s, reads them again against the
-    segment and writes them: the same bytes as the studio's export after marking the segment."""
+    segment and writes them: the same bytes as the studio's export after marking the segment, and
+    as an analysis run with the segment from the start (the video check's `--baseline`)."""
     from core.analyze import AnalyzeOptions, analyze_input
     from core.baseline import BaselineMode
+    from core.model.scorer import FaceScorer
 
     done = analyze_input(str(face_clip), tmp_path / "cli.csv", AnalyzeOptions(model=str(default_model_dir()),
                                                                              baseline="0-0.2"))
@@ -198,6 +200,10 @@ def test_analyze_with_a_neutral_segment_writes_what_the_studio_reads_after_marki
     assert analysis.frames()[0].faces[0].au != auto[0].faces[0].au  # the held rows were read again
     analysis.write_csv(tmp_path / "studio.csv")
     assert (tmp_path / "cli.csv").read_bytes() == (tmp_path / "studio.csv").read_bytes()
+    direct = analyse(face_clip, FaceScorer(default_model_dir(), baseline="0-0.2"))  # a scorer given the segment
+    assert direct.baseline == "0-0.2"
+    direct.write_csv(tmp_path / "direct.csv")
+    assert (tmp_path / "direct.csv").read_bytes() == (tmp_path / "cli.csv").read_bytes()
 
 
 def test_frames_can_be_read_while_another_thread_adds_them(face_clip, scorer):
