@@ -84,8 +84,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         if options.model:
             from .model_server import scorer_for
 
-            # joining chunks, this process only scores what the workers' models read: no device needed
-            scorer = scorer_for(options.model, "cpu" if chunks else options.device, options.baseline)
+            # joining chunks, this process only scores what the workers' models read: no model, no torch
+            scorer = scorer_for(options.model, "cpu" if chunks else options.device, options.baseline, reads=chunks is None)
         aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
         writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None)
     except InputError as e:

@@ -125,10 +125,11 @@ def use(client: ModelClient | None) -> None:
     _client = client
 
 
-def scorer_for(model_dir: str, device: str, baseline: str = "auto"):
-    """The FaceScorer a worker uses: reading faces through the shared model when there is one."""
+def scorer_for(model_dir: str, device: str, baseline: str = "auto", reads: bool = True):
+    """The FaceScorer a worker uses: reading faces through the shared model when there is one
+    (``reads=False``: it only scores what others read)."""
     from .model.scorer import FaceScorer
 
-    if _client is None:
-        return FaceScorer(Path(model_dir), device, baseline)
+    if _client is None or not reads:
+        return FaceScorer(Path(model_dir), device, baseline, reads=reads)
     return FaceScorer(Path(model_dir), "cpu", baseline, reader=_client)

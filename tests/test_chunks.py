@@ -214,3 +214,25 @@ def test_workers_replaced_after_their_share_of_chunks_write_the_same_csv(tmp_pat
     assert csv[1][1] == 4 and csv[default][1] == 2  # a fresh worker for each chunk after two
     assert len(retired) == 2 and all(p.exitcode == 0 for p in retired)  # they ended by themselves, not killed
     assert csv[1][0] == csv[default][0]
+
+
+def test_the_joining_process_scores_without_the_model_or_torch(face_clip):
+    """Where chunks are joined, faces are only scored (`FaceScorer(reads=False)`): the readings
+    are those of a scorer holding the model, and torch is never imported (about 185 MB)."""
+    import subprocess
+    import sys
+
+    full = FaceScorer(default_model_dir())
+    with open_source(face_clip) as source, FaceTracker() as tracker:
+        frames = list(read_frames(source, tracker, full))
+    joining = FaceScorer(default_model_dir(), reads=False)
+    assert joining.model is None
+    with pytest.raises(RuntimeError, match="only scores"):
+        joining.read([])
+    for index, timestamp, faces, raw in frames:
+        a, b = full.score_read(faces, raw, timestamp), joining.score_read(faces, raw, timestamp)
+        assert [(x.au, x.emotion) for x in a] == [(y.au, y.emotion) for y in b]
+    probe = ("import sys; from core.model.scorer import FaceScorer; from core.cli import default_model_dir; "
+             "FaceScorer(default_model_dir(), reads=False); print('torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "False", run.stderr

@@ -17,7 +17,8 @@ from ..faces.geometry import N_FEATURES, NAMES
 from ..faces.regions import REGIONS
 from ..outputs import write_durably
 from ..taxonomy import ACTION_UNITS, AU_BY_NUMBER, EMOTIONS
-from .text import EMBED_DIM
+
+EMBED_DIM = 384  # the sentence encoder's width (core.model.text)
 
 LIMIT = 4096  # the largest size a config may ask for: beyond it a typo allocates gigabytes
 

@@ -18,7 +18,6 @@ from ..faces import Face
 from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometry
 from ..faces.quality import READABLE, face_quality
 from ..taxonomy import AU_BY_NUMBER
-from .model import for_inference
 from .transform import PATCH_REGION, face_input
 
 # Population neutral geometry (core.faces.geometry order) and eye openings (right, left): the
@@ -32,6 +31,7 @@ EYE_CLOSED_SOFTNESS = 0.06
 HELD_CLOSED_S = 0.5    # closed this long: AU43 (eyes closed), not just a blink
 GEOMETRIC_AUS = (43, 45)
 GATE_SOFTNESS = 0.01   # eye-distances over which a FACS gate opens
+GEOMETRY_WEIGHTS = ("au_geometry", "au_geometry_mask", "emotion_geometry")  # what scoring needs of the weights
 BATCH = 8              # faces per model call in file analysis (measured: 8.5 ms a face alone, 4.8 in eights)
 
 
@@ -65,19 +65,30 @@ class FaceInputs:
 class FaceScorer:
     batch = BATCH  # faces per model call in file analysis (`read`)
 
-    def __init__(self, model_dir: Path, device: str = "cpu", baseline: str | BaselineMode = "auto", reader=None):
+    def __init__(self, model_dir: Path, device: str = "cpu", baseline: str | BaselineMode = "auto", reader=None,
+                 reads: bool = True):
         """``reader``: something with `read` that reads the faces instead of this process's
-        model (`core.model_server.ModelClient`: one model on a GPU for many workers)."""
-        import torch
-
-        from ..training.checkpoint import load_model
-
-        # One thread: beside MediaPipe's own threads, more made each frame slower (measured:
-        # 18.5 against 21.0 ms a frame on 2 cores), as idle torch threads spin for CPU time.
-        torch.set_num_threads(1)
+        model (`core.model_server.ModelClient`: one model on a GPU for many workers).
+        ``reads=False``: this process only scores what others read (`score_read`, where chunks are
+        joined). With a reader, or without reading, neither the model nor torch is loaded here:
+        about 185 MB less of the process."""
         self.device = device
-        self.model = for_inference(load_model(model_dir, device))
-        cfg = self.model.cfg
+        if reader is None and reads:
+            import torch
+
+            from ..training.checkpoint import load_model
+            from .model import for_inference
+
+            # One thread: beside MediaPipe's own threads, more made each frame slower (measured:
+            # 18.5 against 21.0 ms a frame on 2 cores), as idle torch threads spin for CPU time.
+            torch.set_num_threads(1)
+            self.model = for_inference(load_model(model_dir, device))
+            cfg = self.model.cfg
+            weights = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items() if k in GEOMETRY_WEIGHTS}
+        else:
+            self.model = None
+            cfg, weights = scoring_weights(Path(model_dir))
+        self.cfg = cfg
         self.baseline = baseline if isinstance(baseline, BaselineMode) else BaselineMode.parse(baseline)
         self.model_aus = tuple(cfg.trained_aus)  # untrained heads are never reported
         self.aus = tuple(sorted(set(self.model_aus) | set(GEOMETRIC_AUS)))
@@ -88,9 +99,8 @@ class FaceScorer:
         self._shift = np.log(thresholds / (1 - thresholds))
         self._geometry = None  # (model AUs + emotions, N_FEATURES) logit change per unit of geometry
         if cfg.geometry_dim:
-            au_w = (self.model.au_geometry * self.model.au_geometry_mask).detach().cpu().numpy()
-            w = np.concatenate([au_w[self._au_index],
-                                self.model.emotion_geometry.detach().cpu().numpy()[self._emotion_index]])
+            au_w = weights["au_geometry"] * weights["au_geometry_mask"]
+            w = np.concatenate([au_w[self._au_index], weights["emotion_geometry"][self._emotion_index]])
             self._geometry = w.astype(np.float64) / np.asarray(cfg.geometry_scale, np.float64)[None]
         # FACS gates: e.g. no inner brow raiser (AU1) unless the inner brows are higher than at rest
         self._gates = [(self.model_aus.index(int(au)), NAMES.index(feature), float(rise))
@@ -137,7 +147,7 @@ class FaceScorer:
     def prepare(self, rgb: np.ndarray, faces: list[Face]) -> FaceInputs:
         """What the model reads of a frame's faces: their aligned crops, patch centres and
         quality checks (numpy work, done beside the face tracker so the frame need not wait)."""
-        size = self.model.cfg.input_size
+        size = self.cfg.input_size
         if not faces:
             return FaceInputs(np.zeros((0, size, size), np.uint8), np.zeros((0, len(PATCH_REGION), 2), np.float32),
                               np.zeros(0))
@@ -160,6 +170,8 @@ class FaceScorer:
 
         from .transform import to_input
 
+        if self.model is None:
+            raise RuntimeError("this FaceScorer only scores what others read (reads=False)")
         parts = inputs if isinstance(inputs, list) else [inputs]
         crops = np.concatenate([p.crops for p in parts])
         centers = np.concatenate([p.centers for p in parts])
@@ -284,6 +296,24 @@ class FaceScorer:
         analysis.baseline = str(mode)
         analysis.invalidate()
         return fixed
+
+
+def scoring_weights(model_dir: Path) -> tuple:
+    """(config, the geometry weights as numpy arrays) of a model folder, read without torch."""
+    from safetensors import SafetensorError, safe_open
+
+    from ..errors import InputError
+    from .config import ModelConfig
+
+    weights, config = model_dir / "model.safetensors", model_dir / "config.json"
+    if not weights.is_file() or not config.is_file():
+        raise InputError(f"{model_dir}: not an MF² model folder (needs model.safetensors and config.json)")
+    cfg = ModelConfig.load(config)
+    try:
+        with safe_open(str(weights), framework="np") as f:
+            return cfg, {k: f.get_tensor(k) for k in GEOMETRY_WEIGHTS if k in f.keys()}
+    except (SafetensorError, OSError, ValueError, TypeError) as e:
+        raise InputError(f"{model_dir}: unreadable model ({e})") from None
 
 
 def face_values(landmarks: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ import os
 
 import torch
 
-EMBED_DIM = 384
+from .config import EMBED_DIM
 
 
 class TextEncoder:

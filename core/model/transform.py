@@ -7,12 +7,16 @@ canonical region positions, which is how well-framed dataset crops sit anyway.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import cv2
 import numpy as np
-import torch
 
 from ..faces import FaceTracker, alignment_matrix, region_centers, transform_points
 from ..faces.regions import REGIONS
+
+if TYPE_CHECKING:
+    import torch
 
 # Median region-patch centres in the aligned crop (fractions of its side), over 351 faces of the
 # development clips; order: REGIONS, patch by patch.
@@ -75,5 +79,7 @@ def crop_input(image: np.ndarray, tracker: FaceTracker, size: int) -> tuple[np.n
 
 def to_input(images: np.ndarray | torch.Tensor, device: str) -> torch.Tensor:
     """uint8 (B, S, S) grey crops -> normalised float (B, 1, S, S)."""
+    import torch  # here: a process that only scores what others read never loads it
+
     x = torch.as_tensor(images, device=device).float().unsqueeze(1) / 255.0
     return (x - PIXEL_MEAN) / PIXEL_STD
