@@ -87,7 +87,7 @@ class FaceScorer:
             weights = {k: v.detach().cpu().numpy() for k, v in self.model.state_dict().items() if k in GEOMETRY_WEIGHTS}
         else:
             self.model = None
-            cfg, weights = scoring_weights(Path(model_dir))
+            cfg, weights = scoring_weights(model_dir)
         self.cfg = cfg
         self.baseline = baseline if isinstance(baseline, BaselineMode) else BaselineMode.parse(baseline)
         self.model_aus = tuple(cfg.trained_aus)  # untrained heads are never reported
@@ -304,10 +304,9 @@ def scoring_weights(model_dir: Path) -> tuple:
 
     from ..errors import InputError
     from .config import ModelConfig
+    from .shipped import model_files
 
-    weights, config = model_dir / "model.safetensors", model_dir / "config.json"
-    if not weights.is_file() or not config.is_file():
-        raise InputError(f"{model_dir}: not an MF² model folder (needs model.safetensors and config.json)")
+    model_dir, weights, config = model_files(model_dir)
     cfg = ModelConfig.load(config)
     try:
         with safe_open(str(weights), framework="np") as f:

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save
 from ..errors import InputError
 from ..model.config import ModelConfig
 from ..model.model import MF2
+from ..model.shipped import model_files
 from ..outputs import durable_file, write_durably
 
 
@@ -29,12 +30,7 @@ def save_model(model: MF2, folder: Path, metadata: dict | None = None) -> None:
 
 def load_model(folder: Path, device: str = "cpu") -> MF2:
     """An MF² model from a folder (or its model.safetensors); InputError with one line otherwise."""
-    folder = Path(folder)
-    if folder.is_file():
-        folder = folder.parent
-    weights, config = folder / "model.safetensors", folder / "config.json"
-    if not weights.is_file() or not config.is_file():
-        raise InputError(f"{folder}: not an MF² model folder (needs model.safetensors and config.json)")
+    folder, weights, config = model_files(folder)
     cfg = ModelConfig.load(config)
     try:
         state = load_file(str(weights))
