@@ -7,14 +7,17 @@ was tuned or trained on, and on the EXTRA clips: two more people (``WolfgangLang
 ``single_face.mp4``) labelled the same way on 2026-12-02, after the shipped model was built
 (``video_au_extra.csv`` here; its protocol notes in ``video_au_extra.md``). Per AU: F1, and the
 false-positive rate (share of entries labelled absent that the model reads as present);
-overall: the false-positive rate over every AU entry labelled absent. Analyses are cached like
-the studio's (per clip content and model).
+overall: the false-positive rate over every AU entry labelled absent. Then faces at rest
+(``video_au_rest.csv``: frames judged by eye to show no facial action against the person's
+neutral face, notes in ``video_au_rest.md``): how often each AU the model reports, the unlabelled
+ones too, is read on them. Analyses are cached like the studio's (per clip content and model).
 
     .venv/bin/python scripts/video_au_check.py [--model DIR] [--baseline auto|none|START-END] [--json OUT]
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 import time
@@ -34,6 +37,9 @@ SHARED = HERE.parent.parent / "shared" / "data"
 DEV = ("liveportrait_d3.mp4", "liveportrait_d9.mp4", "liveportrait_d11.mp4")
 REPORT = ("liveportrait_d0.mp4", "liveportrait_d6.mp4", "liveportrait_d10.mp4", "liveportrait_d12.mp4")
 EXTRA = ("WolfgangLanger_Pexels.mp4", "single_face.mp4")
+# people whose neutral reference has the lips apart: AU25 (lips apart by any amount, as the labels
+# judge it) is no false positive on their faces at rest
+LIPS_APART_AT_REST = ("liveportrait_d10.mp4", "WolfgangLanger_Pexels.mp4")
 
 
 def clip_analysis(video: Path, scorer: FaceScorer, model_dir: Path) -> Analysis:
@@ -50,7 +56,8 @@ def clip_analysis(video: Path, scorer: FaceScorer, model_dir: Path) -> Analysis:
     return analysis
 
 
-def readings(analysis: Analysis, video: str, frames: list[int]) -> dict[tuple[str, int], dict[int, bool]]:
+def readings(analysis: Analysis, video: str, frames: list[int], count_unread: bool = True
+             ) -> dict[tuple[str, int], dict[int, bool]]:
     """Present/absent per AU on each labelled frame (the largest face; no face: nothing read)."""
     out = {}
     for index in frames:
@@ -58,7 +65,8 @@ def readings(analysis: Analysis, video: str, frames: list[int]) -> dict[tuple[st
         if result and result.faces:
             face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
             out[(video, index)] = {n: p >= 0.5 for n, p in face.au.items()}  # unreadable (NaN) counts as absent
-            UNREAD[video] = UNREAD.get(video, 0) + sum(p != p for p in face.au.values())
+            if count_unread:
+                UNREAD[video] = UNREAD.get(video, 0) + sum(p != p for p in face.au.values())
     return out
 
 
@@ -77,12 +85,43 @@ def table(name: str, scores: dict) -> str:
     return "\n".join(rows)
 
 
+def frames_at_rest(path: Path) -> set[tuple[str, int]]:
+    """(video, 0-based frame) of the frames judged at rest (``video,frame,rest``; rest 1)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return {(r["video"], int(r["frame"]) - 1) for r in csv.DictReader(f) if r["rest"].strip() == "1"}
+
+
+def rest_figures(read: dict[tuple[str, int], dict[int, bool]], truth: dict) -> dict:
+    """On faces at rest: the share of frames each AU is read on, and of all AU entries. An AU the
+    frame's own labels call present is left out there, and AU25 where the person's rest has the
+    lips apart."""
+    counts: dict[int, list[int]] = {}
+    for key, r in read.items():
+        for au, on in r.items():
+            if truth.get(key, {}).get(au) != 1 and not (au == 25 and key[0] in LIPS_APART_AT_REST):
+                counts.setdefault(au, []).append(on)
+    if not counts:
+        return {"frames": 0}
+    per_au = {f"AU{a}": sum(v) / len(v) for a, v in sorted(counts.items())}
+    return {"frames": len(read), "read_rate": sum(map(sum, counts.values())) / sum(map(len, counts.values())),
+            "per_au": per_au}
+
+
+def rest_line(name: str, figures: dict) -> str:
+    if not figures["frames"]:
+        return f"{name} clips at rest: no frames"
+    lit = ", ".join(f"{a} {100 * r:.0f}%" for a, r in figures["per_au"].items() if r)
+    return (f"{name} clips at rest: {figures['frames']} frames, {100 * figures['read_rate']:.1f}% of AU entries read "
+            f"present ({lit or 'none'})")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--baseline", default="auto", help="auto, none or START-END (default auto)")
     parser.add_argument("--labels", type=Path, default=SHARED / "video_au" / "labels.csv")
     parser.add_argument("--extra-labels", type=Path, default=HERE / "video_au_extra.csv")
+    parser.add_argument("--rest-labels", type=Path, default=HERE / "video_au_rest.csv")
     parser.add_argument("--videos", type=Path, default=SHARED / "videos")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT")
     args = parser.parse_args()
@@ -90,15 +129,19 @@ def main() -> int:
     t0 = time.perf_counter()
     truth = {**load_frame_labels(args.labels), **load_frame_labels(args.extra_labels)}
     scorer = FaceScorer(args.model, baseline=args.baseline)
-    predicted = {}
-    for video in sorted({v for v, _ in truth}):
+    resting = frames_at_rest(args.rest_labels)
+    predicted, at_rest = {}, {}
+    for video in sorted({v for v, _ in truth} | {v for v, _ in resting}):
         analysis = clip_analysis(args.videos / video, scorer, args.model)
         predicted.update(readings(analysis, video, sorted(f for v, f in truth if v == video)))
+        at_rest.update(readings(analysis, video, sorted(f for v, f in resting if v == video), count_unread=False))
     figures = {}
     for name, clips in (("report", REPORT), ("extra", EXTRA), ("held out", REPORT + EXTRA), ("dev", DEV)):
         part = {k: v for k, v in truth.items() if k[0] in clips}
         figures[name] = frame_au_scores(part, {k: v for k, v in predicted.items() if k[0] in clips})
+        figures[name]["at_rest"] = rest_figures({k: v for k, v in at_rest.items() if k[0] in clips}, truth)
         print(table(f"{name} clips", figures[name]))
+        print(rest_line(name, figures[name]["at_rest"]))
     print(f"AU entries left unread (counted as absent above): {sum(UNREAD.values())} "
           f"({', '.join(f'{v} {k}' for k, v in sorted(UNREAD.items()) if v) or 'none'})")
     print(f"model {scorer.version}, baseline {scorer.baseline}, {time.perf_counter() - t0:.0f} s", file=sys.stderr)

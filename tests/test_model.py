@@ -154,6 +154,44 @@ def test_au_side_and_emotion_heads_train_only_their_parts():
     assert changed and all(k.startswith("emotion_") for k in changed)
 
 
+def test_faces_at_rest_train_the_au_heads_alone():
+    """Faces at rest wait for the second stage: without it they are not trained on at all; in it
+    only the AU heads and geometry weights move (the local branch, which the emotion and
+    visibility heads read, stays bit for bit), and the heads learn to read rest as no AU."""
+    from core.training.au_local import REST, AuData, AuSettings, predict_au, train_au
+
+    cfg = ModelConfig(geometry_dim=N_FEATURES, geometry_scale=(0.05,) * N_FEATURES)
+    rng = np.random.default_rng(1)
+    n, r = 48, 32
+    maps = torch.randn(n + r, 2, cfg.widths[2], 12, 12)
+    labels = np.full((n + r, len(cfg.aus)), np.nan)
+    j = cfg.aus.index(17)
+    labels[:n, j] = rng.random(n) < 0.7  # CK+-like: the AU on most photos, never a face at rest
+    labels[n:] = 0.0
+    maps[n:] = maps[:r] * 0.2 + 0.5  # faces at rest: a look of their own
+    groups = np.array([f"ck:{i % 6}" for i in range(n)] + [f"{REST}fer:{i}" for i in range(r)])
+    data = AuData(maps, np.repeat(CANONICAL_CENTERS[None], n + r, 0), np.zeros((n + r, N_FEATURES)), labels, groups)
+    photos = data.subset(np.arange(n))
+
+    def trained(d, settings):
+        torch.manual_seed(0)
+        model = MF2(cfg)
+        train_au(model, d, settings)
+        return model
+
+    plain = trained(photos, AuSettings(epochs=5, batch_size=16))
+    ignored = trained(data, AuSettings(epochs=5, batch_size=16))
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), ignored.state_dict().values()))
+
+    rest = data.subset(np.arange(n, n + r))
+    before_state = {k: v.clone() for k, v in plain.state_dict().items()}
+    before = predict_au(plain, rest)[:, j].mean()
+    train_au(plain, data, AuSettings(epochs=0, rest_epochs=20, batch_size=16))
+    changed = {k for k, v in plain.state_dict().items() if not torch.equal(before_state[k], v)}
+    assert changed and all(k.startswith("au_") for k in changed)
+    assert predict_au(plain, rest)[:, j].mean() < before - 0.2
+
+
 def test_frozen_features_keep_no_autograd_graph(model):
     """Features of the frozen backbone are read without a graph: kept, every batch's activations
     stayed in memory (23 GB over FER2013's training set, the emotion script killed)."""

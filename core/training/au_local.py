@@ -11,6 +11,13 @@ task trains, on AU-labelled faces only and again inside every cross-validation f
 - AU-region <-> AU-description alignment: each AU's region embedding matches that AU's
   description (through the frozen text projection) exactly when the AU is labelled present.
 
+Faces at rest (groups starting ``rest:``: strongly voted neutral photos, video frames judged at
+rest by eye) show no AU at all, a negative for every head, which CK+'s peak frames never give:
+without them the heads that only CK+ labels (AU5, 7, 15, 17, 24...) read resting faces as
+active. With ``rest_epochs`` they are added in a second stage that trains the heads and geometry
+weights alone, the local branch kept as the first stage left it (so what reads the region
+embeddings, the emotion and visibility heads and the text alignment, stays valid).
+
 Per-AU decision thresholds are chosen on out-of-fold predictions of the training data only.
 """
 from __future__ import annotations
@@ -22,7 +29,7 @@ import torch
 
 from ..baseline import QUANTILES
 from ..data.prepare import AU_NUMBERS, prepare
-from ..data.sources import Sample
+from ..data.sources import Sample, load_emotion_folder
 from ..data.splits import group_folds
 from ..evaluate import au_scores, f1_score
 from ..faces.geometry import N_FEATURES
@@ -30,6 +37,8 @@ from ..model.config import ModelConfig
 from ..model.loss import masked_bce, region_alignment_loss
 from ..model.model import MF2
 from ..model.transform import to_input
+from ..taxonomy import EMOTIONS
+from .emotion_heads import ferplus_votes
 from .frozen import fit_parts
 
 
@@ -65,6 +74,15 @@ class AuSettings:
     use_geometry: bool = True
     video_weight: float = 1.0     # loss weight of video frames (groups not from CK+) against CK+ photos
     seed: int = 0
+    rest_epochs: int = 0          # then the heads alone again with the faces at rest added (0: not)
+    rest_weight: float = 1.0      # loss weight of a face at rest in that stage
+
+
+REST = "rest:"  # group prefix of faces at rest: every AU absent
+
+
+def at_rest(groups: np.ndarray) -> np.ndarray:
+    return np.char.startswith(groups.astype(str), REST)
 
 
 @torch.no_grad()
@@ -109,6 +127,25 @@ def untrained_au_side(base_dir, scale: np.ndarray, seed: int = 0) -> MF2:
     return model.eval()
 
 
+def rest_au_data(model: MF2, samples: list[Sample], name: str) -> AuData:
+    """Photos of faces at rest (FER+ images most voters called neutral): every AU absent, each
+    face its own rest (geometry 0), one group each. Faces the mesh did not find are left out."""
+    data = prepare(samples, model.cfg.input_size)
+    keep = np.flatnonzero(data.aligned)
+    return AuData(backbone_maps(model, data.images[keep]), data.centers[keep],
+                  np.zeros((len(keep), model.cfg.geometry_dim), np.float32), np.zeros((len(keep), len(model.cfg.aus))),
+                  np.array([f"{REST}{name}:{i}" for i in keep]))
+
+
+def ferplus_rest_faces(model: MF2, folder, votes_csv, count: int | None = None) -> AuData:
+    """The first ``count`` FER+ photos of ``folder`` at least 9 of 10 voters called neutral, as
+    faces at rest."""
+    samples = load_emotion_folder(folder)
+    votes = ferplus_votes([s.source for s in samples], votes_csv)
+    neutral = [s for s, v in zip(samples, votes) if np.isfinite(v[0]) and v[EMOTIONS.index("neutral")] >= 9]
+    return rest_au_data(model, neutral[:count], "fer")
+
+
 def ckplus_au_data(model: MF2, samples: list[Sample]) -> AuData:
     """AU-labelled photos (CK+: several per subject) with geometry relative to each subject's rest."""
     data = prepare(samples, model.cfg.input_size)
@@ -119,14 +156,26 @@ def ckplus_au_data(model: MF2, samples: list[Sample]) -> AuData:
                   np.array(["ck:" + s for s in data.subjects]))
 
 
-def au_parameters(model: MF2) -> list[torch.nn.Parameter]:
-    return list(model.encoder.local_proj.parameters()) + model.head_parameters(("au",))
+def au_parameters(model: MF2, local: bool = True) -> list[torch.nn.Parameter]:
+    return (list(model.encoder.local_proj.parameters()) if local else []) + model.head_parameters(("au",))
 
 
 def train_au(model: MF2, data: AuData, settings: AuSettings, au_text: torch.Tensor | None = None) -> list[float]:
     """Train the AU side of ``model`` in place; ``au_text`` (n_AU, text_dim) sentence embeddings of
-    each AU's description for the region alignment (None: no alignment). Returns epoch losses."""
-    params = au_parameters(model)
+    each AU's description for the region alignment (None: no alignment). With ``rest_epochs``, the
+    faces at rest in ``data`` wait for the second stage (heads alone, every face; without it they
+    are not trained on); ``epochs=0`` runs that stage alone on a model whose AU side is trained.
+    Returns epoch losses."""
+    rest = at_rest(data.groups)
+    first = _train_stage(model, data.subset(np.flatnonzero(~rest)), settings, au_text, local=True) if settings.epochs else []
+    if not settings.rest_epochs or not rest.any():
+        return first
+    heads = AuSettings(**{**settings.__dict__, "epochs": settings.rest_epochs})
+    return first + _train_stage(model, data, heads, None, local=False)
+
+
+def _train_stage(model: MF2, data: AuData, settings: AuSettings, au_text, local: bool) -> list[float]:
+    params = au_parameters(model, local)
     if not settings.use_geometry and model.cfg.geometry_dim:
         with torch.no_grad():
             model.au_geometry.zero_()
@@ -137,7 +186,9 @@ def train_au(model: MF2, data: AuData, settings: AuSettings, au_text: torch.Tens
     pos_weight = ((labelled.sum(0) - positive) / positive.clamp(min=1)).clamp(1, 10)
     centers = torch.as_tensor(data.centers)
     geometry = torch.as_tensor(np.nan_to_num(data.geometry), dtype=torch.float32)
-    weight = torch.as_tensor(np.where(np.char.startswith(data.groups.astype(str), "ck:"), 1.0, settings.video_weight),
+    groups = data.groups.astype(str)
+    weight = torch.as_tensor(np.where(np.char.startswith(groups, "ck:"), 1.0,
+                                      np.where(at_rest(groups), settings.rest_weight, settings.video_weight)),
                              dtype=torch.float32)
     text = model.embed_text(au_text).detach() if au_text is not None else None
 
@@ -145,7 +196,8 @@ def train_au(model: MF2, data: AuData, settings: AuSettings, au_text: torch.Tens
         mirror = torch.as_tensor(rng.random(len(idx)) < 0.5)
         c = centers[idx].clone()
         c[mirror, :, 0] = 1 - c[mirror, :, 0]
-        regions = model.encoder.local(data.maps[idx, mirror.long()], c + 0.01 * torch.randn_like(c))
+        with torch.set_grad_enabled(local):
+            regions = model.encoder.local(data.maps[idx, mirror.long()], c + 0.01 * torch.randn_like(c))
         loss = masked_bce(model.au_logits(regions, geometry[idx] if settings.use_geometry else None), labels[idx],
                           pos_weight, weight[idx])
         if text is not None:
@@ -202,14 +254,18 @@ def out_of_fold(make_model, data: AuData, settings: AuSettings, au_text, folds: 
 
 
 def fit_thresholds(make_model, data: AuData, settings: AuSettings, au_text, folds: int = 2, seed: int = 0) -> np.ndarray:
-    """Thresholds from out-of-fold predictions within ``data`` (people-disjoint)."""
+    """Thresholds from out-of-fold predictions within ``data`` (people-disjoint); faces at rest
+    count only where they are trained on (``rest_epochs``)."""
+    if not settings.rest_epochs:
+        data = data.subset(np.flatnonzero(~at_rest(data.groups)))
     return best_thresholds(data.labels, out_of_fold(make_model, data, settings, au_text, folds, seed))
 
 
 def cross_validate(make_model, data: AuData, settings: AuSettings, au_text, folds: int = 5, **predict_options) -> dict:
     """People-disjoint k-fold: each fold's AU side is trained on the other folds and its thresholds
     are chosen on out-of-fold predictions inside those (an inner 2-fold split). Figures over all
-    held-out predictions, at 0.5 and at the fold's thresholds."""
+    held-out predictions but faces at rest, at 0.5 and at the fold's thresholds; with faces at
+    rest in ``data``, also the share of the held-out ones each AU is read on (``rest_read``)."""
     probs = np.full(data.labels.shape, np.nan, np.float32)
     decided = np.zeros(data.labels.shape, bool)
     for k, test in enumerate(group_folds(data.groups, folds, 0)):
@@ -220,11 +276,16 @@ def cross_validate(make_model, data: AuData, settings: AuSettings, au_text, fold
         probs[test] = predict_au(model, data.subset(test), settings.use_geometry, **predict_options)
         decided[test] = probs[test] >= thresholds[None]
     aus = list(make_model().cfg.aus)
-    occurring = [j for j in range(len(aus)) if np.nansum(data.labels[:, j] > 0.5) > 0]
+    photos = ~at_rest(data.groups)
+    occurring = [j for j in range(len(aus)) if np.nansum(data.labels[photos, j] > 0.5) > 0]
     numbers = [aus[j] for j in occurring]
-    return {"at_0.5": au_scores(data.labels[:, occurring], probs[:, occurring], numbers),
-            "thresholded": au_scores(data.labels[:, occurring], decided[:, occurring].astype(float), numbers),
-            "folds": folds}
+    out = {"at_0.5": au_scores(data.labels[photos][:, occurring], probs[photos][:, occurring], numbers),
+           "thresholded": au_scores(data.labels[photos][:, occurring], decided[photos][:, occurring].astype(float),
+                                    numbers), "folds": folds}
+    if not photos.all():  # held-out faces at rest: how often each AU is read on them
+        out["rest_read"] = {str(a): round(float(r), 4) for a, r in zip(aus, decided[~photos].mean(0))}
+        out["rest_faces"] = int((~photos).sum())
+    return out
 
 
 def gate_rise(data: AuData, au_index: int, feature: int) -> float:
