@@ -16,7 +16,6 @@ pre-trained on FER2013 alone, so it has never seen CK+. The REPORT clips are not
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import shutil
 import sys
@@ -43,7 +42,7 @@ from core.training.loop import au_texts
 HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
 sys.path.insert(0, str(HERE))
-from video_au_check import DEV  # noqa: E402
+from video_au_check import DEV, frames_at_rest  # noqa: E402
 
 
 def clips(model: MF2, labels_csv: Path, videos: Path, names, rest_csv: Path | None = None) -> AuData:
@@ -71,12 +70,6 @@ def clips(model: MF2, labels_csv: Path, videos: Path, names, rest_csv: Path | No
             still.groups = np.array([REST + name] * len(rows))
             parts.append(still)
     return AuData.join(parts)
-
-
-def frames_at_rest(path: Path) -> set[tuple[str, int]]:
-    """(video, 0-based frame) of the rows judged at rest (``rest`` = 1)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        return {(r["video"], int(r["frame"]) - 1) for r in csv.DictReader(f) if r["rest"].strip() == "1"}
 
 
 def show(name: str, figures: dict, t0: float) -> None:
