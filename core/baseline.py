@@ -74,9 +74,8 @@ class TrackBaseline:
     The history is kept sorted per feature in one float64 array (8 bytes a value: as Python
     floats in lists it took 32, about 11 MB an hour of one face)."""
 
-    def __init__(self, prior: np.ndarray, quantiles: np.ndarray = QUANTILES):
+    def __init__(self, prior: np.ndarray):
         self.prior = np.asarray(prior, np.float64)
-        self.quantiles = np.asarray(quantiles, np.float64)[:len(self.prior)]
         self._sorted = np.empty((len(self.prior), 64))  # (feature, capacity); the first ``samples`` columns used
         self.samples = 0
         self._last_t = -np.inf
@@ -103,20 +102,20 @@ class TrackBaseline:
         n = self.samples
         if n == 0:
             return self.prior.copy()
-        at = np.minimum(n - 1, np.round(self.quantiles * (n - 1)).astype(int))
-        q = self._sorted[np.arange(len(at)), at]
+        quantiles = QUANTILES[:len(self.prior)]
+        q = self._sorted[np.arange(len(quantiles)), np.minimum(n - 1, np.round(quantiles * (n - 1)).astype(int))]
         w = n / (n + PRIOR_SAMPLES)
         return w * q + (1 - w) * self.prior
 
 
-def segment_baseline(values: np.ndarray, quantiles: np.ndarray = QUANTILES) -> np.ndarray:
+def segment_baseline(values: np.ndarray) -> np.ndarray:
     """(N_VALUES,) rest estimate from a track's (F, N_VALUES) values inside a neutral segment."""
     values = values[np.all(np.isfinite(values), axis=1)]
-    return np.array([np.quantile(column, q) for column, q in zip(values.T, quantiles)])
+    return np.array([np.quantile(column, q) for column, q in zip(values.T, QUANTILES)])
 
 
-def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, prior: np.ndarray,
-                    quantiles: np.ndarray = QUANTILES) -> tuple[np.ndarray, np.ndarray]:
+def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, prior: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """((F, N_VALUES) baseline, (F,) whether it is the person's own) for each of one person's
     frames (in time order), as a file's streaming path computes them: auto is causal (each frame
     sees itself and the frames before it) after the first rows, which are settled (module
@@ -128,8 +127,8 @@ def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, p
     if mode.kind == "segment":
         inside = (times >= mode.start) & (times <= mode.end)
         if inside.any():
-            return np.repeat(segment_baseline(values[inside], quantiles)[None], n, 0), np.ones(n, bool)
-    running, out, known = TrackBaseline(prior, quantiles), np.empty((n, len(prior))), np.zeros(n, bool)
+            return np.repeat(segment_baseline(values[inside])[None], n, 0), np.ones(n, bool)
+    running, out, known = TrackBaseline(prior), np.empty((n, len(prior))), np.zeros(n, bool)
     for i, (t, v) in enumerate(zip(times, values)):
         running.add(float(t), v)
         out[i], known[i] = running.estimate(), running.known

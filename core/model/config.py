@@ -42,8 +42,6 @@ class ModelConfig:
     geometry_scale: tuple[float, ...] = ()     # spread of each geometry feature, its unit for the heads
     au_thresholds: tuple[float, ...] = ()      # per AU (``aus`` order) probability at which it is present
     au_gates: tuple = ()                       # (AU, geometry feature, least rise over the person's rest) the AU needs
-    au_rest_quantile: float = 0.0              # >0: AU appearance read against the person's rest at this quantile (core.model.scorer)
-    au_rest_margin: float = 0.0                # a person's appearance at rest reads this far (logit) under each AU's threshold
     region_visibility: bool = False            # a head saying which regions are covered (glasses, a hand, hair)
     text_hidden: int = 0                       # width of a residual MLP beside the linear text projection (0: none)
     version: str = "untrained"
@@ -129,9 +127,6 @@ def _checked(f: dict) -> dict:
         isinstance(g, list) and len(g) == 3 and _is_int(g[0]) and g[0] in f["aus"] and type(g[1]) is str
         and g[1] in NAMES and _is_number(g[2]) for g in f["au_gates"]), "au_gates",
         '[AU from "aus", geometry feature name, least rise] triples')
-    need(_is_number(f["au_rest_quantile"]) and 0 <= f["au_rest_quantile"] < 1, "au_rest_quantile",
-         "a number from 0 (off) to under 1")
-    need(_is_number(f["au_rest_margin"]) and f["au_rest_margin"] >= 0, "au_rest_margin", "a number from 0 up")
     need(isinstance(f["region_visibility"], bool), "region_visibility", "true or false")
     need(isinstance(f["version"], str), "version", "a string")
     return {k: tuple(tuple(g) for g in v) if k == "au_gates" else tuple(v) if isinstance(v, list) else v

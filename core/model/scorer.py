@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline import N_VALUES, QUANTILES, BaselineMode, TrackBaseline, baseline_key, track_baselines
+from ..baseline import BaselineMode, TrackBaseline, baseline_key, track_baselines
 from ..faces import Face
 from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometry
 from ..faces.quality import READABLE, face_quality
@@ -50,8 +50,8 @@ def _sigmoid(x):
 
 def eye_closure(values: np.ndarray, baseline: np.ndarray) -> float:
     """0 (open as at rest) .. 1 (shut): the more closed eye of the two, against the person's own."""
-    rest = np.maximum(baseline[N_FEATURES:N_VALUES], 1e-3)
-    return float(np.clip(1 - values[N_FEATURES:N_VALUES] / rest, 0, 1).max())
+    rest = np.maximum(baseline[N_FEATURES:], 1e-3)
+    return float(np.clip(1 - values[N_FEATURES:] / rest, 0, 1).max())
 
 
 @dataclass
@@ -97,15 +97,6 @@ class FaceScorer:
         self._emotion_index = [cfg.emotions.index(e) for e in self.emotions]
         thresholds = np.array(cfg.au_thresholds or [0.5] * len(cfg.aus), np.float64)[self._au_index]
         self._shift = np.log(thresholds / (1 - thresholds))
-        # The person's appearance at rest (models with ``au_rest_quantile``): each AU's appearance
-        # logit is tracked like the geometry, at a low quantile of the person's history, and a person
-        # whose resting face reads above ``_rest_logit`` (``au_rest_margin`` under the AU's
-        # threshold) is read that much lower: narrow eyes or a firm chin at rest are no AU7 or AU17.
-        self._rest_logit = self._shift - cfg.au_rest_margin
-        self._appearance = cfg.au_rest_quantile > 0
-        self._prior = np.concatenate([POPULATION_REST, self._rest_logit]) if self._appearance else POPULATION_REST
-        self._quantiles = (np.concatenate([QUANTILES, np.full(len(self.model_aus), cfg.au_rest_quantile)])
-                           if self._appearance else QUANTILES)
         self._geometry = None  # (model AUs + emotions, N_FEATURES) logit change per unit of geometry
         if cfg.geometry_dim:
             au_w = weights["au_geometry"] * weights["au_geometry_mask"]
@@ -148,7 +139,7 @@ class FaceScorer:
             r = read[:self.raw_size]
             values = face_values(face.landmarks)
             key = baseline_key(face.person, face.track_id)
-            baseline, known = self._baseline(key, timestamp, self._tracked(values, r))
+            baseline, known = self._baseline(key, timestamp, values)
             au, emotion = self.readings(r, values, baseline, key, timestamp, known)
             out.append(FaceScores(au, emotion, r, self.quality(r), read[self.raw_size:].astype(np.float16)))
         return out
@@ -227,12 +218,7 @@ class FaceScorer:
         if key in self._fixed:
             return self._fixed[key], True
         running = self._running.get(key)
-        return (self._prior, False) if running is None else (running.estimate(), running.known)
-
-    def _tracked(self, values: np.ndarray, raw: np.ndarray) -> np.ndarray:
-        """What a person's rest is estimated from: ``values`` (`face_values`), then the AU
-        appearance logits of ``raw`` where the model reads appearance against the person's rest."""
-        return np.concatenate([values, raw[:len(self.model_aus)]]) if self._appearance else values
+        return (POPULATION_REST, False) if running is None else (running.estimate(), running.known)
 
     def reread(self, key: int, faces: list[tuple[float, Face, FaceScores]]) -> None:
         """Read all of ``key``'s faces so far again, in time order, against its rest now
@@ -247,8 +233,8 @@ class FaceScorer:
         if key in self._fixed:
             return self._fixed[key], True
         if self.baseline.kind == "none":
-            return self._prior, False
-        running = self._running.setdefault(key, TrackBaseline(self._prior, self._quantiles))
+            return POPULATION_REST, False
+        running = self._running.setdefault(key, TrackBaseline(POPULATION_REST))
         running.add(t, values)
         return running.estimate(), running.known
 
@@ -262,10 +248,8 @@ class FaceScorer:
         if self.quality(raw) < READABLE:  # too small, blurred, turned away or mostly covered: nothing to read
             return {a: float("nan") for a in self.aus}, {e: float("nan") for e in self.emotions}
         logits = raw[:n + m].copy()
-        if self._geometry is not None and np.all(np.isfinite(values[:N_VALUES])):
+        if self._geometry is not None and np.all(np.isfinite(values)):
             logits += self._geometry @ (values[:N_FEATURES] - baseline[:N_FEATURES])
-        if len(baseline) > N_VALUES:  # the person's appearance at rest (see __init__)
-            logits[:n] -= np.maximum(baseline[N_VALUES:] - self._rest_logit, 0)
         emotion = np.exp(logits[n:] - logits[n:].max())
         emotion /= emotion.sum()
         p = _sigmoid(logits[:n] - self._shift)
@@ -298,9 +282,7 @@ class FaceScorer:
             values = np.stack([face_values(points) for start in range(0, len(rows), 4096)  # landmarks a block at a time
                                for points in analysis.landmarks(rows[start:start + 4096])])
             raw = analysis.raw(rows)
-            if self._appearance:
-                values = np.concatenate([values, raw[:, :len(self.model_aus)]], 1)
-            baselines, known = track_baselines(times, values, mode, self._prior, self._quantiles)
+            baselines, known = track_baselines(times, values, mode, POPULATION_REST)
             if mode.kind == "segment" and ((times >= mode.start) & (times <= mode.end)).any():
                 fixed[key] = baselines[0]
             self._closed_since.pop(key, None)
