@@ -88,6 +88,10 @@ class Actions:
         a(m, "&Merge Another Person Into This One…", self.merge_person, "Ctrl+M")
         a(m, "&Split: Someone New From This Frame", self.split_person, "Ctrl+Shift+X")
         m.addSeparator()
+        # one history for names, merges, splits and segments (Ctrl+Z is the caption editor's)
+        self.undo_action = a(m, "&Undo", self.undo_work, "Ctrl+Alt+Z")
+        self.redo_action = a(m, "Re&do", self.redo_work, "Ctrl+Alt+Shift+Z")
+        m.addSeparator()
         self.lanes_menu = m.addMenu("&Timelines Show")
         self.refresh_people_menu()
 
@@ -98,6 +102,9 @@ class Actions:
         m.addSeparator()
         a(m, "&Rename Segment Here…", lambda: self.rename_segment(self._segment_here()))
         a(m, "Re&move Segment Here", lambda: self.remove_segment(self._segment_here()))
+        m.addSeparator()
+        m.addAction(self.undo_action)
+        m.addAction(self.redo_action)
 
         m = w.menuBar().addMenu("&Analysis")
         a(m, "&Cancel Analysis", w.cancel_analysis, "Escape")
@@ -159,6 +166,7 @@ class Actions:
     def refresh_people_menu(self) -> None:
         """Timelines Show: all people, the selected one only, or any of them (checked)."""
         s, menu = self.session, self.lanes_menu
+        self.refresh_undo()
         menu.clear()
         people = s.people()
         menu.addAction("&All People", lambda: s.set_shown(people)).setEnabled(len(people) > 1)
@@ -171,6 +179,25 @@ class Actions:
             action.setChecked(key in lanes)
             action.setEnabled(key != s.selected)  # the selected person's lane always shows
             action.toggled.connect(lambda on, key=key: s.toggle_shown(key, on))
+
+    def refresh_undo(self) -> None:
+        """The Undo and Redo items say what they would undo or redo (also in the Segments menu)."""
+        history = self.session.history
+        for action, verb, what in ((self.undo_action, "&Undo", history.next_undo()),
+                                   (self.redo_action, "Re&do", history.next_redo())):
+            action.setText(f"{verb} {what}" if what else verb)
+            action.setEnabled(what is not None)
+
+    def undo_work(self) -> None:
+        self._went_back(self.session.undo_work, "Undone")
+
+    def redo_work(self) -> None:
+        self._went_back(self.session.redo_work, "Redone")
+
+    def _went_back(self, step, done: str) -> None:
+        what = []
+        if self._attempt(lambda: what.append(step())):
+            self.window.statusBar().showMessage(f"{done}: {what[0]} (saved)")
 
     def _attempt(self, work) -> bool:
         try:
@@ -206,7 +233,7 @@ class Actions:
         if ok and chosen in labels:
             other = others[labels.index(chosen)]
             if self._attempt(lambda: s.merge(keep, other)):
-                w.statusBar().showMessage(f"{chosen} merged into {s.label(keep)}")
+                w.statusBar().showMessage(f"{chosen} merged into {s.label(keep)} (Ctrl+Alt+Z to undo)")
 
     def split_person(self) -> None:
         s, w = self.session, self.window

@@ -190,6 +190,7 @@ class MainWindow(QMainWindow):
         s = self.session
         self.timelines.set_segments(s.segments, s.segment_start)
         self._statistics_changed_soon()
+        self.commands.refresh_undo()
 
     def _selection_changed(self, key) -> None:
         self.commands.refresh_people_menu()

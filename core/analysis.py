@@ -444,6 +444,23 @@ class Analysis:
             self._changed()
             return new
 
+    def people_state(self) -> tuple[np.ndarray, dict[int, str]]:
+        """(each face's person, the names): what merges, splits and names change, for `restore_people`."""
+        with self._lock:
+            self._ensure_order()
+            return self._r["person"][:self._n_rows].copy(), dict(self.names)
+
+    def restore_people(self, state: tuple[np.ndarray, dict[int, str]]) -> None:
+        """Put back what `people_state` gave (an undo). ValueError when faces were added since."""
+        person, names = state
+        with self._lock:
+            self._ensure_order()
+            if len(person) != self._n_rows:
+                raise ValueError(f"the analysis has {self._n_rows} faces, the people were saved with {len(person)}")
+            self._r["person"][:self._n_rows] = person
+            self.names = dict(names)
+            self._changed()
+
     def name_person(self, person: int, name: str) -> None:
         """Call a person ``name`` (blank: no name); saved with the analysis."""
         with self._lock:

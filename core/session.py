@@ -12,6 +12,8 @@ the video is opened again, or analysed again for any reason, the work is re-appl
 analysis: the names as given, the merges and splits replayed in the order they were made (a
 split's new person is matched to the id it got then). A sidecar that cannot be read is moved
 aside (``.json.unreadable-<time>``), never overwritten.
+Each of these changes can be undone and redone (`undo_work`, `redo_work`, `core.work_history`)
+while the analysis it was made on is shown; the sidecar is written again after each.
 
 People: each face of a video has a person (core.faces.people); the corrections are the
 analysis's own (`Analysis.merge_people`, `split_person`, `name_person`). Where an analysis has
@@ -28,6 +30,7 @@ when another analysis or model comes.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -47,6 +50,7 @@ from .errors import InputError
 from .outputs import AtomicOutput, OutputError, write_durably
 from .search import Moment, pick_moments, smoothed, text_scores
 from .segments import WHOLE_RECORDING, Segment, in_order, read_segments
+from .work_history import WorkHistory
 
 FORMAT = "mf2-session-1"
 _EPS = 1e-6  # seconds: frame times compared across arrays
@@ -333,6 +337,7 @@ class Session:
         self.segment_start: float | None = None   # a segment's start marked at the playhead
         self._map: PersonMap | None = None         # set once the user's corrections apply
         self._corrected: Analysis | None = None    # the analysis the saved corrections were made on
+        self.history = WorkHistory()               # undo / redo of names, merges, splits and segments
         # what is looked at
         self.selected: int | None = None           # a person (a track where `by_track`)
         self.shown: set[int] = set()               # people whose lanes show beside the selected one
@@ -427,6 +432,7 @@ class Session:
             self.selected = None
         self._embeddings_checked = (None, "none")
         self._drop_search()
+        self.history.clear()  # its people steps were made on the analysis that went
         self.events.analysis.emit(analysis)
 
     def _replay(self) -> list[str]:
@@ -575,6 +581,8 @@ class Session:
                 if other != person and given.casefold() == name.casefold():
                     raise InputError(f"{name!r} is already {self.label(other)}'s name: merge the two people "
                                      "if they are one, or choose another name")
+        self.history.record(f"Naming of {self.label(person)}", self._state())
+        if name:
             self.work.names[person] = name
         else:
             self.work.names.pop(person, None)
@@ -593,10 +601,12 @@ class Session:
         if len(both):
             raise InputError(f"{self.label(keep)} and {self.label(other)} are both on screen at {both[0]:.2f} s: "
                              "two faces of one frame can't be one person")
+        self.history.record(f"Merge of {self.label(other)} into {self.label(keep)}", self._state())
         self._ensure_map()
         try:
             analysis.merge_people(keep, other)
         except ValueError as e:
+            self.history.drop_last()
             raise InputError(f"{self.label(keep)} and {self.label(other)}: {e}") from None
         self._map.merge(keep, other)
         name = self.work.names.pop(other, None)
@@ -624,6 +634,7 @@ class Session:
         if len(first) and first[0] >= result.timestamp - _EPS and \
                 len(self.tracks_of(person)) == 1:
             raise InputError(f"{self.label(person)} starts here: split at a later frame")
+        self.history.record(f"Split of {self.label(person)} at frame {index + 1}", self._state())
         self._ensure_map()
         new = analysis.split_person(face.track_id, index)
         self._map.split(face.track_id, result.timestamp, new)
@@ -634,6 +645,37 @@ class Session:
         self.events.people.emit()
         self.select(new)
         return new
+
+    # --- undo and redo of the user's work --------------------------------------------------------
+    def undo_work(self) -> str:
+        """Undo the last name, merge, split or segment change; returns what it was. InputError
+        when there is nothing to undo."""
+        return self._go_back(self.history.undo(self._state()), "undo")
+
+    def redo_work(self) -> str:
+        return self._go_back(self.history.redo(self._state()), "redo")
+
+    def _state(self) -> tuple:
+        """All that the user's work changes: the work, each face's person, the track map."""
+        analysis = self.analysis
+        people = analysis.people_state() if analysis is not None and analysis.complete else None
+        return copy.deepcopy(self.work), people, copy.deepcopy(self._map), self._corrected
+
+    def _go_back(self, step: tuple | None, verb: str) -> str:
+        if step is None:
+            raise InputError(f"Nothing to {verb} (names, merges, splits and segments)")
+        what, (work, people, person_map, corrected) = step
+        if people is not None and self.analysis is not None:
+            self.analysis.restore_people(people)
+        self.work, self._map, self._corrected = work, person_map, corrected
+        self.shown &= set(self.people())
+        self._save()
+        self.events.segments.emit()
+        self.events.people.emit()
+        if self.selected is not None and self.selected not in self.people():
+            self.select(None)
+            self.ensure_selection()
+        return what
 
     def _ensure_map(self) -> None:
         if self._map is None:
@@ -796,6 +838,7 @@ class Session:
         if end - start < 1e-3:
             raise InputError(f"A segment needs an end after its start ({start:.2f} s)")
         segment = Segment(name, round(start, 3), round(end, 3))
+        self.history.record(f"New Segment “{name}”", self._state())
         self.work.segments = in_order(self.work.segments + [segment])
         self.segment_start = None
         self._save()
@@ -808,6 +851,7 @@ class Session:
         known = set(self.work.segments)
         new = [s for s in dict.fromkeys(segments) if s not in known]
         if new:
+            self.history.record(f"Import of {len(new)} Segment{'s' * (len(new) > 1)}", self._state())
             self.work.segments = in_order(self.work.segments + new)
             self._save()
             self.events.segments.emit()
@@ -818,6 +862,8 @@ class Session:
         return self.add_segments(read_segments(Path(path), tiers))
 
     def remove_segment(self, segment: Segment) -> None:
+        if segment in self.work.segments:
+            self.history.record(f"Removal of Segment “{segment.name}”", self._state())
         self.work.segments = [s for s in self.work.segments if s != segment]
         self._save()
         self.events.segments.emit()
@@ -827,6 +873,7 @@ class Session:
         if not name:
             raise InputError("A segment needs a name")
         renamed = Segment(name, segment.start, segment.end)
+        self.history.record(f"Renaming of Segment “{segment.name}”", self._state())
         self.work.segments = in_order(renamed if s == segment else s for s in self.work.segments)
         self._save()
         self.events.segments.emit()

@@ -97,6 +97,8 @@ def main() -> int:
     parser.add_argument("--rest-labels", type=Path, default=None, help="video,frame,rest: DEV frames judged at rest")
     parser.add_argument("--rest-epochs", type=int, default=0, help="epochs of the heads with the faces at rest")
     parser.add_argument("--rest-weight", type=float, default=1.0, help="loss weight of a face at rest")
+    parser.add_argument("--photo-thresholds", action="store_true",
+                        help="choose the thresholds on the labelled faces only, the faces at rest left out")
     parser.add_argument("--no-ablation", action="store_true", help="skip the CV with the region embeddings zeroed")
     parser.add_argument("--rest-only", action="store_true",
                         help="keep --base's trained AU side and run the faces-at-rest stage alone")
@@ -108,7 +110,8 @@ def main() -> int:
     ck = ckplus_au_data(base, load_au_csv(args.ckplus))
     scale = np.maximum(np.std(ck.geometry, 0), 1e-3)
     au_text = TextEncoder().encode(au_texts(base))
-    settings = AuSettings(epochs=args.epochs, rest_epochs=args.rest_epochs, rest_weight=args.rest_weight)
+    settings = AuSettings(epochs=args.epochs, rest_epochs=args.rest_epochs, rest_weight=args.rest_weight,
+                          rest_thresholds=not args.photo_thresholds)
     print(f"CK+: {len(ck)} faces; {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if args.rest_faces:
         rest = ferplus_rest_faces(base, SHARED / "fer2013" / "train", SHARED / "fer2013" / "ferplus_votes.csv", args.rest_faces)

@@ -105,6 +105,51 @@ def test_the_session_corrects_people_and_announces_each_change(tmp_path):
                                    {"op": "merge", "keep": 1, "other": 3}]
 
 
+def test_names_merges_splits_and_segments_are_undone_and_redone_and_saved_each_time(tmp_path):
+    store = WorkStore(tmp_path)
+    session = opened(store)
+    untouched = persons(session)
+    with pytest.raises(InputError, match="Nothing to undo"):
+        session.undo_work()
+    session.rename(0, "Patient")
+    new = session.split(0, 13)
+    session.rename(1, "Therapist")
+    session.merge(1, new)
+    session.add_segment("task", 0.1, 0.3)
+    session.remove_segment(Segment("task", 0.1, 0.3))
+    merged = persons(session)
+    assert session.history.next_undo() == "Removal of Segment “task”"
+
+    assert session.undo_work() == "Removal of Segment “task”" and session.segments == [Segment("task", 0.1, 0.3)]
+    assert session.undo_work() == "New Segment “task”" and session.segments == []
+    assert session.undo_work() == "Merge of person 3 into Therapist"
+    assert sorted(session.people()) == [0, 1, 2, 3] and persons(session)[13:] == [[(2, 3)]] * 3
+    _, _, emotion = session.person_series(1)  # the therapist's series no longer holds track 2's end
+    assert list(np.flatnonzero(np.isfinite(emotion[:, 1]))) == [5, 6, 7, 8, 9]
+    saved = json.loads((tmp_path / f"{DIGEST}.json").read_text())  # what reopening the video brings back
+    assert saved["operations"] == [{"op": "split", "track": 2, "frame": 13, "time": 0.52, "person": 3}]
+    assert saved["names"] == {"0": "Patient", "1": "Therapist"} and persons(opened(store)) == persons(session)
+
+    assert session.undo_work() == "Naming of person 1" and session.names == {0: "Patient"}
+    assert session.undo_work() == "Split of Patient at frame 14" and persons(session) == untouched
+    assert session.undo_work() == "Naming of person 0" and session.names == {} and session.analysis.names == {}
+    assert session.history.next_undo() is None and session.people() == [0, 1, 2]
+    assert json.loads((tmp_path / f"{DIGEST}.json").read_text())["operations"] == []
+
+    for _ in range(4):  # naming, split, naming, merge again
+        session.redo_work()
+    assert persons(session) == merged and session.names == {0: "Patient", 1: "Therapist"}
+    assert session.analysis.names == {0: "Patient", 1: "Therapist"}
+    session.add_segment("rest", 0.0, 0.1)  # a new step: what was undone can no longer be redone
+    with pytest.raises(InputError, match="Nothing to redo"):
+        session.redo_work()
+    with pytest.raises(InputError):
+        session.merge(0, 2)  # a refused merge is no step
+    assert session.history.next_undo() == "New Segment “rest”"
+    session.start_analysis(analysis_of(FRAMES))  # another analysis: the steps were made on the last one
+    assert session.history.next_undo() is None
+
+
 def test_the_work_is_made_again_on_a_new_analysis_of_the_same_video(tmp_path):
     store = WorkStore(tmp_path)
     first = opened(store)
@@ -320,6 +365,18 @@ def test_rename_split_and_merge_people_and_every_view_and_export_follows(window,
     answer(monkeypatch, "7")
     trigger(window, "Rename Person…")
     assert "reads as an unnamed person's number" in errors[-1] and session.label(2) == "Therapist"
+    undo, redo = window.commands.undo_action, window.commands.redo_action
+    assert undo.text() == "&Undo Merge of Therapist into person 2" and not redo.isEnabled()
+    [segments_menu] = [a.menu() for a in window.menuBar().actions() if a.text() == "&Segments"]
+    assert undo in segments_menu.actions() and redo in segments_menu.actions()
+    undo.trigger()  # the merge was a mistake
+    assert session.names == {0: "Patient", 1: "Therapist"} and window.view.label(window.view.result.faces[0]) == \
+        "person 2"
+    undone = person_column(window.export_csv(tmp_path / "undone.csv"))
+    assert undone[:35] == expected[:35] and set(undone[35:]) == {"2"}
+    assert redo.text() == "Re&do Merge of Therapist into person 2"
+    redo.trigger()
+    assert person_column(window.export_csv(tmp_path / "redone.csv")) == expected
 
     # the work survives a re-analysis, the analysis cache being dropped, and opening the video again
     open_and_analyse(window, qtbot, two_people, again=True)

@@ -76,6 +76,7 @@ class AuSettings:
     seed: int = 0
     rest_epochs: int = 0          # then the heads alone again with the faces at rest added (0: not)
     rest_weight: float = 1.0      # loss weight of a face at rest in that stage
+    rest_thresholds: bool = True  # faces at rest trained on also choose the thresholds (False: labelled faces only)
 
 
 REST = "rest:"  # group prefix of faces at rest: every AU absent
@@ -255,8 +256,8 @@ def out_of_fold(make_model, data: AuData, settings: AuSettings, au_text, folds: 
 
 def fit_thresholds(make_model, data: AuData, settings: AuSettings, au_text, folds: int = 2, seed: int = 0) -> np.ndarray:
     """Thresholds from out-of-fold predictions within ``data`` (people-disjoint); faces at rest
-    count only where they are trained on (``rest_epochs``)."""
-    if not settings.rest_epochs:
+    count only where they are trained on (``rest_epochs``) and ``rest_thresholds``."""
+    if not (settings.rest_epochs and settings.rest_thresholds):
         data = data.subset(np.flatnonzero(~at_rest(data.groups)))
     return best_thresholds(data.labels, out_of_fold(make_model, data, settings, au_text, folds, seed))
 
