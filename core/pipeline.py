@@ -27,7 +27,6 @@ from .model.settle import settled_frames
 from .video import Source
 
 DEPTH = 16  # frames found ahead of the model at most: two batches of one face each, little memory
-DECODED = 4  # frames decoded ahead of the face thread at most (``threads=3``): whole RGB frames
 _END = object()
 
 
@@ -50,12 +49,10 @@ def read_frames(source: Source, tracker: FaceTracker, scorer=None, every: int = 
     ``every``-th frame of ``source``: all but the scoring against each person's baseline, which
     a chunked analysis does where the chunks are joined (core.chunks). ``threads=1``: faces and
     model on the caller's thread alone (the same figures, for machines shared with other work)."""
-    decoded = _ahead(iter(source), DECODED, "decode") if threads > 2 else None
-    found = _found_faces(source if decoded is None else decoded, tracker, scorer, every)
-    ahead = _ahead(found, DEPTH, "faces") if threads > 1 else found
+    found = _found_faces(source, tracker, scorer, every)
     waiting, batch = [], scorer.batch if scorer else 1
     try:
-        for item in ahead:
+        for item in (_ahead(found) if threads > 1 else found):
             waiting.append(item)
             if sum(len(faces) for _, _, faces, _ in waiting) >= batch:
                 yield from _read(waiting, scorer)
@@ -63,10 +60,6 @@ def read_frames(source: Source, tracker: FaceTracker, scorer=None, every: int = 
     except InputError:
         yield from _read(waiting, scorer)  # the frames before the damage, then the damage
         raise
-    finally:
-        ahead.close()  # the face thread first: it reads the decoded frames
-        if decoded is not None:
-            decoded.close()
     yield from _read(waiting, scorer)
 
 
@@ -78,10 +71,10 @@ def _found_faces(source: Source, tracker: FaceTracker, scorer, every: int) -> It
             yield frame.index, frame.timestamp, faces, scorer.prepare(frame.rgb, faces) if scorer and faces else None
 
 
-def _ahead(items: Iterator, depth: int, name: str) -> Iterator:
+def _ahead(items: Iterator) -> Iterator:
     """``items`` produced on a thread of their own, at most DEPTH ahead of the consumer. An error
     there is raised here, in its place; leaving early stops the thread."""
-    ahead: queue.Queue = queue.Queue(maxsize=depth)
+    ahead: queue.Queue = queue.Queue(maxsize=DEPTH)
     stop = threading.Event()
 
     def put(item) -> bool:
@@ -103,7 +96,7 @@ def _ahead(items: Iterator, depth: int, name: str) -> Iterator:
             return
         put(_END)
 
-    worker = threading.Thread(target=produce, name=name, daemon=True)
+    worker = threading.Thread(target=produce, name="faces", daemon=True)
     worker.start()
     try:
         while (item := ahead.get()) is not _END:

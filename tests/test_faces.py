@@ -82,6 +82,20 @@ def test_au_regions_are_polygons_on_the_face(photo_tracker, astronaut):
     assert brows[0][:, 0].mean() < brows[1][:, 0].mean()      # subject's right brow on the image left
 
 
+def test_region_centres_are_each_patch_s_mean_bit_for_bit(photo_tracker, astronaut):
+    """The patches are averaged a size at a time: the model must still see each patch's own mean."""
+    from core.faces import REGIONS, region_centers
+
+    landmarks = photo_tracker.process(astronaut)[0].landmarks
+    for points in (landmarks, landmarks[:, :2].astype(np.float64) * 1.37 + 11.1):  # float32 and float64
+        centers = region_centers(points)
+        assert list(centers) == list(REGIONS)
+        for name, patches in REGIONS.items():
+            expected = np.stack([points[list(p), :2].mean(axis=0) for p in patches])
+            assert centers[name].dtype == expected.dtype and np.array_equal(centers[name], expected)
+    assert region_centers(landmarks)["lips"][0][1] > region_centers(landmarks)["inner_brows"][0][1] + 30
+
+
 def test_no_face_in_blank_image(photo_tracker):
     assert photo_tracker.process(np.full((240, 320, 3), 128, np.uint8)) == []
 
