@@ -6,6 +6,7 @@ away) and seeking is exact: seek to the keyframe before, then decode forward.
 """
 from __future__ import annotations
 
+import bisect
 import io
 import os
 import stat
@@ -137,6 +138,7 @@ class VideoFile(Source):
         self._start = self._stream.start_time or 0
         self._times: list[float] | None = None
         self.keyframes: list[int] = []  # set with the frame times
+        self.listed = 0  # with the frame times: frames the file's index lists beyond those it holds (cut short)
         self.frame_count = len(self.frame_times())
         if self.frame_count == 0:
             self._container.close()
@@ -145,9 +147,10 @@ class VideoFile(Source):
     def frame_times(self) -> list[float]:
         """Presentation time of every frame, read from the packets without decoding."""
         if self._times is None:
-            pts, keys = [], set()
+            pts, keys, packets = [], set(), 0
             try:
                 for packet in self._container.demux(self._stream):
+                    packets += packet.pts is not None or packet.size > 0  # not the demuxer's closing empty packet
                     # pts before the stream start are pre-roll an edit list discards
                     if packet.pts is not None and packet.size and packet.pts >= self._start:
                         pts.append(packet.pts)
@@ -159,6 +162,10 @@ class VideoFile(Source):
             pts.sort()
             self._times = [(p - self._start) * tb for p in pts]
             self.keyframes = [i for i, p in enumerate(pts) if p in keys]  # frame indices decoding can start at
+            # An index at the front of the file (mp4 "faststart") lists every frame; in a file cut
+            # short the demuxer stops quietly where the data ends, so compare (a frame's slack)
+            declared = self._stream.frames
+            self.listed = declared if declared > packets + 1 else 0
         return self._times
 
     def __iter__(self) -> Iterator[Frame]:
@@ -177,13 +184,16 @@ class VideoFile(Source):
                 t = (frame.pts - self._start) * tb
                 if t < start - 1e-6 or t < 0:
                     continue
-                index = _nearest(times, t) if index is None else index + 1
+                index = _nearest(times, t)  # by its time: a frame the decoder dropped leaves a gap, not a shift
                 yield Frame(index, t, upright(frame.to_ndarray(format="rgb24"), frame.rotation))
         except self._av.FFmpegError as e:
             where = f"after frame {index + 1}" if index is not None else "at the start"
             raise InputError(f"{self.path}: corrupt or truncated video {where} ({_reason(e)})") from None
         if index is not None and index + 1 < len(times) - 1:
             raise InputError(f"{self.path}: truncated video: decoded {index + 1} of {len(times)} frames")
+        if self.listed:
+            raise InputError(f"{self.path}: truncated video: its index lists {self.listed} frames, the file holds "
+                             f"{len(times)}")
 
     def close(self) -> None:
         self._container.close()
@@ -340,8 +350,8 @@ def upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
 
 
 def _nearest(times: list[float], t: float) -> int:
-    idx = int(np.searchsorted(times, t - 1e-6))
-    return min(idx, len(times) - 1)
+    """The frame at time ``t`` (the first at or after it, within a microsecond) in the sorted ``times``."""
+    return min(bisect.bisect_left(times, t - 1e-6), len(times) - 1)
 
 
 def _reason(error: Exception) -> str:

@@ -71,6 +71,64 @@ def test_damaged_video_reports_the_frame_it_broke_after(tmp_path, face_clip):
             assert str(e.value).startswith(f"{damaged}: corrupt or truncated video after frame 6 (")
 
 
+def test_a_video_cut_short_behind_an_index_at_its_front_is_reported_after_its_frames(tmp_path):
+    """mp4 "faststart": the index lists every frame, so a cut file opens and reads as a shorter video
+    unless the listed frames are compared with those that are there."""
+    import av
+
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    rng = np.random.default_rng(0)
+    with av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for _ in range(30):  # noise: every frame about as large as the next
+            frame = av.VideoFrame.from_ndarray(rng.integers(0, 255, (120, 160, 3), np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    data = whole.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")
+    cut.write_bytes(data[:len(data) * 6 // 10])
+    with open_source(whole) as source:
+        assert source.listed == 0 and len(list(source)) == 30
+    with open_source(cut) as source:
+        held = source.frame_count
+        assert 10 < held < 25 and source.listed == 30
+        seen = []
+        with pytest.raises(InputError) as e:
+            for frame in source:
+                seen.append(frame.index)
+    assert seen == list(range(held))  # every frame that is there, then the error
+    assert str(e.value) == f"{cut}: truncated video: its index lists 30 frames, the file holds {held}"
+
+
+class DroppingDecoder:
+    """A container whose decoder gives nothing for one frame (as FFmpeg does for some damage)."""
+
+    def __init__(self, container, pts: int):
+        self.container, self.pts = container, pts
+
+    def seek(self, *args, **kwargs):
+        return self.container.seek(*args, **kwargs)
+
+    def decode(self, stream):
+        return (frame for frame in self.container.decode(stream) if frame.pts != self.pts)
+
+    def close(self):
+        self.container.close()
+
+
+def test_a_frame_the_decoder_drops_leaves_a_gap_in_the_numbers(face_clip):
+    with open_source(face_clip) as source:
+        times = source.frame_times()
+        source._container = DroppingDecoder(source._container, round(times[4] / float(source._stream.time_base))
+                                            + source._start)
+        frames = list(source)
+    assert [f.index for f in frames] == [0, 1, 2, 3] + list(range(5, 12))
+    assert [f.timestamp for f in frames] == pytest.approx([t for i, t in enumerate(times) if i != 4])
+
+
 def test_image_folder_skips_junk_with_a_message(tmp_path, astronaut):
     import cv2
 
