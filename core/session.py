@@ -447,6 +447,7 @@ class Session:
         self._corrected = analysis
         remap: dict[int, int] = {}
         skipped = []
+        before = analysis.people_state()[0] if self.work.operations else None
         for op in self.work.operations:
             if op["op"] == "merge":
                 keep, other = remap.get(op["keep"], op["keep"]), remap.get(op["other"], op["other"])
@@ -471,6 +472,8 @@ class Session:
                 for key in ("keep", "other", "person"):
                     if key in op:
                         op[key] = remap.get(op[key], op[key])
+        if before is not None:
+            self._read_again(before)
         for person, name in self.work.names.items():
             analysis.name_person(person, name)
         for line in skipped:
@@ -603,11 +606,13 @@ class Session:
                              "two faces of one frame can't be one person")
         self.history.record(f"Merge of {self.label(other)} into {self.label(keep)}", self._state())
         self._ensure_map()
+        before = analysis.people_state()[0]
         try:
             analysis.merge_people(keep, other)
         except ValueError as e:
             self.history.drop_last()
             raise InputError(f"{self.label(keep)} and {self.label(other)}: {e}") from None
+        self._read_again(before)
         self._map.merge(keep, other)
         name = self.work.names.pop(other, None)
         if name is not None:
@@ -636,7 +641,9 @@ class Session:
             raise InputError(f"{self.label(person)} starts here: split at a later frame")
         self.history.record(f"Split of {self.label(person)} at frame {index + 1}", self._state())
         self._ensure_map()
+        before = analysis.people_state()[0]
         new = analysis.split_person(face.track_id, index)
+        self._read_again(before)
         self._map.split(face.track_id, result.timestamp, new)
         self.work.operations.append({"op": "split", "track": face.track_id, "frame": index,
                                      "time": result.timestamp, "person": new})
@@ -666,7 +673,9 @@ class Session:
             raise InputError(f"Nothing to {verb} (names, merges, splits and segments)")
         what, (work, people, person_map, corrected) = step
         if people is not None and self.analysis is not None:
+            before = self.analysis.people_state()[0]
             self.analysis.restore_people(people)
+            self._read_again(before)
         self.work, self._map, self._corrected = work, person_map, corrected
         self.shown &= set(self.people())
         self._save()
@@ -676,6 +685,20 @@ class Session:
             self.select(None)
             self.ensure_selection()
         return what
+
+    def _read_again(self, before: np.ndarray) -> None:
+        """The faces whose person changed since ``before`` (`Analysis.people_state`), and the rest of
+        those people's, read again against each person's baseline as it is now: a baseline is kept
+        per person (core.baseline), so merged people share one and a split-off one gets their own,
+        as an analysis that had them so from the start reads them."""
+        analysis, scorer = self.analysis, self.scorer
+        if scorer is None or analysis.model_version != scorer.version:
+            return  # no model, or another's: the stored readings stay as they were made
+        after = analysis.people_state()[0]
+        changed = before != after
+        keys = {int(k) for k in np.concatenate([before[changed], after[changed]]) if k >= 0}
+        if keys:
+            scorer.recalibrate(analysis, BaselineMode.parse(analysis.baseline), keys)
 
     def _ensure_map(self) -> None:
         if self._map is None:

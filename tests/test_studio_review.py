@@ -309,6 +309,13 @@ def trigger(window, text: str) -> None:
     action.trigger()
 
 
+def readings(session) -> np.ndarray:
+    """(faces, AUs then emotions) every face's readings, in frame order."""
+    a = session.analysis
+    return np.array([[f.au[n] for n in a.aus] + [f.emotion[e] for e in a.emotions]
+                     for r in a.frames() for f in r.faces], np.float32)
+
+
 def person_column(path: Path) -> list[str]:
     return [line.split(",")[2] for line in path.read_text().splitlines()[1:]]
 
@@ -349,6 +356,7 @@ def test_rename_split_and_merge_people_and_every_view_and_export_follows(window,
     _, curve = window.timelines.lane(0).curves["neutral"].getData()
     assert list(np.flatnonzero(np.isfinite(curve))) == list(range(15)) + list(range(30, 35))
 
+    split = readings(session)
     answer(monkeypatch, "Therapist", "getItem")
     trigger(window, "Merge Another Person Into This One…")  # the new person 2 is the therapist
     assert session.people() == [2, 0] and session.selected == 2
@@ -369,7 +377,15 @@ def test_rename_split_and_merge_people_and_every_view_and_export_follows(window,
     assert undo.text() == "&Undo Merge of Therapist into person 2" and not redo.isEnabled()
     [segments_menu] = [a.menu() for a in window.menuBar().actions() if a.text() == "&Segments"]
     assert undo in segments_menu.actions() and redo in segments_menu.actions()
+    # one person, one baseline: the merged faces were read again against the therapist's and person
+    # 2's faces together, which is what reading the whole analysis again now gives
+    merged = readings(session)
+    assert not np.array_equal(merged[15:], split[15:], equal_nan=True)
+    np.testing.assert_array_equal(merged[:15], split[:15])  # the patient's faces are not touched
+    session.scorer.recalibrate(session.analysis, session.baseline)
+    np.testing.assert_array_equal(readings(session), merged)
     undo.trigger()  # the merge was a mistake
+    np.testing.assert_array_equal(readings(session), split)  # each read against their own again
     assert session.names == {0: "Patient", 1: "Therapist"} and window.view.label(window.view.result.faces[0]) == \
         "person 2"
     undone = person_column(window.export_csv(tmp_path / "undone.csv"))

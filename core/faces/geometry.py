@@ -83,55 +83,83 @@ def eye_distance(landmarks: np.ndarray) -> float:
     return float(np.linalg.norm(left - right))
 
 
-def _frame(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    right, left = _eye_centres(xy)
-    origin = (right + left) / 2
-    d = float(np.linalg.norm(left - right))
-    ex = (left - right) / max(d, 1e-6)
-    ey = np.array([-ex[1], ex[0]])
-    if (xy[[61, 291]].mean(0) - origin) @ ey < 0:  # mirrored input: keep y pointing to the mouth
-        ey = -ey
-    return origin, ex, ey, max(d, 1e-6)
+# the mesh points the features below are measured on, and each one's column among them
+_USED = [0, 13, 14, 17, 46, 50, 52, 55, 61, 64, 70, 105, 107, 145, 152, 159, 276, 280, 282, 285, 291, 294,
+         300, 334, 336, 374, 386]
+_COLUMN = {point: i for i, point in enumerate(_USED)}
+
+
+def _norm(v: np.ndarray) -> np.ndarray:
+    """Length of each vector along the last axis."""
+    return np.sqrt((v * v).sum(-1))
+
+
+def _eye_openings(xy: np.ndarray) -> np.ndarray:
+    """(F, 2) (right, left) eyelid aperture over eye width of (F, 478, 2) float64 points."""
+    return np.stack([_norm(xy[:, u] - xy[:, lo]) / np.maximum(_norm(xy[:, a] - xy[:, b]), 1e-6)
+                     for u, lo, a, b in _LIDS], 1)
 
 
 def eye_openings(landmarks: np.ndarray) -> np.ndarray:
-    """(right, left) eyelid aperture over eye width: what blinks and closed eyes are read from."""
-    xy = np.asarray(landmarks, np.float64)[:, :2]
-    return np.array([np.linalg.norm(xy[u] - xy[lo]) / max(np.linalg.norm(xy[a] - xy[b]), 1e-6)
-                     for u, lo, a, b in _LIDS])
+    """(right, left) eyelid aperture over eye width: what blinks and closed eyes are read from;
+    (F, 2) for F faces' (F, 478, 2+) meshes."""
+    xy = np.asarray(landmarks, np.float64)[..., :2]
+    return _eye_openings(xy) if xy.ndim == 3 else _eye_openings(xy[None])[0]
 
 
 def face_geometry(landmarks: np.ndarray) -> np.ndarray:
     """(N_FEATURES,) float32 geometry of one face from its (478, 2+) mesh in any pixel frame."""
-    xy = np.asarray(landmarks, np.float64)[:, :2]
-    origin, ex, ey, d = _frame(xy)
-    rel = xy - origin
-    u, v = rel @ ex / d, rel @ ey / d   # x along the eyes, y down towards the mouth
+    return face_geometries(np.asarray(landmarks)[None])[0]
 
-    def up(*idx):  # mean height above the eye line
-        return -float(np.mean(v[list(idx)]))
+
+def face_geometries(landmarks: np.ndarray) -> np.ndarray:
+    """(F, N_FEATURES) float32 geometry of F faces' (F, 478, 2+) meshes, all at once (a whole
+    person read again: `core.model.scorer.FaceScorer.recalibrate`); each face's row is what
+    `face_geometry` gives it, bit for bit."""
+    xy = np.asarray(landmarks, np.float64)[..., :2]
+    # sums over counts: np.mean's own arithmetic, without its overhead (a face at a time, live)
+    right, left = xy[:, list(_R_EYE)].sum(1) / 2, xy[:, list(_L_EYE)].sum(1) / 2
+    origin = (right + left) / 2
+    d = np.maximum(_norm(left - right), 1e-6)[:, None]
+    ex = (left - right) / d
+    ey = np.stack([-ex[:, 1], ex[:, 0]], 1)
+    mouth = xy[:, [61, 291]].sum(1) / 2 - origin
+    ey[(mouth * ey).sum(1) < 0] *= -1  # mirrored input: keep y pointing to the mouth
+    rel = xy[:, _USED] - origin[:, None]  # only the points the features use
+    u = (rel[..., 0] * ex[:, None, 0] + rel[..., 1] * ex[:, None, 1]) / d  # x along the eyes
+    v = (rel[..., 0] * ey[:, None, 0] + rel[..., 1] * ey[:, None, 1]) / d  # y down towards the mouth
+
+    def at(*points):  # columns of u and v of these mesh points
+        return [_COLUMN[p] for p in points]
+
+    def up(*points):  # mean height above the eye line
+        return -v[:, at(*points)].sum(1) / len(points)
 
     def dist(a, b):
-        return float(np.hypot(u[a] - u[b], v[a] - v[b]))
+        (i, j) = at(a, b)
+        return np.hypot(u[:, i] - u[:, j], v[:, i] - v[:, j])
 
-    lip_mid = (v[0] + v[17]) / 2
-    values = (
+    def height(point):
+        return v[:, _COLUMN[point]]
+
+    lip_mid = (height(0) + height(17)) / 2
+    columns = (
         up(107, 55, 336, 285),
         up(70, 46, 300, 276),
         up(105, 52, 334, 282),
         dist(55, 285),
-        (v[159] - v[52] + v[386] - v[282]) / 2,
-        float(eye_openings(xy).mean()),
+        (height(159) - height(52) + height(386) - height(282)) / 2,
+        _eye_openings(xy).sum(1) / 2,
         up(145, 374),
         up(50, 280),
         up(64, 294),
         up(0),
-        lip_mid - (v[61] + v[291]) / 2,
+        lip_mid - (height(61) + height(291)) / 2,
         dist(61, 291),
         dist(13, 14),
-        float(v[152]),
+        height(152),
         dist(0, 13) + dist(14, 17),
         dist(0, 17),
         dist(17, 152),
     )
-    return np.asarray(values, np.float32)
+    return np.stack(columns, 1).astype(np.float32)

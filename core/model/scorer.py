@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..baseline import BaselineMode, TrackBaseline, baseline_key, track_baselines
+from ..baseline import N_VALUES, BaselineMode, TrackBaseline, baseline_key, track_baselines
 from ..faces import Face
-from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometry
+from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometries
 from ..faces.quality import READABLE, face_quality
 from ..taxonomy import AU_BY_NUMBER
 from .transform import PATCH_REGION, face_input
@@ -32,6 +32,7 @@ HELD_CLOSED_S = 0.5    # closed this long: AU43 (eyes closed), not just a blink
 GEOMETRIC_AUS = (43, 45)
 GATE_SOFTNESS = 0.01   # eye-distances over which a FACS gate opens
 GEOMETRY_WEIGHTS = ("au_geometry", "au_geometry_mask", "emotion_geometry")  # what scoring needs of the weights
+BLOCK = 4096           # faces read again together (`recalibrate`): bounds the memory it takes
 BATCH = 8              # faces per model call in file analysis (measured: 8.5 ms a face alone, 4.8 in eights)
 
 
@@ -46,12 +47,6 @@ class FaceScores:
 
 def _sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
-
-
-def eye_closure(values: np.ndarray, baseline: np.ndarray) -> float:
-    """0 (open as at rest) .. 1 (shut): the more closed eye of the two, against the person's own."""
-    rest = np.maximum(baseline[N_FEATURES:], 1e-3)
-    return float(np.clip(1 - values[N_FEATURES:] / rest, 0, 1).max())
 
 
 @dataclass
@@ -110,8 +105,11 @@ class FaceScorer:
         self.raw_size = len(self.model_aus) + len(self.emotions) + (len(cfg.regions) if cfg.region_visibility else 0) + 1
         self.read_size = self.raw_size + cfg.embed_dim  # `read` also gives the face embedding, after the raw reading
         eyelids = [cfg.regions.index("upper_eyelids"), cfg.regions.index("lower_eyelids")]
-        self._au_regions = {a: [cfg.regions.index(AU_BY_NUMBER[a].region)] for a in self.model_aus}
-        self._au_regions.update({a: eyelids for a in GEOMETRIC_AUS})
+        au_regions = {a: [cfg.regions.index(AU_BY_NUMBER[a].region)] for a in self.model_aus}
+        au_regions.update({a: eyelids for a in GEOMETRIC_AUS})
+        self._au_cover = np.zeros((len(self.aus), len(cfg.regions)))  # (AU, region) 1: the AU is read from it
+        for i, a in enumerate(self.aus):
+            self._au_cover[i, au_regions[a]] = 1
         if reader is not None:
             self.read = reader.read
         self.reset()
@@ -206,12 +204,22 @@ class FaceScorer:
 
     def _covered(self, raw: np.ndarray) -> np.ndarray:
         """(n_regions,) bool: regions something covers (none for a model without the head)."""
-        visible = raw[len(self.model_aus) + len(self.emotions):self.raw_size - 1]
-        return visible < 0 if len(visible) == len(self._regions) else np.zeros(len(self._regions), bool)
+        return self._covered_rows(raw[None])[0]
+
+    def _covered_rows(self, raw: np.ndarray) -> np.ndarray:
+        """(F, n_regions) bool: `_covered` of each row."""
+        visible = raw[:, len(self.model_aus) + len(self.emotions):self.raw_size - 1]
+        if visible.shape[1] != len(self._regions):
+            return np.zeros((len(raw), len(self._regions)), bool)
+        return visible < 0
 
     def quality(self, raw: np.ndarray) -> float:
         """0..1: the weakest of the size, sharpness and pose checks and the share of regions not covered."""
-        return float(np.float32(min(raw[self.raw_size - 1], 1 - self._covered(raw).mean())))
+        return float(self._qualities(raw[None])[0])
+
+    def _qualities(self, raw: np.ndarray) -> np.ndarray:
+        """(F,) float32 `quality` of each row."""
+        return np.minimum(raw[:, self.raw_size - 1], 1 - self._covered_rows(raw).mean(1)).astype(np.float32)
 
     def rest(self, key: int) -> tuple[np.ndarray, bool]:
         """(the rest values ``key`` (`baseline_key`) is read against now, whether they are the person's own)."""
@@ -240,58 +248,96 @@ class FaceScorer:
 
     def readings(self, raw: np.ndarray, values: np.ndarray, baseline: np.ndarray, key: int, t: float,
                  known: bool = True) -> tuple[dict[int, float], dict[str, float]]:
-        """(AU, emotion) probabilities of one face from its appearance logits, geometry and eye
-        openings (``values``) and the person's ``baseline``; tracks how long the eyes have been closed.
-        The FACS gates apply only against a ``known`` baseline (the person's own): a still photo or
-        a face seen for less than 2 s has no rest to measure a rise from."""
-        n, m = len(self.model_aus), len(self.emotions)
-        if self.quality(raw) < READABLE:  # too small, blurred, turned away or mostly covered: nothing to read
-            return {a: float("nan") for a in self.aus}, {e: float("nan") for e in self.emotions}
-        logits = raw[:n + m].copy()
-        if self._geometry is not None and np.all(np.isfinite(values)):
-            logits += self._geometry @ (values[:N_FEATURES] - baseline[:N_FEATURES])
-        emotion = np.exp(logits[n:] - logits[n:].max())
-        emotion /= emotion.sum()
-        p = _sigmoid(logits[:n] - self._shift)
-        for j, feature, rise in self._gates if known else ():
-            p[j] = min(p[j], _sigmoid((values[feature] - baseline[feature] - rise) / GATE_SOFTNESS))
-        au = dict(zip(self.model_aus, map(float, p)))
-        closure = eye_closure(values, baseline)
-        closed = closure >= EYE_CLOSED
-        since = self._closed_since.setdefault(key, t) if closed else self._closed_since.pop(key, None)
-        au[45] = float(_sigmoid((closure - EYE_CLOSED) / EYE_CLOSED_SOFTNESS))
-        au[43] = au[45] if closed and t - since >= HELD_CLOSED_S else min(au[45], 0.49)
-        covered = self._covered(raw)
-        for a in au:  # an AU whose skin is covered is not read (the eyelid AUs: either eyelid covered)
-            if covered[self._au_regions[a]].any():
-                au[a] = float("nan")
-        # float32 values: what an analysis file stores, so a reloaded analysis reads the same
-        return ({n: float(np.float32(au[n])) for n in self.aus},
-                dict(zip(self.emotions, map(float, emotion.astype(np.float32)))))
+        """(AU, emotion) probabilities of one face (`read_rows` of one row)."""
+        au, emotion = self.read_rows(raw[None], values[None], baseline[None], np.array([known]), key, np.array([t]))
+        return dict(zip(self.aus, au[0].tolist())), dict(zip(self.emotions, emotion[0].tolist()))
 
-    def recalibrate(self, analysis, mode: BaselineMode) -> dict[int, np.ndarray]:
-        """Read every face of ``analysis`` again with another baseline, from its stored appearance
-        logits and landmarks (no pixels needed): e.g. a neutral segment marked after the analysis
-        ran. Returns the fixed rest values of the people (`baseline_key`) the segment covers."""
+    def read_rows(self, raw: np.ndarray, values: np.ndarray, baselines: np.ndarray, known: np.ndarray, key: int,
+                  times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """((F, len(aus)), (F, len(emotions))) float32 AU and emotion probabilities of F faces of one
+        person (``key``), in time order, from their appearance logits (``raw``), geometry and eye
+        openings (``values``) and the person's baseline at each (``baselines``); tracks how long the
+        eyes have been closed. The FACS gates apply only against a ``known`` baseline (the person's
+        own): a still photo or a face seen for less than 2 s has no rest to measure a rise from.
+        Every row is computed alone (its sums never span rows), so a face reads the same read
+        alone, streaming, or with the rest of its person (`recalibrate`)."""
+        n, m = len(self.model_aus), len(self.emotions)
+        f = len(raw)
+        logits = raw[:, :n + m].astype(np.float64)
+        if self._geometry is not None:
+            finite = np.isfinite(values[:, :N_VALUES]).all(1)
+            delta = values[:, :N_FEATURES] - baselines[:, :N_FEATURES]
+            logits[finite] += (delta[finite, None, :] * self._geometry[None]).sum(-1)
+        emotion = np.exp(logits[:, n:] - logits[:, n:].max(1, keepdims=True))
+        emotion /= emotion.sum(1, keepdims=True)
+        p = _sigmoid(logits[:, :n] - self._shift)
+        for j, feature, rise in self._gates:
+            gate = _sigmoid((values[:, feature] - baselines[:, feature] - rise) / GATE_SOFTNESS)
+            p[:, j] = np.where(known, np.fmin(p[:, j], gate), p[:, j])
+        rest = np.maximum(baselines[:, N_FEATURES:N_VALUES], 1e-3)  # eye closure against the person's own
+        closure = np.clip(1 - values[:, N_FEATURES:N_VALUES] / rest, 0, 1).max(1)
+        blink = _sigmoid((closure - EYE_CLOSED) / EYE_CLOSED_SOFTNESS)
+        readable = self._qualities(raw) >= READABLE  # else nothing is read
+        held = self._held_closed(closure >= EYE_CLOSED, times, readable, key)
+        au = np.empty((f, len(self.aus)))
+        au[:, [self.aus.index(a) for a in self.model_aus]] = p
+        au[:, self.aus.index(45)] = blink
+        au[:, self.aus.index(43)] = np.where(held, blink, np.minimum(blink, 0.49))
+        # an AU whose skin is covered is not read (the eyelid AUs: either eyelid covered)
+        au[self._covered_rows(raw).astype(np.float64) @ self._au_cover.T > 0] = np.nan
+        au[~readable], emotion[~readable] = np.nan, np.nan
+        # float32 values: what an analysis file stores, so a reloaded analysis reads the same
+        return au.astype(np.float32), emotion.astype(np.float32)
+
+    def _held_closed(self, closed: np.ndarray, times: np.ndarray, readable: np.ndarray, key: int) -> np.ndarray:
+        """Per row, whether the eyes have been closed HELD_CLOSED_S or more (AU43), counting closed
+        runs over the readable rows and from where ``key``'s last call left them."""
+        out = np.zeros(len(closed), bool)
+        rows = np.flatnonzero(readable)
+        if not len(rows):
+            return out
+        c, t = closed[rows], np.asarray(times, np.float64)[rows]
+        begins = c & np.r_[True, ~c[:-1]]
+        since = t[np.maximum.accumulate(np.where(begins, np.arange(len(c)), 0))]
+        first_open = int(np.argmin(c)) if not c.all() else len(c)
+        if key in self._closed_since and c[0]:  # closed since before these rows
+            since[:first_open] = self._closed_since[key]
+        if c[-1]:
+            self._closed_since[key] = float(since[-1])
+        else:
+            self._closed_since.pop(key, None)
+        out[rows] = c & (t - since >= HELD_CLOSED_S)
+        return out
+
+    def recalibrate(self, analysis, mode: BaselineMode, keys=None) -> dict[int, np.ndarray]:
+        """Read every face of ``analysis`` (of the people ``keys`` only: `baseline_key`) again with
+        another baseline, from its stored appearance logits and landmarks (no pixels needed): e.g. a
+        neutral segment marked after the analysis ran, or people merged or split. Returns the fixed
+        rest values of the people the segment covers."""
         fixed = {}
-        for key in np.unique(analysis.face_people()).tolist():  # a person's faces, or a track's without one
+        everyone = np.unique(analysis.face_people()).tolist()  # a person's faces, or a track's without one
+        for key in everyone if keys is None else sorted(set(keys) & set(everyone)):
             rows = analysis.key_rows(key, with_raw=True)
             if not len(rows):
                 continue
             times = analysis.row_times(rows)
-            values = np.stack([face_values(points) for start in range(0, len(rows), 4096)  # landmarks a block at a time
-                               for points in analysis.landmarks(rows[start:start + 4096])])
+            blocks = range(0, len(rows), BLOCK)  # landmarks and readings a block of faces at a time
+            values = np.concatenate([faces_values(analysis.landmarks(rows[b:b + BLOCK])) for b in blocks])
             raw = analysis.raw(rows)
             baselines, known = track_baselines(times, values, mode, POPULATION_REST)
             if mode.kind == "segment" and ((times >= mode.start) & (times <= mode.end)).any():
                 fixed[key] = baselines[0]
             self._closed_since.pop(key, None)
-            au = np.empty((len(rows), len(analysis.aus)), np.float32)
-            emotion = np.empty((len(rows), len(analysis.emotions)), np.float32)
-            for i, (t, v, b, k) in enumerate(zip(times.tolist(), values, baselines, known)):
-                a, e = self.readings(raw[i], v, b, key, t, bool(k))
-                au[i] = [a.get(n, np.nan) for n in analysis.aus]
-                emotion[i] = [e.get(x, np.nan) for x in analysis.emotions]
+            au = np.full((len(rows), len(analysis.aus)), np.nan, np.float32)
+            emotion = np.full((len(rows), len(analysis.emotions)), np.nan, np.float32)
+            to_au = [i for i, n in enumerate(analysis.aus) if n in self.aus]
+            from_au = [self.aus.index(analysis.aus[i]) for i in to_au]
+            to_emotion = [i for i, e in enumerate(analysis.emotions) if e in self.emotions]
+            from_emotion = [self.emotions.index(analysis.emotions[i]) for i in to_emotion]
+            for b in blocks:
+                part = slice(b, b + BLOCK)
+                a, e = self.read_rows(raw[part], values[part], baselines[part], known[part], key, times[part])
+                au[part, to_au], emotion[part, to_emotion] = a[:, from_au], e[:, from_emotion]
             analysis.set_readings(rows, au, emotion)
         analysis.baseline = str(mode)
         analysis.invalidate()
@@ -317,4 +363,9 @@ def scoring_weights(model_dir: Path) -> tuple:
 
 def face_values(landmarks: np.ndarray) -> np.ndarray:
     """What a person's baseline is kept of: the face geometry, then the two eye openings."""
-    return np.concatenate([face_geometry(landmarks), eye_openings(landmarks)]).astype(np.float64)
+    return faces_values(np.asarray(landmarks)[None])[0]
+
+
+def faces_values(landmarks: np.ndarray) -> np.ndarray:
+    """(F, N_VALUES) `face_values` of F faces' (F, 478, 2+) meshes at once."""
+    return np.concatenate([face_geometries(landmarks), eye_openings(landmarks)], 1).astype(np.float64)
