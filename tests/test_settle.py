@@ -107,3 +107,24 @@ def test_a_whole_analysis_reread_with_auto_gives_the_streamed_readings(single_fa
     scorer.recalibrate(analysis, BaselineMode("auto"))
     again = [{n: f.au[n] for n in (1, 2, 12, 43, 45)} for r in analysis.frames() for f in r.faces]
     assert len(streamed) > 60 and again == pytest.approx(streamed, abs=1e-6, nan_ok=True)
+
+
+def test_a_person_read_again_at_once_reads_each_face_as_it_reads_alone(single_face):
+    """`FaceScorer.recalibrate` reads a person's faces together (`read_rows`); each face's figures
+    are bit for bit those of reading it alone (`readings`), eye closure held across them too."""
+    from core.model.scorer import face_values
+
+    scorer, analysis = single_face
+    key = int(np.unique(analysis.face_people())[0])
+    rows = analysis.key_rows(key, with_raw=True)
+    times, raw = analysis.row_times(rows), analysis.raw(rows)
+    values = np.stack([face_values(points) for points in analysis.landmarks(rows)])
+    baselines, known = track_baselines(times, values, BaselineMode("auto"), np.median(values, 0))
+    values[5, 3] = np.nan  # a face whose geometry cannot be read
+    scorer.reset()
+    together = scorer.read_rows(raw, values, baselines, known, key, times)
+    scorer.reset()
+    alone = [scorer.readings(r, v, b, key, float(t), bool(k)) for r, v, b, k, t in zip(raw, values, baselines, known, times)]
+    np.testing.assert_array_equal(together[0], np.array([[a[n] for n in scorer.aus] for a, _ in alone], np.float32))
+    np.testing.assert_array_equal(together[1], np.array([[e[x] for x in scorer.emotions] for _, e in alone], np.float32))
+    assert np.isfinite(together[0][:, scorer.aus.index(12)]).sum() > 60
