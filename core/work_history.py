@@ -28,18 +28,19 @@ class WorkHistory:
 
     def undo(self, now: Any) -> tuple[str, Any] | None:
         """(what was undone, the state to go back to); None with nothing to undo."""
-        if not self._undo:
-            return None
-        what, before = self._undo.pop()
-        self._redo.append((what, now))
-        return what, before
+        return self._move(self._undo, self._redo, now)
 
     def redo(self, now: Any) -> tuple[str, Any] | None:
-        if not self._redo:
+        """(what was redone, the state to go to); None with nothing to redo."""
+        return self._move(self._redo, self._undo, now)
+
+    @staticmethod
+    def _move(source: list, target: list, now: Any) -> tuple[str, Any] | None:
+        if not source:
             return None
-        what, after = self._redo.pop()
-        self._undo.append((what, now))
-        return what, after
+        what, state = source.pop()
+        target.append((what, now))
+        return what, state
 
     def next_undo(self) -> str | None:
         return self._undo[-1][0] if self._undo else None
