@@ -19,6 +19,7 @@ from core.errors import InputError
 from .dialogs import AuPicker, ShortcutsDialog
 
 SEGMENT_FILTER = "Segments (*.csv *.eaf *.txt)"
+UNDO, REDO = "&Undo a Name, Merge, Split or Segment", "Re&do a Name, Merge, Split or Segment"  # with nothing to undo
 
 
 class Actions:
@@ -89,8 +90,9 @@ class Actions:
         a(m, "&Split: Someone New From This Frame", self.split_person, "Ctrl+Shift+X")
         m.addSeparator()
         # one history for names, merges, splits and segments (Ctrl+Z is the caption editor's)
-        self.undo_action = a(m, "&Undo", self.undo_work, "Ctrl+Alt+Z")
-        self.redo_action = a(m, "Re&do", self.redo_work, "Ctrl+Alt+Shift+Z")
+        self.undo_action = a(m, UNDO, self.undo_work, "Ctrl+Alt+Z")
+        self.redo_action = a(m, REDO, self.redo_work, "Ctrl+Alt+Shift+Z")
+        self.undo_items = [(self.undo_action, self.redo_action)]
         m.addSeparator()
         self.lanes_menu = m.addMenu("&Timelines Show")
         self.refresh_people_menu()
@@ -102,9 +104,9 @@ class Actions:
         m.addSeparator()
         a(m, "&Rename Segment Here…", lambda: self.rename_segment(self._segment_here()))
         a(m, "Re&move Segment Here", lambda: self.remove_segment(self._segment_here()))
-        m.addSeparator()
-        m.addAction(self.undo_action)
-        m.addAction(self.redo_action)
+        m.addSeparator()  # the same two, without their keys (listed once, in People)
+        self.undo_items.append((m.addAction(UNDO, self.undo_work), m.addAction(REDO, self.redo_work)))
+        self.refresh_undo()
 
         m = w.menuBar().addMenu("&Analysis")
         a(m, "&Cancel Analysis", w.cancel_analysis, "Escape")
@@ -183,10 +185,11 @@ class Actions:
     def refresh_undo(self) -> None:
         """The Undo and Redo items say what they would undo or redo (also in the Segments menu)."""
         history = self.session.history
-        for action, verb, what in ((self.undo_action, "&Undo", history.next_undo()),
-                                   (self.redo_action, "Re&do", history.next_redo())):
-            action.setText(f"{verb} {what}" if what else verb)
-            action.setEnabled(what is not None)
+        for items in self.undo_items:
+            for action, verb, what, idle in zip(items, ("&Undo", "Re&do"), (history.next_undo(), history.next_redo()),
+                                                 (UNDO, REDO)):
+                action.setText(f"{verb} {what}" if what else idle)
+                action.setEnabled(what is not None)
 
     def undo_work(self) -> None:
         self._went_back(self.session.undo_work, "Undone")

@@ -50,6 +50,9 @@ class Scorer:
     model = Model()
     version = "test"
 
+    def recalibrate(self, analysis, mode, keys=None):  # people merged or split: nothing to read again here
+        return {}
+
 
 SMILE, REST = np.array([1, 0, 0, 0], np.float16), np.array([0, 1, 0, 0], np.float16)
 
