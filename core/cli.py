@@ -441,6 +441,24 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def with_user_work(analysis, video: Path) -> list[str]:
+    """Make the studio's saved work on ``video`` (its people's merges, splits and names: the
+    sidecar `core.session` keeps per video content) on ``analysis``, as opening it in the studio
+    does; returns what could not be made or read."""
+    from .cache import content_digest
+    from .session import Session
+
+    session = Session()
+    session.autosave = False  # read the work, never write it from here
+    notes: list[str] = []
+    session.events.notes.connect(notes.append)
+    session.open_source(str(video))
+    session.attach_digest(content_digest(video))
+    session.start_analysis(analysis)
+    session.finish_analysis(analysis)
+    return notes
+
+
 def cmd_search(args) -> int:
     from .device import resolve_device
     from .model.text import TextEncoder
@@ -463,6 +481,8 @@ def cmd_search(args) -> int:
         analysis = video_analysis(video, model_dir, resolve_device(args.device),
                                   progress=lambda done, total: display.update(str(video), done, total))
         display.clear()
+        for line in with_user_work(analysis, video):
+            print(f"mf2: {video}: {line}", file=sys.stderr)
         frames, times, people, embeddings = analysis.face_embeddings()
         names = analysis.names
     scores = text_scores(load_model(model_dir), TextEncoder(), embeddings, args.text)

@@ -83,3 +83,18 @@ def test_embeddings_of_an_earlier_csv_are_refused(tmp_path, capsys):
     assert main(["search", str(csv), "a smile"]) == 2
     assert "written with an earlier r.csv" in capsys.readouterr().err
     assert main(["search", str(csv), "  "]) == 2
+
+
+@pytest.mark.skipif(not D0.exists(), reason="needs ../shared/data (liveportrait_d0.mp4)")
+def test_search_names_people_as_the_studio_saved_them(capsys, tmp_path, monkeypatch):
+    """The people's names, merges and splits made in the studio (its sidecar) apply to `mf2 search`."""
+    from core.cache import content_digest
+    from core.session import UserWork, WorkStore
+
+    monkeypatch.setenv("MF2_CACHE", str(tmp_path))
+    WorkStore().save(content_digest(D0), UserWork({0: "Patient"}, [{"op": "split", "track": 0, "frame": 400,
+                                                                    "time": 16.0, "person": 1}], []))
+    assert main(["search", str(D0), "a big smile", "--top", "1", "--device", "cpu"]) == 0
+    out, err = capsys.readouterr()
+    assert "Patient" in out.strip().splitlines()[-1]
+    assert "split of track 0 at frame 401" in err  # the clip is shorter: said, and the rest applied
