@@ -107,6 +107,8 @@ class FaceScorer:
         eyelids = [cfg.regions.index("upper_eyelids"), cfg.regions.index("lower_eyelids")]
         au_regions = {a: [cfg.regions.index(AU_BY_NUMBER[a].region)] for a in self.model_aus}
         au_regions.update({a: eyelids for a in GEOMETRIC_AUS})
+        self._model_columns = [self.aus.index(a) for a in self.model_aus]  # where each reading goes in `aus`
+        self._blink_column, self._closed_column = self.aus.index(45), self.aus.index(43)
         self._au_cover = np.zeros((len(self.aus), len(cfg.regions)))  # (AU, region) 1: the AU is read from it
         for i, a in enumerate(self.aus):
             self._au_cover[i, au_regions[a]] = 1
@@ -280,9 +282,9 @@ class FaceScorer:
         readable = self._qualities(raw) >= READABLE  # else nothing is read
         held = self._held_closed(closure >= EYE_CLOSED, times, readable, key)
         au = np.empty((f, len(self.aus)))
-        au[:, [self.aus.index(a) for a in self.model_aus]] = p
-        au[:, self.aus.index(45)] = blink
-        au[:, self.aus.index(43)] = np.where(held, blink, np.minimum(blink, 0.49))
+        au[:, self._model_columns] = p
+        au[:, self._blink_column] = blink
+        au[:, self._closed_column] = np.where(held, blink, np.minimum(blink, 0.49))
         # an AU whose skin is covered is not read (the eyelid AUs: either eyelid covered)
         au[self._covered_rows(raw).astype(np.float64) @ self._au_cover.T > 0] = np.nan
         au[~readable], emotion[~readable] = np.nan, np.nan
@@ -297,7 +299,7 @@ class FaceScorer:
         if not len(rows):
             return out
         c, t = closed[rows], np.asarray(times, np.float64)[rows]
-        begins = c & np.r_[True, ~c[:-1]]
+        begins = c & np.concatenate([[True], ~c[:-1]])
         since = t[np.maximum.accumulate(np.where(begins, np.arange(len(c)), 0))]
         first_open = int(np.argmin(c)) if not c.all() else len(c)
         if key in self._closed_since and c[0]:  # closed since before these rows
