@@ -109,7 +109,7 @@ class Actions:
         self.refresh_undo()
 
         m = w.menuBar().addMenu("&Analysis")
-        a(m, "&Cancel Analysis", w.cancel_analysis, "Escape")
+        a(m, "&Cancel Analysis / Stop the Camera", w.cancel_analysis, "Escape")
         a(m, "&Re-analyse (ignore the cache)", lambda: w._start_analysis(use_cache=False), "Ctrl+R")
         m.addSeparator()
         a(m, "Mark &Neutral Segment…", w.ask_neutral_segment, "N")

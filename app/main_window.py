@@ -522,8 +522,18 @@ class MainWindow(QMainWindow):
         self.pool.start(job)
 
     def cancel_analysis(self) -> None:
-        if self.analysis_job is not None:
+        """Esc: stop the analysis running, or the camera (what was analysed stays)."""
+        if self.live is not None:
+            self.stop_camera()
+        elif self.analysis_job is not None:
             self.analysis_job.cancel()
+
+    def stop_camera(self) -> None:
+        name = self.live.source.name
+        for analysed in self.live.take_results():
+            self.analysis.add(analysed)
+        self.stop_live()
+        self._live_ended(f"Live: {name} stopped; {len(self.analysis)} frames analysed")
 
     def _progress(self, done: int, total: int) -> None:
         self.progress.setValue(done)
@@ -630,9 +640,15 @@ class MainWindow(QMainWindow):
         elif not self.live.running:  # a video standing in for a camera reached its end
             name = self.live.source.name
             self.stop_live()
-            self._refresh_timelines(force=True)
-            self.statusBar().showMessage(f"Live: {name} ended; {len(self.analysis)} frames analysed")
-            self.analysis_done.emit("")
+            self._live_ended(f"Live: {name} ended; {len(self.analysis)} frames analysed")
+
+    def _live_ended(self, message: str) -> None:
+        """Each person's first seconds read again against their own rest (core.session.settle_live)."""
+        if self.session.settle_live():
+            message += "; each person's first seconds read again against their own neutral face"
+        self._refresh_timelines(force=True)
+        self.statusBar().showMessage(message)
+        self.analysis_done.emit("")
 
     @property
     def live_fps(self) -> float:

@@ -363,6 +363,19 @@ class Session:
         """What the readings are relative to (None without an analysis)."""
         return BaselineMode.parse(self.analysis.baseline) if self.analysis else None
 
+    def settle_live(self) -> bool:
+        """The camera stopped. Live, each person's first seconds were read against the population's
+        neutral face, as nothing could wait for their own (`core.model.settle`); they are now read
+        again against it, as a file's first seconds are. The later rows read as they were shown.
+        Returns whether anything was read again."""
+        analysis, scorer = self.analysis, self.scorer
+        if not self.live or analysis is None or not len(analysis) or scorer is None \
+                or analysis.model_version != scorer.version or analysis.baseline != "auto":
+            return False
+        scorer.recalibrate(analysis, BaselineMode("auto"))
+        self.events.baseline.emit(BaselineMode("auto"))
+        return True
+
     def set_baseline(self, mode: BaselineMode) -> None:
         """Read every face again relative to ``mode`` (a finished analysis of a video only)."""
         if not self.analysis or not self.analysis.complete or self.live or self.scorer is None:

@@ -223,6 +223,27 @@ def test_live_view_of_a_paced_video_shows_and_analyses_frames(window, qtbot, fac
     indices = [r.index for r in window.analysis.frames()]
     assert indices == sorted(indices) and indices[-1] >= 8
     assert window.frame.index == 11  # every frame reached the screen's slot; the last is shown
+    # live, the first seconds were read against the population's face; once the camera stopped, against
+    # the person's own, as a file's: reading the whole analysis again changes nothing now
+    from core.baseline import BaselineMode
+
+    settled = [f.au for r in window.analysis.frames() for f in r.faces]
+    window.session.scorer.recalibrate(window.analysis, BaselineMode("auto"))
+    assert [f.au for r in window.analysis.frames() for f in r.faces] == pytest.approx(settled, nan_ok=True, abs=0)
+
+
+def test_esc_stops_the_camera_and_keeps_what_was_analysed(window, qtbot, face_crop, tmp_path):
+    from .conftest import moving_face_frames, write_clip
+
+    clip = write_clip(tmp_path / "long.mp4", moving_face_frames(face_crop, 150))  # 6 s
+    with qtbot.waitSignal(window.analysis_done, timeout=SLOW):
+        window.open_live(str(clip), paced=True)
+        qtbot.waitUntil(lambda: window.analysis is not None and len(window.analysis) >= 10, timeout=SLOW)
+        trigger_key = [a for a in window.shortcut_actions if a.shortcut().toString() == "Esc"]
+        assert [a.text() for a in trigger_key] == ["&Cancel Analysis / Stop the Camera"]
+        trigger_key[0].trigger()
+    assert window.live is None and len(window.analysis) >= 10
+    assert "stopped" in window.statusBar().currentMessage()
 
 
 def test_shortcut_help_lists_the_real_keys(window, monkeypatch):
