@@ -124,10 +124,11 @@ class Annotator(QObject):
             w.player.seek_index(frame)
         result = w.analysis.at(w.frame.index) if w.analysis and w.frame is not None else None
         face = w.session.face_of(result, w.session.selected)
-        if w.player.playing or face is None or not face.au or w.live or w.source_spec is None:
+        live = w.session.live  # a camera's frames, during the live view and after it stopped
+        if w.player.playing or face is None or not face.au or live or w.source_spec is None:
             self.session.close()
             why = "playing: pause to edit" if w.player.playing else \
-                "no analysed face here" if not w.live else "live view: open a video to annotate"
+                "live view: open a video to annotate" if live else "no analysed face here"
             self.editor.show_draft(why)
             return
         target = Target(self._video(), result.index, face.track_id, result.timestamp)

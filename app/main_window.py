@@ -418,7 +418,7 @@ class MainWindow(QMainWindow):
         """Swap the model without a restart: load it behind the scenes, then re-analyse the open
         video with it (from the cache when this model has seen the video before)."""
         self.session.model_dir = Path(model_dir)
-        if self.source_spec and not self.live and not self._pending_open:
+        if self.source_spec and not self.session.live and not self._pending_open:
             self.cancel_analysis()
             self._pending_open = (self._start_analysis, ())
         self._load_model()
@@ -499,7 +499,7 @@ class MainWindow(QMainWindow):
     # --- analysis ---------------------------------------------------------------------------
 
     def _start_analysis(self, use_cache: bool = True) -> None:
-        if not self.source_spec or self.live:
+        if not self.source_spec or self.session.live:  # a camera, live or stopped, has no file to analyse
             return
         self.cancel_analysis()
         # the job fills the analysis shown (one copy of it, however long the video)

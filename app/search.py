@@ -232,7 +232,7 @@ class Searcher(QObject):
     def _moment_chosen(self, rank: int, moment) -> None:
         w, s = self.window, self.session
         self.panel.set_current(rank)
-        if not w.live:
+        if not w.session.live:  # a camera's frames are not kept to go back to
             w.player.seek_index(moment.frame)
         w.statusBar().showMessage(f"Best moment {rank + 1} of {len(s.moments)} for \u201c{s.search_text}\u201d: "
                                   f"{clock(moment.time)}, {s.label(moment.person)} "

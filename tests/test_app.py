@@ -244,6 +244,13 @@ def test_esc_stops_the_camera_and_keeps_what_was_analysed(window, qtbot, face_cr
         trigger_key[0].trigger()
     assert window.live is None and len(window.analysis) >= 10
     assert "stopped" in window.statusBar().currentMessage()
+    from core.video import Frame
+
+    analysed = window.analysis.frames()[-1]  # on a frame with a face read
+    window.frame = Frame(analysed.index, analysed.timestamp, window.frame.rgb)
+    window.annotator.refresh()  # a camera's frame is no video frame to add to a dataset, stopped or not
+    assert window.annotator.session.current is None
+    assert window.annotator.editor.header.text() == "live view: open a video to annotate"
 
 
 def test_shortcut_help_lists_the_real_keys(window, monkeypatch):
