@@ -530,8 +530,7 @@ class MainWindow(QMainWindow):
 
     def stop_camera(self) -> None:
         name = self.live.source.name
-        for analysed in self.live.take_results():
-            self.analysis.add(analysed)
+        self._add_live_results()
         self.stop_live()
         self._live_ended(f"Live: {name} stopped; {len(self.analysis)} frames analysed")
 
@@ -613,8 +612,7 @@ class MainWindow(QMainWindow):
     def _poll_live(self) -> None:
         frame, result = self.live.latest()
         now = time.monotonic()
-        for analysed in self.live.take_results():
-            self.analysis.add(analysed)
+        self._add_live_results()
         if frame is not None and (frame.index, getattr(result, "index", -1)) != self._live_shown:
             new_frame = frame.index != self._live_shown[0]
             self._live_shown = (frame.index, getattr(result, "index", -1))
@@ -631,8 +629,7 @@ class MainWindow(QMainWindow):
             if result is not None:
                 self.session.set_time(result.timestamp, result.index)
         if not self.live.running:  # the analyser may have finished after this poll began
-            for analysed in self.live.take_results():
-                self.analysis.add(analysed)
+            self._add_live_results()
         if self.live.error:
             message = self.live.error
             self.stop_live()
@@ -641,6 +638,11 @@ class MainWindow(QMainWindow):
             name = self.live.source.name
             self.stop_live()
             self._live_ended(f"Live: {name} ended; {len(self.analysis)} frames analysed")
+
+    def _add_live_results(self) -> None:
+        """The frames the live analyser has read since the last call, into the analysis shown."""
+        for analysed in self.live.take_results():
+            self.analysis.add(analysed)
 
     def _live_ended(self, message: str) -> None:
         """Each person's first seconds read again against their own rest (core.session.settle_live)."""

@@ -368,11 +368,9 @@ class Session:
         neutral face, as nothing could wait for their own (`core.model.settle`); they are now read
         again against it, as a file's first seconds are. The later rows read as they were shown.
         Returns whether anything was read again."""
-        analysis, scorer = self.analysis, self.scorer
-        if not self.live or analysis is None or not len(analysis) or scorer is None \
-                or analysis.model_version != scorer.version or analysis.baseline != "auto":
+        if not self.live or not self._can_read_again() or not len(self.analysis) or self.analysis.baseline != "auto":
             return False
-        scorer.recalibrate(analysis, BaselineMode("auto"))
+        self.scorer.recalibrate(self.analysis, BaselineMode("auto"))
         self.events.baseline.emit(BaselineMode("auto"))
         return True
 
@@ -704,14 +702,18 @@ class Session:
         those people's, read again against each person's baseline as it is now: a baseline is kept
         per person (core.baseline), so merged people share one and a split-off one gets their own,
         as an analysis that had them so from the start reads them."""
-        analysis, scorer = self.analysis, self.scorer
-        if scorer is None or analysis.model_version != scorer.version:
-            return  # no model, or another's: the stored readings stay as they were made
+        if not self._can_read_again():
+            return  # the stored readings stay as they were made
+        analysis = self.analysis
         after = analysis.people_state()[0]
         changed = before != after
         keys = {int(k) for k in np.concatenate([before[changed], after[changed]]) if k >= 0}
         if keys:
-            scorer.recalibrate(analysis, BaselineMode.parse(analysis.baseline), keys)
+            self.scorer.recalibrate(analysis, BaselineMode.parse(analysis.baseline), keys)
+
+    def _can_read_again(self) -> bool:
+        """Whether the faces shown can be read again from what they keep: this session's model read them."""
+        return self.scorer is not None and self.analysis is not None and self.analysis.model_version == self.scorer.version
 
     def _ensure_map(self) -> None:
         if self._map is None:

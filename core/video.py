@@ -138,7 +138,7 @@ class VideoFile(Source):
         self._start = self._stream.start_time or 0
         self._times: list[float] | None = None
         self.keyframes: list[int] = []  # set with the frame times
-        self.listed = 0  # with the frame times: frames the file's index lists beyond those it holds (cut short)
+        self.listed = 0  # with the frame times: how many frames the file's index lists, where it lists more than the file holds (cut short); else 0
         self.frame_count = len(self.frame_times())
         if self.frame_count == 0:
             self._container.close()

@@ -73,8 +73,10 @@ _LIDS = ((159, 145, 33, 133), (386, 374, 362, 263))  # upper, lower, corner, cor
 
 
 def _eye_centres(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(right, left) eye centres: the midpoints of each eye's corners."""
-    return xy[list(_R_EYE)].mean(0), xy[list(_L_EYE)].mean(0)
+    """(right, left) eye centres: the midpoints of each eye's corners, of one face's (478, 2)
+    points or of F faces' (F, 478, 2). Sums over counts: np.mean's own arithmetic, without its
+    overhead (a face at a time, live)."""
+    return xy[..., list(_R_EYE), :].sum(-2) / 2, xy[..., list(_L_EYE), :].sum(-2) / 2
 
 
 def eye_distance(landmarks: np.ndarray) -> float:
@@ -117,13 +119,12 @@ def face_geometries(landmarks: np.ndarray) -> np.ndarray:
     person read again: `core.model.scorer.FaceScorer.recalibrate`); each face's row is what
     `face_geometry` gives it, bit for bit."""
     xy = np.asarray(landmarks, np.float64)[..., :2]
-    # sums over counts: np.mean's own arithmetic, without its overhead (a face at a time, live)
-    right, left = xy[:, list(_R_EYE)].sum(1) / 2, xy[:, list(_L_EYE)].sum(1) / 2
+    right, left = _eye_centres(xy)
     origin = (right + left) / 2
     d = np.maximum(_norm(left - right), 1e-6)[:, None]
     ex = (left - right) / d
     ey = np.stack([-ex[:, 1], ex[:, 0]], 1)
-    mouth = xy[:, [61, 291]].sum(1) / 2 - origin
+    mouth = xy[:, [61, 291]].sum(1) / 2 - origin  # (as np.mean, above)
     ey[(mouth * ey).sum(1) < 0] *= -1  # mirrored input: keep y pointing to the mouth
     rel = xy[:, _USED] - origin[:, None]  # only the points the features use
     u = (rel[..., 0] * ex[:, None, 0] + rel[..., 1] * ex[:, None, 1]) / d  # x along the eyes
