@@ -47,6 +47,7 @@ LIVE_POLL_MS = 10       # how often the live view looks for a new camera frame
 TIMELINE_REFRESH_S = 0.5
 STATISTICS_DELAY_MS = 400  # the Statistics dock is made again this long after the last change
 LAYOUT = 2  # the docks' arrangement; a window state saved with an earlier one is not restored (2: Statistics)
+SETTLED = "; each person's first seconds read again against their own neutral face"  # after a camera stops
 
 
 class MainWindow(QMainWindow):
@@ -633,7 +634,10 @@ class MainWindow(QMainWindow):
         if self.live.error:
             message = self.live.error
             self.stop_live()
-            self._fail(f"{message}. The {len(self.analysis)} frames analysed are kept: export them with File > Export")
+            settled = self.session.settle_live()
+            self._refresh_timelines(force=True)
+            self._fail(f"{message}. The {len(self.analysis)} frames analysed are kept"
+                       f"{SETTLED if settled else ''}: export them with File > Export")
         elif not self.live.running:  # a video standing in for a camera reached its end
             name = self.live.source.name
             self.stop_live()
@@ -647,7 +651,7 @@ class MainWindow(QMainWindow):
     def _live_ended(self, message: str) -> None:
         """Each person's first seconds read again against their own rest (core.session.settle_live)."""
         if self.session.settle_live():
-            message += "; each person's first seconds read again against their own neutral face"
+            message += SETTLED
         self._refresh_timelines(force=True)
         self.statusBar().showMessage(message)
         self.analysis_done.emit("")

@@ -212,6 +212,13 @@ def test_camera_unplugged_mid_session_keeps_what_was_analysed(window, qtbot, fac
     assert errors[0].startswith("camera 0: stopped delivering frames (unplugged?). The ")
     assert window.live is None and len(window.analysis) >= 1
     assert all(r.faces for r in window.analysis.frames())
+    # what was analysed is settled as when the camera is stopped: reading it again changes nothing
+    assert "first seconds read again" in errors[0]
+    from core.baseline import BaselineMode
+
+    settled = [f.au for r in window.analysis.frames() for f in r.faces]
+    window.session.scorer.recalibrate(window.analysis, BaselineMode("auto"))
+    assert [f.au for r in window.analysis.frames() for f in r.faces] == pytest.approx(settled, nan_ok=True, abs=0)
     assert window.export_csv(tmp_path / "live.csv").is_file()
 
 
