@@ -190,14 +190,13 @@ def main() -> int:
     train_rows = np.concatenate([~hold, np.ones(len(ck), dtype=bool)])
 
     def fitted(settings: TextSettings, rows) -> MF2:
-        m = with_text_adapter(load_model(args.base), settings.hidden, settings.face_hidden)
+        m = with_text_adapter(load_model(args.base), settings.hidden)
         losses = train_text(m, data.subset(rows), settings)
         print(f"  losses {losses[0]:.3f} -> {losses[-1]:.3f}", flush=True)
         return m
 
     grid = [TextSettings(epochs=e, lr=lr) for e in (4, 12) for lr in (1e-3, 3e-3)]
     grid += [TextSettings(epochs=e, lr=1e-3, hidden=512) for e in (4, 12)]
-    grid += [TextSettings(epochs=e, lr=lr, face_hidden=256) for e in (4, 12) for lr in (1e-3, 3e-3)]
     best, best_acc = None, -1.0
     report["choice"] = []
     for s in grid:

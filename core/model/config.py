@@ -44,7 +44,6 @@ class ModelConfig:
     au_gates: tuple = ()                       # (AU, geometry feature, least rise over the person's rest) the AU needs
     region_visibility: bool = False            # a head saying which regions are covered (glasses, a hand, hair)
     text_hidden: int = 0                       # width of a residual MLP beside the linear text projection (0: none)
-    text_face_hidden: int = 0                  # width of a residual MLP taking faces into the face-text space (0: none)
     version: str = "untrained"
 
     def save(self, path: Path) -> None:
@@ -101,8 +100,7 @@ def _checked(f: dict) -> dict:
     for name in ("input_size", "embed_dim", "local_dim", "side_dim"):
         need(_is_int(f[name]) and f[name] >= 1, name, "a positive integer")
         need(f[name] <= LIMIT, name, f"at most {LIMIT}")
-    for name in ("text_hidden", "text_face_hidden"):
-        need(_is_int(f[name]) and 0 <= f[name] <= LIMIT, name, f"an integer from 0 to {LIMIT}")
+    need(_is_int(f["text_hidden"]) and 0 <= f["text_hidden"] <= LIMIT, "text_hidden", f"an integer from 0 to {LIMIT}")
     need(isinstance(f["widths"], list) and len(f["widths"]) == 4
          and all(_is_int(w) and 1 <= w <= LIMIT for w in f["widths"]), "widths", f"4 integers from 1 to {LIMIT}")
     need(_is_int(f["text_dim"]) and f["text_dim"] == EMBED_DIM, "text_dim", f"{EMBED_DIM}, the sentence encoder's width")

@@ -100,11 +100,6 @@ class MF2(nn.Module):
                                               nn.Linear(cfg.text_hidden, e))
             nn.init.zeros_(self.text_adapter[2].weight)
             nn.init.zeros_(self.text_adapter[2].bias)
-        if cfg.text_face_hidden:  # DFN's side network of the text task on the face side; starts adding nothing
-            self.text_face = nn.Sequential(nn.LayerNorm(e), nn.Linear(e, cfg.text_face_hidden), nn.GELU(),
-                                           nn.Linear(cfg.text_face_hidden, e))
-            nn.init.zeros_(self.text_face[3].weight)
-            nn.init.zeros_(self.text_face[3].bias)
         self.logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1/0.07), as CLIP starts
         # DFN: side networks + heads (emotion from the face, each AU from its region)
         self.emotion_side = SideNetwork(e, cfg.side_dim)
@@ -181,14 +176,6 @@ class MF2(nn.Module):
         if self.cfg.text_hidden:
             projected = projected + self.text_adapter(text_embeddings)
         return F.normalize(projected, dim=-1)
-
-    def embed_face(self, face: torch.Tensor) -> torch.Tensor:
-        """Face embeddings (N, E), as the encoder gives them or as unit vectors, as unit vectors of
-        the shared face-text space: what zero-shot readings and text search compare with text."""
-        face = F.normalize(face, dim=-1)
-        if self.cfg.text_face_hidden:
-            face = F.normalize(face + self.text_face(face), dim=-1)
-        return face
 
 
 def for_inference(model: MF2) -> MF2:

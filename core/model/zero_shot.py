@@ -66,23 +66,16 @@ def class_embeddings(model: MF2, encoder: TextEncoder, prompts: dict) -> torch.T
                         for texts in prompts.values()])
 
 
-@torch.no_grad()
-def face_space(model: MF2, face_embeddings: np.ndarray) -> torch.Tensor:
-    """(N, E) unit vectors of the shared face-text space for face embeddings as `predict` returns
-    them in ``global`` (through the text task's face side, where the model has one)."""
-    device = next(model.parameters()).device
-    return model.embed_face(torch.as_tensor(face_embeddings, dtype=torch.float32, device=device)).cpu()
-
-
 def score_text(model: MF2, encoder: TextEncoder, face_embeddings: np.ndarray, descriptions: list[str]) -> np.ndarray:
-    """(N, D) cosine similarity of each face (embeddings as `predict` returns in ``global``)
+    """(N, D) cosine similarity of each face (unit embeddings, as `predict` returns in ``global``)
     to each free-text description: higher means the description fits the face better."""
-    return face_space(model, face_embeddings).matmul(text_embeddings(model, encoder, descriptions).T).numpy()
+    return torch.as_tensor(face_embeddings, dtype=torch.float32).matmul(
+        text_embeddings(model, encoder, descriptions).T).numpy()
 
 
 def zero_shot_emotion(model: MF2, face_embeddings: np.ndarray, classifier: torch.Tensor) -> np.ndarray:
-    """(N, n_emotions) probabilities from (N, E) face embeddings as `predict` returns them."""
-    logits = model.logit_scale.exp().clamp(max=100).item() * face_space(model, face_embeddings) @ classifier.cpu().T
+    """(N, n_emotions) probabilities from (N, E) unit face embeddings."""
+    logits = model.logit_scale.exp().clamp(max=100).item() * torch.as_tensor(face_embeddings) @ classifier.cpu().T
     return torch.softmax(logits, -1).numpy()
 
 

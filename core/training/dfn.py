@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..evaluate import au_scores
 from ..model.loss import contrastive_loss, emotion_loss, masked_bce
@@ -171,7 +172,7 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
         out_u = model.heads({"global": user_g[v, i], "regions": user_r[v, i]})
         losses = {"emotion": emotion_loss(out_u["emotion_logits"], user_e[i]),
                   "au": masked_bce(out_u["au_logits"], user_a[i])}
-        g_all, t_all = model.embed_face(user_g[v, i]), user_t[i] if "text" in tasks else None
+        g_all, t_all = F.normalize(user_g[v, i], dim=-1), user_t[i] if "text" in tasks else None
         if replay is not None and len(replay):
             j = pick(len(replay), b)
             out_r = model.heads({"global": rep_g[j], "regions": rep_r[j]})
@@ -179,7 +180,7 @@ def finetune(model: MF2, data: UserData, replay: ReplayBank | None, out: Path, s
             losses["replay_emotion"] = w * emotion_loss(out_r["emotion_logits"], rep_e[j])
             losses["replay_au"] = w * masked_bce(out_r["au_logits"], base_au[j])
             if "text" in tasks:
-                g_all = torch.cat([g_all, model.embed_face(rep_g[j])])
+                g_all = torch.cat([g_all, F.normalize(rep_g[j], dim=-1)])
                 t_all = torch.cat([t_all, rep_t[j]])
         if "text" in tasks:
             keep = t_all >= 0
@@ -243,7 +244,7 @@ def evaluate(model: MF2, data: UserData) -> dict:
         emb, index = _text_table(unique, str(device))
         txt = model.embed_text(emb)
         has = [i for i, t in enumerate(data.texts) if t]
-        img = model.embed_face(feats["global"][has])
+        img = F.normalize(feats["global"][has], dim=-1)
         best = (img @ txt.T).argmax(1).cpu().numpy()
         truth = np.array([index[data.texts[i]] for i in has])
         result["caption_r1"] = round(float(np.mean(best == truth)), 4)

@@ -184,7 +184,7 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
                 if "au" in settings.tasks:
                     losses["au"] = masked_bce(outputs["au_logits"].float(), a, pos_weight)
                 if not frozen:
-                    img = model.embed_face(outputs["global"].float())
+                    img = torch.nn.functional.normalize(outputs["global"].float(), dim=-1)
                     txt = model.embed_text(text_emb[text_index[idx]])
                     same = keys[idx][:, None] == keys[idx][None, :]
                     losses["align_global"] = settings.align_weight * contrastive_loss(img, txt, same, model.logit_scale)

@@ -115,19 +115,15 @@ class TextSettings:
     region_batch: int = 64
     seed: int = 0
     hidden: int = 0             # text_hidden of the model trained (0: the linear projection alone)
-    face_hidden: int = 0        # text_face_hidden of the model trained (0: the face embedding as it is)
 
 
-def with_text_adapter(model: MF2, hidden: int, face_hidden: int = 0) -> MF2:
-    """``model`` with a text adapter of width ``hidden`` and a face-side one of width ``face_hidden``
-    (each initially adding nothing; 0: as ``model`` has it)."""
-    cfg = replace(model.cfg, text_hidden=hidden or model.cfg.text_hidden,
-                  text_face_hidden=face_hidden or model.cfg.text_face_hidden)
-    if cfg == model.cfg:
+def with_text_adapter(model: MF2, hidden: int) -> MF2:
+    """``model`` with a text adapter of width ``hidden`` (initially adding nothing); itself when 0."""
+    if not hidden or model.cfg.text_hidden == hidden:
         return model
-    out = MF2(cfg)
+    out = MF2(replace(model.cfg, text_hidden=hidden))
     missing, unexpected = out.load_state_dict(model.state_dict(), strict=False)
-    assert not unexpected and all(k.startswith(("text_adapter.", "text_face.")) for k in missing), (missing, unexpected)
+    assert not unexpected and all(k.startswith("text_adapter.") for k in missing), (missing, unexpected)
     return out.eval()
 
 
@@ -141,7 +137,7 @@ def train_text(model: MF2, data: TextData, settings: TextSettings) -> list[float
 
     def loss_of(idx: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         view = torch.as_tensor(rng.integers(0, n_views, len(idx)))
-        face = model.embed_face(data.faces[idx, view])
+        face = torch.nn.functional.normalize(data.faces[idx, view], dim=-1)
         text = data.text_emb[choices[idx, torch.as_tensor(rng.integers(0, k, len(idx)))]]
         same = keys[idx][:, None] == keys[idx][None, :]
         loss = contrastive_loss(face, model.embed_text(text), same, model.logit_scale.detach())
