@@ -77,7 +77,6 @@ class AuSettings:
     rest_epochs: int = 0          # then the heads alone again with the faces at rest added (0: not)
     rest_weight: float = 1.0      # loss weight of a face at rest in that stage
     rest_thresholds: bool = True  # faces at rest trained on also choose the thresholds (False: labelled faces only)
-    local: bool = True            # the first stage trains the local projection too (False: the heads alone)
 
 
 REST = "rest:"  # group prefix of faces at rest: every AU absent
@@ -169,8 +168,7 @@ def train_au(model: MF2, data: AuData, settings: AuSettings, au_text: torch.Tens
     are not trained on); ``epochs=0`` runs that stage alone on a model whose AU side is trained.
     Returns epoch losses."""
     rest = at_rest(data.groups)
-    first = (_train_stage(model, data.subset(np.flatnonzero(~rest)), settings, au_text, settings.local)
-             if settings.epochs else [])
+    first = _train_stage(model, data.subset(np.flatnonzero(~rest)), settings, au_text, local=True) if settings.epochs else []
     if not settings.rest_epochs or not rest.any():
         return first
     heads = AuSettings(**{**settings.__dict__, "epochs": settings.rest_epochs})
