@@ -10,6 +10,7 @@ from core.analysis import FaceResult
 from core.describe import describe
 from core.export import AU_THRESHOLD
 from core.taxonomy import AU_BY_NUMBER
+from core.validation import Validation
 
 from .overlay import activation_color
 from .timelines import EMOTION_COLORS
@@ -82,6 +83,7 @@ class FacePanel(QWidget):
         layout.addWidget(QLabel("<b>Description</b>"))
         layout.addWidget(self.description, 1)
         self.face: FaceResult | None = None
+        self.checks: Validation | None = None  # the model's own check on real video, said in each AU's tooltip
 
     def set_people(self, people: list[tuple[int, str]], selected: int | None) -> None:
         """The people to choose from, as (key, name), and the one chosen."""
@@ -107,7 +109,8 @@ class FacePanel(QWidget):
         self.pose.setText(f"pitch {p.pitch:+.0f}°  yaw {p.yaw:+.0f}°  roll {p.roll:+.0f}°{quality}")
         self.emotion_bars.set_rows([(e, v, QColor(EMOTION_COLORS[e]), e) for e, v in face.emotion.items()])
         self.au_bars.set_rows([(f"AU{n}", v, activation_color(v, 255), f"AU{n} {AU_BY_NUMBER[n].name}"
-                                + ("" if v == v else ": cannot be read here (covered, or the face too poor)"))
+                                + ("" if v == v else ": cannot be read here (covered, or the face too poor)")
+                                + (f"\nOn real video: {self.checks.check(n).summary}" if self.checks else ""))
                                for n, v in face.au.items()])
         if not face.au:
             self.description.setPlainText("No model loaded: faces only.")

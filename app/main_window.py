@@ -26,6 +26,7 @@ from core.faces.tracker import DETECT_EVERY
 from core.live import LiveAnalyzer
 from core.model.shipped import default_model_dir
 from core.session import Session
+from core.validation import Validation, model_validation
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
 
 from .actions import Actions
@@ -396,6 +397,7 @@ class MainWindow(QMainWindow):
                 return
             scorer, key = value
             self.session.set_model(scorer, key)
+            self.panel.checks = self._checks(scorer)
             self._model_loaded()
 
         def failed(message: str) -> None:
@@ -406,6 +408,15 @@ class MainWindow(QMainWindow):
             self._model_loaded()
 
         self._run(job, loaded, failed)
+
+    def _checks(self, scorer) -> Validation | None:
+        """The loaded model's own check on real video (core.validation), None for a model without one."""
+        try:
+            checks = model_validation(self.model_dir)
+        except InputError as e:
+            self.statusBar().showMessage(str(e))
+            return None
+        return checks if scorer is not None and checks is not None and checks.model == scorer.version else None
 
     def _model_loaded(self) -> None:
         self.model_loading = False

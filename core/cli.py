@@ -524,13 +524,15 @@ def cmd_elan(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import model_version, report_column, write_report
+    from .validation import model_validation
     from .results import read_result
     from .segments import read_segments
 
     version = model_version(args.model) if args.model is not None else None
     segments = read_segments(args.segments, args.tier) if args.segments else []
     result = read_result(args.result, keep=report_column)
-    write_report(result, args.output, segments, model_version=version)
+    write_report(result, args.output, segments, model_version=version,
+                 validation=model_validation(args.model) if args.model is not None else None)
     people = len(result.people())
     print(f"{args.output}: report of {people} {'person' if people == 1 else 'people'}, {len(segments)} segments")
     return 0

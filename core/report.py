@@ -36,6 +36,7 @@ from .results import EMOTION_PREFIX, Result
 from .segments import SEGMENT_COLOURS, Segment
 from .stats import MAX_GAP_S, MIN_EPISODE_S, POSE_AXES, WHOLE_RECORDING, RangeStats, Statistics, compute_statistics
 from .taxonomy import AU_BY_NUMBER
+from .validation import FAIR, FEW, GOOD, Validation
 
 PACKAGE = "mf2-studio"
 SMOOTH_S = 0.3          # the time courses: a centred moving average over this many seconds
@@ -87,12 +88,15 @@ def software_version() -> str:
 
 
 def write_report(result: Result, path: Path, segments: Sequence[Segment] = (), model_version: str | None = None,
-                 made: datetime | None = None, stats: Statistics | None = None) -> None:
+                 made: datetime | None = None, stats: Statistics | None = None,
+                 validation: Validation | None = None) -> None:
     """Write the report of ``result`` to ``path``, complete or not at all (OutputError, one line,
     on failure). ``model_version``: the model that wrote the CSV, which the CSV itself does not
     record (None: shown as unknown); ``made``: the time to print (default now); ``stats``: the
-    figures when the caller has them already (`compute_statistics` of the same segments)."""
-    text = render_report(result, segments, model_version, made, stats)
+    figures when the caller has them already (`compute_statistics` of the same segments);
+    ``validation``: the check figures of the model (`core.validation`), shown where they are that
+    model's."""
+    text = render_report(result, segments, model_version, made, stats, validation)
     out = AtomicOutput(path)
     try:
         out.write(text)
@@ -103,7 +107,8 @@ def write_report(result: Result, path: Path, segments: Sequence[Segment] = (), m
 
 
 def render_report(result: Result, segments: Sequence[Segment] = (), model_version: str | None = None,
-                  made: datetime | None = None, stats: Statistics | None = None) -> str:
+                  made: datetime | None = None, stats: Statistics | None = None,
+                  validation: Validation | None = None) -> str:
     """The report as HTML text (see `write_report`)."""
     segments = list(segments)
     stats = stats or compute_statistics(result, segments)
@@ -118,6 +123,8 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
     if stats.people:
         parts.append(_contents(stats, names))
     parts.append(_how_to_read(result, stats))
+    if stats.people:
+        parts.append(_trust_section(stats, model_version, validation))
     if segments:
         parts.append(_segments_section(result, segments, colours))
     if not stats.people:
@@ -171,7 +178,8 @@ def _baseline(result: Result) -> str:
 
 
 def _contents(stats: Statistics, names: list[str]) -> str:
-    items = [("how", "How to read this report")] + ([("segments", "Segments")] if names else [])
+    items = [("how", "How to read this report"), ("trust", "How far each AU holds")]
+    items += [("segments", "Segments")] if names else []
     items += [(_anchor(i), p) for i, p in enumerate(stats.people)] + [("statistics", "Statistics, all people")]
     return "<nav><b>Contents:</b> " + " · ".join(f"<a href=\"#{a}\">{_e(t)}</a>" for a, t in items) + "</nav>"
 
@@ -208,6 +216,52 @@ percentile over the face frames, in degrees, for pitch (nodding), yaw (turning) 
 neutral segment) or an average face (none).</dd>
 <dt>–</dt><dd>Cannot be computed: no face frames in the range, or no such reading in the file.</dd>
 </dl>
+</section>"""
+
+
+def _trust_section(stats: Statistics, model: str | None, validation: Validation | None) -> str:
+    """Each AU of the report with how far the model's readings of it held on real video."""
+    head = "<section id=trust>\n<h2>How far each AU holds on real video</h2>"
+    if model is None:
+        return (f"{head}\n<p>The model that wrote these readings is not known, so neither is how far its AU readings "
+                "hold: <code>mf2 report --model DIR</code> names its folder.</p>\n</section>")
+    if validation is None or validation.model != model:
+        return (f"{head}\n<p>The model that wrote these readings ({_e(model)}) comes with no check of its own on "
+                "real video (fine-tuned weights are a model of their own): read its AUs with the care an unchecked "
+                "measure needs.</p>\n</section>")
+    stems = list(dict.fromkeys(au for p in stats.people for au in stats.get(p).au_occurrence))
+    rows = []
+    for stem in stems:
+        number = int(stem[2:]) if stem[2:].isdigit() else None
+        if number is None:
+            continue
+        check = validation.check(number)
+        rating = check.rating + (f"; read on {_pct(check.at_rest)} of resting faces" if check.lit_at_rest else "")
+        flagged = rating != "good"
+        counts = f"{check.present} / {check.absent}" if check.f1 is not None else "–"
+        name = AU_BY_NUMBER[number].name.lower() if number in AU_BY_NUMBER else ""
+        rows.append(f"<tr data-au={_au(stem)}><th scope=row>{_au(stem)} <span class=note>{_e(name)}</span></th>"
+                    f"<td data-key=rating{' class=warn' if flagged else ''}>{_e(rating)}</td>"
+                    f"<td data-key=f1 class=num>{_number(check.f1, 2)}</td>"
+                    f"<td data-key=false_alarms class=num>{_pct(check.false_alarms)}</td>"
+                    f"<td data-key=frames class=num>{counts}</td><td data-key=at_rest class=num>{_pct(check.at_rest)}</td></tr>")
+    return f"""{head}
+<p>The model's own check ({_e(model)}): {validation.frames} video frames of {validation.people} people it never
+trained on, each AU judged by eye against the person's own neutral face, and {validation.rest_frames} of those
+frames with the face at rest. <b>F1</b>: how well the AU is found where it shows (1 is perfect).
+<b>False alarms</b>: the share of frames without the AU that read it as present. <b>Read at rest</b>: the
+share of resting faces it is read on. <b>Good</b>: F1 at least {GOOD[0]:g} with at most {_pct(GOOD[1])} false
+alarms; <b>fair</b>: F1 at least {FAIR[0]:g}, at most {_pct(FAIR[1])}; <b>weak</b>: less; <b>too few
+examples</b>: under {FEW} labelled frames show it; <b>not checked</b>: nobody labelled it on video, so its
+figures in this report are unverified. Few people were labelled: these are rough guides, not a validation
+for your setting.</p>
+<table class="grid trust">
+<thead><tr><th>AU</th><th>on real video</th><th>F1</th><th>false alarms</th><th>frames with / without it</th>
+<th>read at rest</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody>
+</table>
 </section>"""
 
 
@@ -599,6 +653,8 @@ th, td { padding: 3px 8px; vertical-align: top; }
 .aus th, .aus td { padding: 2px 4px; }
 .wide { overflow-x: auto; }
 .note, .legend { color: #555; font-size: 12.5px; }
+.trust { font-size: 13px; }
+.trust td.warn { color: #9a4a00; }
 nav { margin: 12px 0; font-size: 13px; }
 nav a { color: #2a5d9f; }
 dl { margin: 6px 0; font-size: 13px; }

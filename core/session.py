@@ -962,7 +962,7 @@ class Session:
         """What exports read, fixed now: a background export of it stays about this video even
         if another is opened meanwhile."""
         names = {} if self.by_track else dict(self.work.names)
-        return Snapshot(self.analysis, self.source, names, tuple(self.work.segments))
+        return Snapshot(self.analysis, self.source, names, tuple(self.work.segments), self.model_dir)
 
     def write_csv(self, path: Path) -> None:
         self.snapshot().write_csv(path)
@@ -982,11 +982,13 @@ class Session:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """The session as exports read it: the analysis, the video, people's names, the segments."""
+    """The session as exports read it: the analysis, the video, people's names, the segments, and
+    the folder of the model in use (the report shows its check figures where they are this analysis's)."""
     analysis: Analysis | None
     source: str | None
     names: dict[int, str]
     segments: tuple[Segment, ...]
+    model_dir: Path | None = None
 
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, each named person's name in the ``person`` column (with no names,
@@ -1035,10 +1037,13 @@ class Snapshot:
         return compute_statistics(self.result(keep=report_column), list(self.segments))
 
     def write_report(self, path: Path) -> None:
+        from .model.shipped import default_model_dir
         from .report import report_column, write_report
+        from .validation import model_validation
 
         write_report(self.result(keep=report_column), Path(path), list(self.segments),
-                     model_version=self.analysis.model_version)
+                     model_version=self.analysis.model_version,
+                     validation=model_validation(self.model_dir or default_model_dir()))
 
     def write_elan(self, path: Path) -> dict:
         from .export.elan import write_elan

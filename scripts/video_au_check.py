@@ -13,6 +13,7 @@ neutral face, notes in ``video_au_rest.md``): how often each AU the model report
 ones too, is read on them. Analyses are cached like the studio's (per clip content and model).
 
     .venv/bin/python scripts/video_au_check.py [--model DIR] [--baseline auto|none|START-END] [--json OUT]
+        [--validation resources/models/mf2-default/validation.json]
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from core.evaluate import frame_au_scores, load_frame_labels
 from core.faces import FaceTracker
 from core.model.scorer import FaceScorer
 from core.quiet import silence_native_stderr
+from core.validation import validation_record, write_validation
 from core.video import open_source
 
 HERE = Path(__file__).resolve().parent
@@ -124,6 +126,8 @@ def main() -> int:
     parser.add_argument("--rest-labels", type=Path, default=HERE / "video_au_rest.csv")
     parser.add_argument("--videos", type=Path, default=SHARED / "videos")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT")
+    parser.add_argument("--validation", type=Path, default=None, metavar="OUT",
+                        help="write the held-out figures as the model's validation.json (core.validation)")
     args = parser.parse_args()
     silence_native_stderr()
     t0 = time.perf_counter()
@@ -147,6 +151,8 @@ def main() -> int:
     print(f"model {scorer.version}, baseline {scorer.baseline}, {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     if args.json:
         args.json.write_text(json.dumps({"model": scorer.version, "baseline": str(scorer.baseline), **figures}, indent=2))
+    if args.validation:
+        write_validation(args.validation, validation_record(scorer.version, len(REPORT + EXTRA), figures["held out"]))
     return 0
 
 

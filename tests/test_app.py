@@ -16,6 +16,8 @@ from PySide6.QtGui import QDropEvent  # noqa: E402
 from app.main_window import MainWindow  # noqa: E402
 from core.baseline import BaselineMode  # noqa: E402
 from core.errors import InputError  # noqa: E402
+from core.model.shipped import default_model_dir  # noqa: E402
+from core.validation import load_validation  # noqa: E402
 from core.video import Source, open_source  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +64,12 @@ def test_opening_a_clip_analyses_every_frame_and_fills_the_views(window, qtbot, 
     assert len(times) == 12 and np.nanmax(curve) > 0.5  # the astronaut smiles
     assert window.panel.description.toPlainText().startswith("Global.")
     assert "AU12" in [row[0] for row in window.panel.au_bars.rows]
+    # each AU's tooltip says how far the shipped model's readings of it held on real video
+    tips = {row[0]: row[3] for row in window.panel.au_bars.rows}
+    checks = load_validation(default_model_dir())
+    assert tips["AU17"].endswith(f"On real video: not checked; read on {checks.check(17).at_rest:.0%} of resting faces")
+    assert tips["AU45"].endswith(f"On real video: good (F1 {checks.check(45).f1:.2f}, "
+                                 f"{checks.check(45).false_alarms:.0%} false alarms, {checks.check(45).present} frames showing it)")
 
 
 def test_clicking_the_timeline_seeks_the_video(window, qtbot, face_clip):

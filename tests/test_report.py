@@ -13,10 +13,11 @@ import pytest
 
 from core.errors import InputError
 from core.model.shipped import default_model_dir
-from core.report import MAX_POINTS, _binned, _bins, _smoothed, model_version, report_column, write_report
+from core.report import MAX_POINTS, _au, _binned, _bins, _smoothed, model_version, report_column, write_report
 from core.results import read_result
 from core.segments import read_segments
 from core.stats import WHOLE_RECORDING, compute_statistics
+from core.validation import load_validation
 
 from .conftest import SHARED_DATA, needs_shared
 from .test_stats import HEADER, one_line_error, small_csv
@@ -29,6 +30,7 @@ class Page(HTMLParser):
     def __init__(self, text: str):
         super().__init__()
         self.links, self.tags, self.cells, self.facts, self.text = [], set(), {}, {}, []
+        self.trust = {}  # AU -> its row of "How far each AU holds"
         self._row, self._key = None, None
         self.feed(text)
         self.words = " ".join("".join(self.text).split())
@@ -39,6 +41,8 @@ class Page(HTMLParser):
         self.links += [attrs[a] for a in ("src", "href") if a in attrs]
         if tag == "tr" and "data-person" in attrs:
             self._row = self.cells.setdefault((attrs["data-person"], attrs["data-segment"]), {})
+        if tag == "tr" and "data-au" in attrs:
+            self._row = self.trust.setdefault(attrs["data-au"], {})
         if tag == "td" and "data-key" in attrs:
             if self._row is None:
                 self._row = self.facts
@@ -224,6 +228,18 @@ def test_real_clip_report(analysed_d0, tmp_path):
         assert cells["emotion_share.happy"] == percent(r.emotion_share["happy"])
         assert cells["emotion_share.neutral"] == percent(r.emotion_share["neutral"])
     assert figures["smile"].emotion_share["happy"] >= 0.9 and figures["neutral"].emotion_share["neutral"] >= 0.9
+
+    # how far each AU holds: the shipped model's own check, for every AU the report shows
+    validation = load_validation(default_model_dir())
+    assert validation.model == version  # after retraining, run scripts/video_au_check.py --validation again
+    assert set(page.trust) == {_au(stem) for stem in figures[WHOLE_RECORDING].au_occurrence}
+    for code, row in page.trust.items():
+        check = validation.check(int(code[2:]))
+        assert row["rating"].startswith(check.rating)
+        assert ("resting faces" in row["rating"]) == (check.at_rest is not None and check.at_rest >= 0.2)
+        assert (row["f1"] == "–") == (check.f1 is None) == row["rating"].startswith("not checked")
+    assert page.trust["AU45"]["rating"] == "good" and page.trust["AU17"]["rating"].startswith("not checked; read on")
+    assert page.trust["AU12"]["frames"] == f"{validation.check(12).present} / {validation.check(12).absent}"
 
 
 def percent(share: float) -> str:

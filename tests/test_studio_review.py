@@ -20,7 +20,9 @@ from core.errors import InputError
 from core.faces import Face
 from core.faces.pose import HeadPose
 from core.segments import Segment, read_segments
+from core.model.shipped import default_model_dir
 from core.session import Session, UserWork, WorkStore, check_name
+from core.validation import load_validation
 
 from .conftest import SHARED_DATA
 
@@ -535,6 +537,8 @@ def test_report_elan_and_statistics_from_the_studio_are_the_command_lines(window
     assert blocker.args == ["report", tmp_path / "report.html"]
     html = (tmp_path / "report.html").read_text()
     assert "Session report: two.mp4" in html and "Visitor" in html and "Patient" in html and "second" in html
+    assert window.analysis.model_version == load_validation(default_model_dir()).model  # the shipped model's own check
+    assert "data-au=AU12" in html and "comes with no check of its own" not in html
 
     with qtbot.waitSignal(window.exports.finished, timeout=SLOW) as blocker:
         window.exports.export_elan(tmp_path / "two.eaf")
