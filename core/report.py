@@ -262,7 +262,19 @@ for your setting.</p>
 {chr(10).join(rows)}
 </tbody>
 </table>
+{_emotion_check(validation)}
 </section>"""
+
+
+def _emotion_check(validation: Validation) -> str:
+    """The emotions of the check: where one was obvious by eye, how often it was the model's top emotion."""
+    judged = {e: nm for e, nm in validation.emotions.items() if nm[0]}
+    if not judged:
+        return "<p>Emotions: not checked on real video.</p>"
+    counts = ", ".join(f"{_e(e)} {m} of {n}" for e, (n, m) in judged.items())
+    return (f"<p data-key=emotions>Emotions: on the frames of these people where one emotion was obvious by eye, "
+            f"the model's top emotion was that one on {counts} frames. The other emotions did not show clearly in "
+            "these clips and are not checked on real video.</p>")
 
 
 def _segments_section(result: Result, segments: list[Segment], colours: dict[str, str]) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .outputs import write_durably
+from .taxonomy import canonical_emotion
 
 FILE = "validation.json"
 GOOD = (0.75, 0.05)    # F1 at least, false alarms at most: the product's targets for real video
@@ -64,6 +65,7 @@ class Validation:
     frames: int
     rest_frames: int
     aus: dict[int, AuCheck]
+    emotions: dict[str, tuple[int, int]]  # emotion judged obvious -> (frames, frames whose top emotion it was)
 
     def check(self, number: int) -> AuCheck:
         return self.aus.get(number, AuCheck(0, 0, None, None, None))
@@ -80,7 +82,8 @@ def validation_record(model: str, people: int, held_out: dict) -> dict:
         present, absent = held_out["counts"].get(code, (0, 0))
         aus[code] = {"present": present, "absent": absent, "f1": held_out["per_au_f1"].get(code),
                      "false_alarms": held_out["per_au_fp"].get(code), "at_rest": _rounded(rest.get("per_au", {}).get(code))}
-    return {"model": model, "people": people, "frames": held_out["frames"], "rest_frames": rest["frames"], "aus": aus}
+    return {"model": model, "people": people, "frames": held_out["frames"], "rest_frames": rest["frames"],
+            "emotions": held_out.get("emotions", {}), "aus": aus}
 
 
 def write_validation(path: Path, record: dict) -> None:
@@ -101,7 +104,11 @@ def load_validation(folder: Path) -> Validation | None:
         aus = {int(code.removeprefix("AU")): AuCheck(int(v["present"]), int(v["absent"]), _share(v["f1"]),
                                                       _share(v["false_alarms"]), _share(v["at_rest"]))
                for code, v in data["aus"].items()}
-        return Validation(str(data["model"]), int(data["people"]), int(data["frames"]), int(data["rest_frames"]), aus)
+        emotions = {canonical_emotion(e): (int(n), int(m)) for e, (n, m) in data.get("emotions", {}).items()}
+        if any(not 0 <= m <= n for n, m in emotions.values()):
+            raise ValueError("an emotion matched on more frames than were judged")
+        return Validation(str(data["model"]), int(data["people"]), int(data["frames"]), int(data["rest_frames"]), aus,
+                          emotions)
     except OSError as e:
         raise InputError(f"{path}: cannot read it ({e.strerror or e})") from None
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:

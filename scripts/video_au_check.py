@@ -75,6 +75,37 @@ def readings(analysis: Analysis, video: str, frames: list[int], count_unread: bo
 UNREAD: dict[str, int] = {}  # AU entries of labelled frames the model left unread (covered, poor face)
 
 
+def emotion_labels(*paths: Path) -> dict[tuple[str, int], str]:
+    """(video, 0-based frame) -> the emotion judged obvious by eye (frames without one left out)."""
+    out = {}
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as f:
+            out.update({(r["video"], int(r["frame"]) - 1): r["emotion"] for r in csv.DictReader(f) if r["emotion"]})
+    return out
+
+
+def top_emotions(analysis: Analysis, video: str, frames: list[int]) -> dict[tuple[str, int], str]:
+    """The largest face's top emotion on each of these frames that has one."""
+    out = {}
+    for index in frames:
+        result = analysis.at(index)
+        if result and result.faces:
+            face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+            if face.emotion:
+                out[(video, index)] = max(face.emotion, key=face.emotion.get)
+    return out
+
+
+def emotion_figures(truth: dict[tuple[str, int], str], read: dict[tuple[str, int], str]) -> dict[str, list[int]]:
+    """Per emotion judged: [frames, frames whose top emotion is that one]."""
+    out: dict[str, list[int]] = {}
+    for key, emotion in sorted(truth.items(), key=lambda kv: kv[1]):
+        counts = out.setdefault(emotion, [0, 0])
+        counts[0] += 1
+        counts[1] += read.get(key) == emotion
+    return out
+
+
 def table(name: str, scores: dict) -> str:
     rows = [f"{name}: {scores['frames']} frames, mean F1 {scores['mean_f1']:.3f}, "
             f"false positives {100 * scores['fp_rate']:.1f}%",
@@ -134,18 +165,23 @@ def main() -> int:
     truth = {**load_frame_labels(args.labels), **load_frame_labels(args.extra_labels)}
     scorer = FaceScorer(args.model, baseline=args.baseline)
     resting = frames_at_rest(args.rest_labels)
-    predicted, at_rest = {}, {}
+    emotions = emotion_labels(args.labels, args.extra_labels)
+    predicted, at_rest, top = {}, {}, {}
     for video in sorted({v for v, _ in truth} | {v for v, _ in resting}):
         analysis = clip_analysis(args.videos / video, scorer, args.model)
         predicted.update(readings(analysis, video, sorted(f for v, f in truth if v == video)))
         at_rest.update(readings(analysis, video, sorted(f for v, f in resting if v == video), count_unread=False))
+        top.update(top_emotions(analysis, video, sorted(f for v, f in emotions if v == video)))
     figures = {}
     for name, clips in (("report", REPORT), ("extra", EXTRA), ("held out", REPORT + EXTRA), ("dev", DEV)):
         part = {k: v for k, v in truth.items() if k[0] in clips}
         figures[name] = frame_au_scores(part, {k: v for k, v in predicted.items() if k[0] in clips})
         figures[name]["at_rest"] = rest_figures({k: v for k, v in at_rest.items() if k[0] in clips}, truth)
+        figures[name]["emotions"] = emotion_figures({k: e for k, e in emotions.items() if k[0] in clips}, top)
         print(table(f"{name} clips", figures[name]))
         print(rest_line(name, figures[name]["at_rest"]))
+        print(f"{name} clips, emotion obvious by eye: top emotion matched on " + (", ".join(
+            f"{e} {m}/{n}" for e, (n, m) in figures[name]["emotions"].items()) or "no frames"))
     print(f"AU entries left unread (counted as absent above): {sum(UNREAD.values())} "
           f"({', '.join(f'{v} {k}' for k, v in sorted(UNREAD.items()) if v) or 'none'})")
     print(f"model {scorer.version}, baseline {scorer.baseline}, {time.perf_counter() - t0:.0f} s", file=sys.stderr)

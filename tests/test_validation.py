@@ -26,7 +26,8 @@ def test_ratings_follow_the_targets():
 def test_figures_written_and_read_back(tmp_path):
     held_out = {"frames": 30, "counts": {"AU12": [10, 20], "AU45": [2, 28]}, "per_au_f1": {"AU12": 0.9, "AU45": 0.5},
                 "per_au_fp": {"AU12": 0.05, "AU45": 0.0},
-                "at_rest": {"frames": 6, "per_au": {"AU12": 0.0, "AU17": 0.5, "AU45": 0.0}}}
+                "at_rest": {"frames": 6, "per_au": {"AU12": 0.0, "AU17": 0.5, "AU45": 0.0}},
+                "emotions": {"happy": [12, 11], "sad": [3, 3]}}
     write_validation(tmp_path / "validation.json", validation_record("m-1", 3, held_out))
     text = (tmp_path / "validation.json").read_text()
     assert len(text.splitlines()) == 5  # the header and one line per AU
@@ -35,6 +36,7 @@ def test_figures_written_and_read_back(tmp_path):
     assert v.check(12) == AuCheck(10, 20, 0.9, 0.05, 0.0) and v.check(12).rating == "good"
     assert v.check(17).rating == "not checked" and v.check(17).at_rest == 0.5
     assert v.check(45).rating == "too few examples" and v.check(9) == AuCheck(0, 0, None, None, None)
+    assert v.emotions == {"happy": (12, 11), "sad": (3, 3)}
     assert load_validation(tmp_path / "nothing") is None
 
 
@@ -42,7 +44,11 @@ def test_figures_written_and_read_back(tmp_path):
                                        ('{"model": "m"}', "KeyError"),
                                        (json.dumps({"model": "m", "people": 1, "frames": 1, "rest_frames": 0, "aus": {
                                            "AU12": {"present": 1, "absent": 1, "f1": 1.5, "false_alarms": 0,
-                                                    "at_rest": None}}}), "not a share")])
+                                                    "at_rest": None}}}), "not a share"),
+                                       (json.dumps({"model": "m", "people": 1, "frames": 1, "rest_frames": 0, "aus": {},
+                                                    "emotions": {"happy": [2, 3]}}), "more frames than were judged"),
+                                       (json.dumps({"model": "m", "people": 1, "frames": 1, "rest_frames": 0, "aus": {},
+                                                    "emotions": {"bored": [2, 1]}}), "unknown emotion")])
 def test_bad_figures_are_one_line(tmp_path, text, why):
     (tmp_path / "validation.json").write_text(text)
     with pytest.raises(InputError, match=why) as e:
@@ -55,6 +61,8 @@ def test_figures_are_shown_only_for_the_model_they_measured(tmp_path):
     result = read_result(small_csv(tmp_path))
     own = Page(render_report(result, model_version=shipped.model, validation=shipped))
     assert own.trust and "comes with no check of its own" not in own.words
+    happy = shipped.emotions["happy"]
+    assert f"the model's top emotion was that one on happy {happy[1]} of {happy[0]}" in own.words
     tuned = Page(render_report(result, model_version="mf2-finetuned-1", validation=model_validation(tmp_path)))
     assert not tuned.trust and "(mf2-finetuned-1) comes with no check of its own on real video" in tuned.words
     unknown = Page(render_report(result))
