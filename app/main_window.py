@@ -404,6 +404,7 @@ class MainWindow(QMainWindow):
             if job is not self._model_job:
                 return
             self.session.set_model(None, "faces")
+            self.panel.checks = None
             self.statusBar().showMessage(message)
             self._model_loaded()
 

@@ -120,11 +120,12 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
     parts = [_HEAD.replace("{title}", _e(f"Session report: {result.path.name}")),
              f"<h1>Facial behaviour session report</h1>\n<p class=sub>{_e(result.path.name)}</p>",
              _facts(result, stats, model_version, made)]
+    trust = _trust_section(stats, model_version, validation) if stats.people else ""
     if stats.people:
-        parts.append(_contents(stats, names))
+        parts.append(_contents(stats, names, bool(trust)))
     parts.append(_how_to_read(result, stats))
-    if stats.people:
-        parts.append(_trust_section(stats, model_version, validation))
+    if trust:
+        parts.append(trust)
     if segments:
         parts.append(_segments_section(result, segments, colours))
     if not stats.people:
@@ -177,8 +178,8 @@ def _baseline(result: Result) -> str:
     return "; ".join(shown)
 
 
-def _contents(stats: Statistics, names: list[str]) -> str:
-    items = [("how", "How to read this report"), ("trust", "How far each AU holds")]
+def _contents(stats: Statistics, names: list[str], trust: bool) -> str:
+    items = [("how", "How to read this report")] + ([("trust", "How far each AU holds")] if trust else [])
     items += [("segments", "Segments")] if names else []
     items += [(_anchor(i), p) for i, p in enumerate(stats.people)] + [("statistics", "Statistics, all people")]
     return "<nav><b>Contents:</b> " + " · ".join(f"<a href=\"#{a}\">{_e(t)}</a>" for a, t in items) + "</nav>"
@@ -221,6 +222,10 @@ neutral segment) or an average face (none).</dd>
 
 def _trust_section(stats: Statistics, model: str | None, validation: Validation | None) -> str:
     """Each AU of the report with how far the model's readings of it held on real video."""
+    stems = [au for au in dict.fromkeys(au for p in stats.people for au in stats.get(p).au_occurrence)
+             if au[2:].isdigit()]
+    if not stems:  # faces only: no AU readings to hold
+        return ""
     head = "<section id=trust>\n<h2>How far each AU holds on real video</h2>"
     if model is None:
         return (f"{head}\n<p>The model that wrote these readings is not known, so neither is how far its AU readings "
@@ -229,16 +234,13 @@ def _trust_section(stats: Statistics, model: str | None, validation: Validation 
         return (f"{head}\n<p>The model that wrote these readings ({_e(model)}) comes with no check of its own on "
                 "real video (fine-tuned weights are a model of their own): read its AUs with the care an unchecked "
                 "measure needs.</p>\n</section>")
-    stems = list(dict.fromkeys(au for p in stats.people for au in stats.get(p).au_occurrence))
     rows = []
     for stem in stems:
-        number = int(stem[2:]) if stem[2:].isdigit() else None
-        if number is None:
-            continue
+        number = int(stem[2:])
         check = validation.check(number)
-        rating = check.rating + (f"; read on {_pct(check.at_rest)} of resting faces" if check.lit_at_rest else "")
+        rating = check.rating + (f"; read on {check.at_rest:.0%} of resting faces" if check.lit_at_rest else "")
         flagged = rating != "good"
-        counts = f"{check.present} / {check.absent}" if check.f1 is not None else "–"
+        counts = f"{check.present} / {check.absent}" if check.labelled else "–"
         name = AU_BY_NUMBER[number].name.lower() if number in AU_BY_NUMBER else ""
         rows.append(f"<tr data-au={_au(stem)}><th scope=row>{_au(stem)} <span class=note>{_e(name)}</span></th>"
                     f"<td data-key=rating{' class=warn' if flagged else ''}>{_e(rating)}</td>"
@@ -247,8 +249,10 @@ def _trust_section(stats: Statistics, model: str | None, validation: Validation 
                     f"<td data-key=frames class=num>{counts}</td><td data-key=at_rest class=num>{_pct(check.at_rest)}</td></tr>")
     return f"""{head}
 <p>The model's own check ({_e(model)}): {validation.frames} video frames of {validation.people} people it never
-trained on, each AU judged by eye against the person's own neutral face, and {validation.rest_frames} of those
-frames with the face at rest. <b>F1</b>: how well the AU is found where it shows (1 is perfect).
+trained on, on which {_e(", ".join(f"AU{n}" for n, c in sorted(validation.aus.items()) if c.labelled))} were
+judged by eye, each against the person's own neutral face (where they could be judged), and separately
+{validation.rest_frames} frames of the same people judged to show a face at rest, with no facial action.
+<b>F1</b>: how well the AU is found where it shows (1 is perfect).
 <b>False alarms</b>: the share of frames without the AU that read it as present. <b>Read at rest</b>: the
 share of resting faces it is read on. <b>Good</b>: F1 at least {GOOD[0]:g} with at most {_pct(GOOD[1])} false
 alarms; <b>fair</b>: F1 at least {FAIR[0]:g}, at most {_pct(FAIR[1])}; <b>weak</b>: less; <b>too few
@@ -271,10 +275,10 @@ def _emotion_check(validation: Validation) -> str:
     judged = {e: nm for e, nm in validation.emotions.items() if nm[0]}
     if not judged:
         return "<p>Emotions: not checked on real video.</p>"
-    counts = ", ".join(f"{_e(e)} {m} of {n}" for e, (n, m) in judged.items())
-    return (f"<p data-key=emotions>Emotions: on the frames of these people where one emotion was obvious by eye, "
-            f"the model's top emotion was that one on {counts} frames. The other emotions did not show clearly in "
-            "these clips and are not checked on real video.</p>")
+    counts = ", ".join(f"{_e(e)}: {m} of {n} frames" for e, (n, m) in judged.items())
+    return (f"<p data-key=emotions>Emotions: on the {sum(n for n, _ in judged.values())} frames of these people "
+            f"where one emotion was obvious by eye, the model's top emotion was that one ({counts}). The other "
+            "emotions did not show clearly in these clips and are not checked on real video.</p>")
 
 
 def _segments_section(result: Result, segments: list[Segment], colours: dict[str, str]) -> str:

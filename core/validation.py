@@ -27,18 +27,22 @@ LIT_AT_REST = 0.2      # an AU read on this share of resting faces or more is fl
 
 @dataclass(frozen=True)
 class AuCheck:
-    present: int                    # labelled frames showing the AU (0: not checked)
-    absent: int                     # labelled frames without it
-    f1: float | None                # None: not checked
-    false_alarms: float | None      # share of ``absent`` frames read as present
+    present: int                    # labelled frames showing the AU
+    absent: int                     # labelled frames without it (both 0: not labelled, not checked)
+    f1: float | None                # None: no labelled frame shows it
+    false_alarms: float | None      # share of ``absent`` frames read as present (None: none labelled absent)
     at_rest: float | None           # share of resting faces it is read on (None: not counted)
+
+    @property
+    def labelled(self) -> bool:
+        return self.present + self.absent > 0
 
     @property
     def rating(self) -> str:
         """good / fair / weak on video, "too few examples" or "not checked" (words for the report)."""
-        if self.f1 is None or self.false_alarms is None:
+        if not self.labelled:
             return "not checked"
-        if self.present < FEW:
+        if self.present < FEW or self.f1 is None or self.false_alarms is None:
             return "too few examples"
         for word, (f1, alarms) in (("good", GOOD), ("fair", FAIR)):
             if self.f1 >= f1 and self.false_alarms <= alarms:
@@ -54,7 +58,8 @@ class AuCheck:
         """One line for a tooltip: the rating, its figures, and resting faces where it lights up."""
         text = self.rating
         if self.f1 is not None and self.false_alarms is not None:
-            text += f" (F1 {self.f1:.2f}, {self.false_alarms:.0%} false alarms, {self.present} frames showing it)"
+            text += (f" (F1 {self.f1:.2f}, {self.false_alarms:.0%} false alarms, {self.present} "
+                     f"frame{'s' if self.present != 1 else ''} showing it)")
         return text + (f"; read on {self.at_rest:.0%} of resting faces" if self.lit_at_rest else "")
 
 
@@ -73,7 +78,8 @@ class Validation:
 
 def validation_record(model: str, people: int, held_out: dict) -> dict:
     """The ``validation.json`` content from `video_au_check`'s figures of the held-out clips
-    (``frame_au_scores`` plus ``at_rest``)."""
+    (``frame_au_scores`` plus ``at_rest`` and ``emotions``), read with the automatic baseline as
+    `mf2 analyze` reads by default."""
     rest = held_out["at_rest"]
     numbers = sorted({int(code[2:]) for code in [*held_out["counts"], *rest.get("per_au", {})]})
     aus = {}

@@ -31,6 +31,7 @@ from core.evaluate import frame_au_scores, load_frame_labels
 from core.faces import FaceTracker
 from core.model.scorer import FaceScorer
 from core.quiet import silence_native_stderr
+from core.taxonomy import canonical_emotion
 from core.validation import validation_record, write_validation
 from core.video import open_source
 
@@ -80,7 +81,8 @@ def emotion_labels(*paths: Path) -> dict[tuple[str, int], str]:
     out = {}
     for path in paths:
         with open(path, newline="", encoding="utf-8") as f:
-            out.update({(r["video"], int(r["frame"]) - 1): r["emotion"] for r in csv.DictReader(f) if r["emotion"]})
+            out.update({(r["video"], int(r["frame"]) - 1): canonical_emotion(r["emotion"])
+                        for r in csv.DictReader(f) if r["emotion"].strip()})
     return out
 
 
@@ -160,6 +162,8 @@ def main() -> int:
     parser.add_argument("--validation", type=Path, default=None, metavar="OUT",
                         help="write the held-out figures as the model's validation.json (core.validation)")
     args = parser.parse_args()
+    if args.validation and args.baseline != "auto":
+        parser.error("--validation writes what `mf2 analyze` reads by default: leave --baseline at auto")
     silence_native_stderr()
     t0 = time.perf_counter()
     truth = {**load_frame_labels(args.labels), **load_frame_labels(args.extra_labels)}
@@ -188,7 +192,8 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({"model": scorer.version, "baseline": str(scorer.baseline), **figures}, indent=2))
     if args.validation:
-        write_validation(args.validation, validation_record(scorer.version, len(REPORT + EXTRA), figures["held out"]))
+        people = len({v for v, _ in truth if v in REPORT + EXTRA})
+        write_validation(args.validation, validation_record(scorer.version, people, figures["held out"]))
     return 0
 
 

@@ -19,8 +19,8 @@ from core.analysis import Analysis, frame_result
 from core.errors import InputError
 from core.faces import Face
 from core.faces.pose import HeadPose
-from core.segments import Segment, read_segments
 from core.model.shipped import default_model_dir
+from core.segments import Segment, read_segments
 from core.session import Session, UserWork, WorkStore, check_name
 from core.validation import load_validation
 

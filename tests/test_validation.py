@@ -21,6 +21,10 @@ def test_ratings_follow_the_targets():
     assert AuCheck(20, 100, 0.90, 0.30, 0.0).rating == "weak"
     assert AuCheck(4, 100, 1.00, 0.00, 0.0).rating == "too few examples"
     assert AuCheck(0, 0, None, None, 0.5).rating == "not checked"
+    assert AuCheck(0, 50, None, 0.1, 0.0).rating == "too few examples"   # labelled, but never seen present
+    assert AuCheck(30, 0, 0.9, None, 0.0).rating == "too few examples"   # never seen absent: false alarms unknown
+    assert AuCheck(1, 9, 0.0, 0.0, 0.3).summary == ("too few examples (F1 0.00, 0% false alarms, 1 frame showing it); "
+                                                     "read on 30% of resting faces")
 
 
 def test_figures_written_and_read_back(tmp_path):
@@ -62,7 +66,10 @@ def test_figures_are_shown_only_for_the_model_they_measured(tmp_path):
     own = Page(render_report(result, model_version=shipped.model, validation=shipped))
     assert own.trust and "comes with no check of its own" not in own.words
     happy = shipped.emotions["happy"]
-    assert f"the model's top emotion was that one on happy {happy[1]} of {happy[0]}" in own.words
+    assert f"the model's top emotion was that one (happy: {happy[1]} of {happy[0]} frames" in own.words
+    assert "AU1, AU2, AU4, AU6, AU12, AU18, AU25, AU26, AU45 were judged by eye" in own.words
+    no_aus = read_result(small_csv(tmp_path), keep=lambda c: not c.startswith("AU"))
+    assert "How far each AU holds" not in render_report(no_aus, model_version=shipped.model, validation=shipped)
     tuned = Page(render_report(result, model_version="mf2-finetuned-1", validation=model_validation(tmp_path)))
     assert not tuned.trust and "(mf2-finetuned-1) comes with no check of its own on real video" in tuned.words
     unknown = Page(render_report(result))
