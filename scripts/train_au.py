@@ -81,6 +81,8 @@ def show(name: str, figures: dict, t0: float) -> None:
 
 
 BROW_GATES = ((1, "inner_brow_height"), (2, "outer_brow_height"))
+# FACS: an upper lid raiser (AU5) needs the eyes open wider than at the person's rest; no margin, nothing tuned
+REST_GATES = ((5, "eye_opening", 0.0),)
 
 
 def main() -> int:
@@ -143,7 +145,7 @@ def main() -> int:
         if dev and not args.rest_only:  # FACS: a brow raiser needs the brow to rise over the person's rest; where, from the clips
             labelled = dev.subset(np.flatnonzero(~at_rest(dev.groups)))
             model.cfg.au_gates = tuple((au, feature, gate_rise(labelled, model.cfg.aus.index(au), NAMES.index(feature)))
-                                       for au, feature in BROW_GATES)
+                                       for au, feature in BROW_GATES) + REST_GATES
         model.cfg.version = "mf2-default-" + time.strftime("%Y-%m-%d")
         args.output.mkdir(parents=True, exist_ok=True)
         for extra in ("MODEL_CARD.md", "replay.safetensors"):

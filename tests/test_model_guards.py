@@ -111,7 +111,7 @@ def test_non_finite_weights_are_refused(tmp_path, value):
 
 def test_the_shipped_model_loads_and_the_weight_check_is_cheap():
     model = load_model(default_model_dir())
-    assert model.cfg.version.startswith("mf2-default") and len(model.cfg.au_gates) == 2
+    assert model.cfg.version.startswith("mf2-default") and len(model.cfg.au_gates) == 3
     state = load_file(str(default_model_dir() / "model.safetensors"))
     seconds = []
     for _ in range(3):

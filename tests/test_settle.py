@@ -128,3 +128,28 @@ def test_a_person_read_again_at_once_reads_each_face_as_it_reads_alone(single_fa
     np.testing.assert_array_equal(together[0], np.array([[a[n] for n in scorer.aus] for a, _ in alone], np.float32))
     np.testing.assert_array_equal(together[1], np.array([[e[x] for x in scorer.emotions] for _, e in alone], np.float32))
     assert np.isfinite(together[0][:, scorer.aus.index(12)]).sum() > 60
+
+
+def test_an_upper_lid_raiser_needs_the_eyes_wider_than_at_rest(single_face):
+    """FACS: AU5 raises the upper lid, so the eye is open wider than at rest. On the man's resting
+    frames, whose look alone reads AU5, it is read with his eyes a little wider than his rest, and
+    not with them a little narrower (the gate; his look and the geometry weights barely move)."""
+    from core.faces.geometry import NAMES
+    from core.model.scorer import faces_values
+
+    scorer, analysis = single_face
+    (key,) = np.unique(analysis.face_people()).tolist()
+    rows = analysis.key_rows(key, with_raw=True)
+    assert len(rows) == len(analysis)  # one face a frame: row i is frame i
+    values, raw = faces_values(analysis.landmarks(rows)), analysis.raw(rows)
+    rest, known = scorer.rest(key)
+    au5, opening = scorer.aus.index(5), NAMES.index("eye_opening")
+    for i in (2, 7, 12, 17):  # neutral by eye (scripts/video_au_extra.csv, 1-based 3, 8, 13, 18)
+        read = {}
+        for change in (0.03, -0.005):
+            baseline = rest.copy()
+            baseline[opening] = values[i, opening] - change
+            au, _ = scorer.read_rows(raw[i:i + 1], values[i:i + 1], baseline[None], np.array([known]), -1 - i,
+                                     np.zeros(1))
+            read[change] = au[0, au5]
+        assert known and read[0.03] >= 0.5 > read[-0.005], (i, read)
