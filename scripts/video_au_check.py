@@ -5,7 +5,9 @@ face; see its README).
 Settings are chosen on the DEV clips and figures are reported on the REPORT clips, which nothing
 was tuned or trained on, and on the EXTRA clips: two more people (``WolfgangLanger_Pexels.mp4``,
 ``single_face.mp4``) labelled the same way on 2026-12-02, after the shipped model was built
-(``video_au_extra.csv`` here; its protocol notes in ``video_au_extra.md``). Per AU: F1, and the
+(``video_au_extra.csv`` here; its protocol notes in ``video_au_extra.md``), and the frames midway
+between the sampled ones of the six held-out people's clips, labelled the same way later that day
+(``video_au_more.csv``, notes in ``video_au_more.md``). Per AU: F1, and the
 false-positive rate (share of entries labelled absent that the model reads as present);
 overall: the false-positive rate over every AU entry labelled absent. Then faces at rest
 (``video_au_rest.csv``: frames judged by eye to show no facial action against the person's
@@ -155,7 +157,8 @@ def main() -> int:
     parser.add_argument("--model", type=Path, default=default_model_dir())
     parser.add_argument("--baseline", default="auto", help="auto, none or START-END (default auto)")
     parser.add_argument("--labels", type=Path, default=SHARED / "video_au" / "labels.csv")
-    parser.add_argument("--extra-labels", type=Path, default=HERE / "video_au_extra.csv")
+    parser.add_argument("--extra-labels", type=Path, nargs="+", default=[HERE / "video_au_extra.csv",
+                                                                         HERE / "video_au_more.csv"])
     parser.add_argument("--rest-labels", type=Path, default=HERE / "video_au_rest.csv")
     parser.add_argument("--videos", type=Path, default=SHARED / "videos")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT")
@@ -166,10 +169,12 @@ def main() -> int:
         parser.error("--validation writes what `mf2 analyze` reads by default: leave --baseline at auto")
     silence_native_stderr()
     t0 = time.perf_counter()
-    truth = {**load_frame_labels(args.labels), **load_frame_labels(args.extra_labels)}
+    truth = {}
+    for path in (args.labels, *args.extra_labels):
+        truth.update(load_frame_labels(path))
     scorer = FaceScorer(args.model, baseline=args.baseline)
     resting = frames_at_rest(args.rest_labels)
-    emotions = emotion_labels(args.labels, args.extra_labels)
+    emotions = emotion_labels(args.labels, *args.extra_labels)
     predicted, at_rest, top = {}, {}, {}
     for video in sorted({v for v, _ in truth} | {v for v, _ in resting}):
         analysis = clip_analysis(args.videos / video, scorer, args.model)
