@@ -5,6 +5,7 @@
     df = api.analyze("session1.mp4")                  # what `mf2 analyze` writes, as a DataFrame
     df = api.read_csv("results/session1.csv")         # a CSV of `mf2 analyze` or of OpenFace 2.x
     stats = api.statistics(df, "parts.csv")           # `mf2 stats`: one row per person and segment
+    checks = api.au_checks()                          # how far each AU held on real video (the report's table)
 
 Nothing here computes a figure of its own. `analyze` runs `core.analyze.analyze_input`, the path
 of `mf2 analyze`, into a temporary CSV and reads it back with `read_csv`, so its values are the
@@ -160,6 +161,29 @@ def statistics(data: pd.DataFrame | str | Path, segments: str | Path | Sequence[
     result = to_result(data) if isinstance(data, pd.DataFrame) else read_result(Path(data))
     stats = compute_statistics(result, _segments(segments, tiers), min_episode, max_gap)
     return statistics_table(stats)
+
+
+def au_checks(model: str | Path = default_model_dir()) -> pd.DataFrame:
+    """The model's own check on real video (`core.validation`, the session report's table): one row
+    per AU it reports, indexed by ``AUxx`` as the CSV's columns are named (``AU01``), with
+    ``rating`` (good, fair, weak, too few examples, not checked), ``f1``, ``false_alarms``,
+    ``present`` and ``absent`` (labelled frames with and without it) and ``at_rest`` (the share of
+    resting faces it is read on); NaN where not measured. ``attrs``: ``model`` (the version
+    measured), ``people``, ``frames``, ``rest_frames``. InputError where the folder's model has
+    no check of its own (fine-tuned weights)."""
+    from .report import model_version
+    from .validation import model_validation
+
+    version = model_version(Path(model))
+    checks = model_validation(Path(model))
+    if checks is None or checks.model != version:
+        raise InputError(f"{model}: the model {version} has no check on real video of its own")
+    rows = {f"AU{n:02d}": {"rating": c.rating, "f1": c.f1, "false_alarms": c.false_alarms, "present": c.present,
+                           "absent": c.absent, "at_rest": c.at_rest} for n, c in sorted(checks.aus.items())}
+    table = pd.DataFrame.from_dict(rows, orient="index").astype(
+        {"f1": np.float64, "false_alarms": np.float64, "at_rest": np.float64, "present": np.int64, "absent": np.int64})
+    table.attrs.update(model=checks.model, people=checks.people, frames=checks.frames, rest_frames=checks.rest_frames)
+    return table
 
 
 def statistics_table(stats: Statistics) -> pd.DataFrame:

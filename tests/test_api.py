@@ -11,6 +11,7 @@ import pytest
 
 from core import api
 from core.errors import InputError
+from core.model.shipped import default_model_dir
 from core.results import read_result
 from core.segments import Segment, read_segments
 from core.stats import WHOLE_RECORDING, compute_statistics
@@ -210,3 +211,21 @@ def test_damaged_video_gives_the_rows_before_it_with_a_warning(tmp_path, face_cl
     with pytest.warns(UserWarning, match="corrupt or truncated video after frame 6"):
         df = api.analyze(damaged, device="cpu", threads=1)
     assert df.frame.tolist() == [1, 2, 3, 4, 5, 6] and df.success.all()
+
+
+def test_au_checks_are_the_reports_figures(tmp_path, analysed_d0):
+    from core.validation import load_validation
+
+    table, checks = api.au_checks(), load_validation(default_model_dir())
+    assert table.attrs == {"model": checks.model, "people": checks.people, "frames": checks.frames,
+                           "rest_frames": checks.rest_frames}
+    csv_aus = [c[:-2] for c in api.read_csv(analysed_d0).columns if c.startswith("AU") and c.endswith("_c")]
+    assert set(csv_aus) <= set(table.index)  # a row for every AU column of the CSV, named as it is
+    for code, row in table.iterrows():
+        check = checks.check(int(code[2:]))
+        assert row["rating"] == check.rating and row["present"] == check.present
+        assert (np.isnan(row["f1"]) and check.f1 is None) or row["f1"] == check.f1
+    assert table.loc["AU45", "rating"] == "good" and table.loc["AU17", "rating"] == "not checked"
+    (tmp_path / "config.json").write_text('{"version": "mf2-tuned-by-me"}')
+    with pytest.raises(InputError, match="mf2-tuned-by-me has no check on real video of its own"):
+        api.au_checks(tmp_path)
