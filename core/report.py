@@ -121,6 +121,7 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
              f"<h1>Facial behaviour session report</h1>\n<p class=sub>{_e(result.path.name)}</p>",
              _facts(result, stats, model_version, made)]
     trust = _trust_section(stats, model_version, validation) if stats.people else ""
+    unsure = _unsure(stats, model_version, validation)
     if stats.people:
         parts.append(_contents(stats, names, bool(trust)))
     parts.append(_how_to_read(result, stats))
@@ -131,7 +132,7 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
     if not stats.people:
         parts.append("<h2>People</h2>\n<p>No face was found in any analysed frame: there is nothing to report.</p>")
     for i, person in enumerate(stats.people):
-        parts.append(_person_section(result, stats, person, i, names, colours, person in plotted))
+        parts.append(_person_section(result, stats, person, i, names, colours, person in plotted, unsure))
     if stats.people:
         parts.append(_statistics_section(result, stats, names))
     parts.append(f"<footer>Made by MF² Studio {_e(software_version())} on {_e(_when(made))} from "
@@ -296,7 +297,7 @@ def _segments_section(result: Result, segments: list[Segment], colours: dict[str
 # --- one person -----------------------------------------------------------------------------
 
 def _person_section(result: Result, stats: Statistics, person: str, index: int, names: list[str],
-                    colours: dict[str, str], plots: bool) -> str:
+                    colours: dict[str, str], plots: bool, unsure: set[str]) -> str:
     whole = stats.get(person)
     ranked = sorted(((v, e) for e, v in whole.emotion_share.items() if v), key=lambda ve: -ve[0])
     summary = (f"Face in {whole.face_frames} of {whole.frames} analysed frames ({_pct(whole.face_share)}), "
@@ -314,8 +315,8 @@ def _person_section(result: Result, stats: Statistics, person: str, index: int, 
         if whole.au_occurrence:
             title = "AU occurrence" + (", whole recording and each segment" if names else "")
             parts += [f"<h3>{title}</h3>",
-                      _figure(_au_figure(stats, person, names, colours), f"AU occurrence of {person}"),
-                      _au_legend(whole)]
+                      _figure(_au_figure(stats, person, names, colours, unsure), f"AU occurrence of {person}"),
+                      _au_legend(whole, unsure)]
     else:
         parts.append(f"<p class=note>Seen for under {MIN_PLOT_S:g} s: figures in the tables only.</p>")
     if names:
@@ -390,7 +391,17 @@ def _time_axis(ax, start: float, end: float) -> None:
     ax.set_xlabel(label, fontsize=8)
 
 
-def _au_figure(stats: Statistics, person: str, names: list[str], colours: dict[str, str]) -> Figure:
+def _unsure(stats: Statistics, model: str | None, validation: Validation | None) -> set[str]:
+    """The AU columns (stems) whose readings the model's own check did not find good or fair on
+    real video: marked † beside their figures. None marked where no check applies to the model."""
+    if validation is None or validation.model != model:
+        return set()
+    stems = {au for p in stats.people for au in stats.get(p).au_occurrence if au[2:].isdigit()}
+    return {au for au in stems if validation.check(int(au[2:])).rating not in ("good", "fair")}
+
+
+def _au_figure(stats: Statistics, person: str, names: list[str], colours: dict[str, str],
+               unsure: set[str] = frozenset()) -> Figure:
     ranges = [stats.get(person, name) for name in [WHOLE_RECORDING, *names]]
     aus = list(ranges[0].au_occurrence)
     fig = Figure(figsize=(WIDTH_IN, 3.0), dpi=DPI)
@@ -405,7 +416,10 @@ def _au_figure(stats: Statistics, person: str, names: list[str], colours: dict[s
         ax.bar(x - 0.4 + width * (i + 0.5), values, width * 0.92, color=colour, label=r.segment,
                alpha=0.85 if r.segment == WHOLE_RECORDING else 0.9)
     ax.set_xticks(x)
-    ax.set_xticklabels([_au(au) for au in aus], fontsize=8)
+    ax.set_xticklabels([_au(au) + ("†" if au in unsure else "") for au in aus], fontsize=8)
+    for label, au in zip(ax.get_xticklabels(), aus):
+        if au in unsure:
+            label.set_color("#8a8a8a")
     ax.set_xlim(-0.6, len(aus) - 0.4)
     ax.set_ylim(0, 1)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
@@ -421,10 +435,12 @@ def _au_figure(stats: Statistics, person: str, names: list[str], colours: dict[s
     return fig
 
 
-def _au_legend(whole: RangeStats) -> str:
-    named = [f"{_au(au)} {AU_BY_NUMBER[int(au[2:])].name.lower()}" for au in whole.au_occurrence
-             if int(au[2:]) in AU_BY_NUMBER]
-    return f"<p class=legend>{_e(', '.join(named))}.</p>" if named else ""
+def _au_legend(whole: RangeStats, unsure: set[str] = frozenset()) -> str:
+    named = [f"{_au(au)}{'†' if au in unsure else ''} {AU_BY_NUMBER[int(au[2:])].name.lower()}"
+             for au in whole.au_occurrence if int(au[2:]) in AU_BY_NUMBER]
+    note = (" † Weak, too few examples or not checked on real video: see <a href=\"#trust\">How far each AU "
+            "holds</a>." if unsure & set(whole.au_occurrence) else "")
+    return f"<p class=legend>{_e(', '.join(named))}.{note}</p>" if named else ""
 
 
 def _comparison_table(stats: Statistics, person: str, names: list[str], colours: dict[str, str]) -> str:

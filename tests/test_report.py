@@ -240,6 +240,11 @@ def test_real_clip_report(analysed_d0, tmp_path):
         assert (row["f1"] == "–") == (check.f1 is None) == row["rating"].startswith("not checked")
     assert page.trust["AU45"]["rating"] == "good" and page.trust["AU17"]["rating"].startswith("not checked; read on")
     assert page.trust["AU12"]["frames"] == f"{validation.check(12).present} / {validation.check(12).absent}"
+    # beside the person's AU bars, the AUs the check did not find good or fair are marked
+    marked = {code for code, row in page.trust.items() if not row["rating"].startswith(("good", "fair"))}
+    assert "AU17" in marked and "AU12" not in marked
+    assert all(f"{code}† " in words for code in marked) and "AU12 lip corner puller" in words
+    assert "† Weak, too few examples or not checked on real video: see How far each AU holds." in words
 
 
 def percent(share: float) -> str:

@@ -72,5 +72,7 @@ def test_figures_are_shown_only_for_the_model_they_measured(tmp_path):
     assert "How far each AU holds" not in render_report(no_aus, model_version=shipped.model, validation=shipped)
     tuned = Page(render_report(result, model_version="mf2-finetuned-1", validation=model_validation(tmp_path)))
     assert not tuned.trust and "(mf2-finetuned-1) comes with no check of its own on real video" in tuned.words
+    assert "†" not in tuned.words  # no AU marked where no check applies
+    assert "†" not in own.words  # nor where the AUs held: this file's AU12 and AU45 rate fair and good
     unknown = Page(render_report(result))
     assert not unknown.trust and "mf2 report --model DIR names its folder" in unknown.words
