@@ -398,6 +398,8 @@ class MainWindow(QMainWindow):
             scorer, key = value
             self.session.set_model(scorer, key)
             self.panel.checks = self._checks(scorer)
+            self.timelines.set_unsure(() if self.panel.checks is None else
+                                      [n for n in scorer.aus if not self.panel.checks.held(n)])
             self._model_loaded()
 
         def failed(message: str) -> None:
@@ -405,6 +407,7 @@ class MainWindow(QMainWindow):
                 return
             self.session.set_model(None, "faces")
             self.panel.checks = None
+            self.timelines.set_unsure(())
             self.statusBar().showMessage(message)
             self._model_loaded()
 

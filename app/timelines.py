@@ -95,6 +95,7 @@ class Lane:
         self.emotion_plot.setClipToView(True)
         self.au_plot.setLabel("left", "AU")
         self.aus: tuple[int, ...] = ()
+        self.unsure: frozenset[int] = frozenset()  # AUs marked †: not found good or fair by the model's own check
         for plot in self.plots:
             plot.setMouseEnabled(x=True, y=False)  # zoom and pan in time only
             plot.hideButtons()
@@ -199,8 +200,12 @@ class Lane:
         step = 1
         while step < len(self.aus) and height / len(self.aus) * step < TICK_PX:
             step *= 2
-        ticks = [(i + 0.5, f"AU{n}") for i, n in enumerate(self.aus)]
+        ticks = [(i + 0.5, name) for i, name in enumerate(self.au_names())]
         self.au_plot.getAxis("left").setTicks([ticks[::step]])
+
+    def au_names(self) -> list[str]:
+        """The heatmap's rows, bottom up: ``AU12``, or ``AU17†`` for an AU that did not hold."""
+        return [f"AU{n}{'†' if n in self.unsure else ''}" for n in self.aus]
 
     def reset(self) -> None:
         for curve in self.curves.values():
@@ -278,7 +283,15 @@ class Timelines(pg.GraphicsLayoutWidget):
         self.duration = 0.0
         self._time = 0.0
         self.search = ""  # the search text the lanes' similarity plots show ('' none)
+        self.unsure: frozenset[int] = frozenset()
         self.set_lanes([(None, "")], None)
+
+    def set_unsure(self, aus) -> None:
+        """Mark these AUs † down the heatmaps: the model's own check did not find them good or fair."""
+        self.unsure = frozenset(aus)
+        for lane in self.lanes:
+            lane.unsure = self.unsure
+            lane._au_ticks()
 
     # --- lanes ----------------------------------------------------------------------------------
     def set_lanes(self, lanes: list[tuple[int | None, str]], selected: int | None, search: str | None = None) -> None:
@@ -313,6 +326,8 @@ class Timelines(pg.GraphicsLayoutWidget):
         view = self.segments_box.viewRange()[0] if old else None
         self.ci.clear()
         self.lanes = [Lane(key, bool(self.search)) for key in keys]
+        for lane in self.lanes:
+            lane.unsure = self.unsure
         self.ci.addItem(self.legend, row=0, col=0)
         rows = len(self.lanes[0].plots)
         for i, lane in enumerate(self.lanes):

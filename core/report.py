@@ -397,7 +397,7 @@ def _unsure(stats: Statistics, model: str | None, validation: Validation | None)
     if validation is None or validation.model != model:
         return set()
     stems = {au for p in stats.people for au in stats.get(p).au_occurrence if au[2:].isdigit()}
-    return {au for au in stems if validation.check(int(au[2:])).rating not in ("good", "fair")}
+    return {au for au in stems if not validation.held(int(au[2:]))}
 
 
 def _au_figure(stats: Statistics, person: str, names: list[str], colours: dict[str, str],

@@ -75,6 +75,11 @@ class Validation:
     def check(self, number: int) -> AuCheck:
         return self.aus.get(number, AuCheck(0, 0, None, None, None))
 
+    def held(self, number: int) -> bool:
+        """Whether the AU's readings held on real video (rated good or fair); the others are marked
+        where their readings are shown."""
+        return self.check(number).rating in ("good", "fair")
+
 
 def validation_record(model: str, people: int, held_out: dict) -> dict:
     """The ``validation.json`` content from `video_au_check`'s figures of the held-out clips

@@ -75,6 +75,9 @@ def test_opening_a_clip_analyses_every_frame_and_fills_the_views(window, qtbot, 
     assert tips["AU17"].endswith(f"On real video: not checked; read on {checks.check(17).at_rest:.0%} of resting faces")
     assert tips["AU45"].endswith(f"On real video: good (F1 {checks.check(45).f1:.2f}, "
                                  f"{checks.check(45).false_alarms:.0%} false alarms, {checks.check(45).present} frames showing it)")
+    # and the heatmap marks † the AUs that did not hold
+    names = window.timelines.lanes[0].au_names()
+    assert "AU17†" in names and "AU12" in names and "AU45" in names and "AU2†" in names
 
 
 def test_clicking_the_timeline_seeks_the_video(window, qtbot, face_clip):
