@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QHBoxLayout,
 from core.dataset import CaptionSession, parse_au_marks
 from core.export import AU_THRESHOLD
 from core.taxonomy import AU_BY_NUMBER, EMOTIONS
+from core.validation import Validation
 
 LEVEL_NAMES = {"global_text": "Global", "au_text": "AU level", "emotion_text": "Emotion level"}
 ADVANCE = (("segment", "next segment"), ("frame", "next frame"), ("face", "next face"), ("stay", "stay"))
@@ -61,6 +62,7 @@ class CaptionEditor(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.session: CaptionSession | None = None
+        self.checks: Validation | None = None  # the model's own check on real video, in each AU toggle's tooltip
         self._showing = False
         self.header = QLabel("No face selected")
         self.header.setWordWrap(True)
@@ -159,7 +161,8 @@ class CaptionEditor(QWidget):
                 b.style().polish(b)
             b.setToolTip(f"AU{n} {AU_BY_NUMBER[n].name}: model {strengths.get(n, 0):.2f}"
                          + (" · not scorable here: left unlabelled" if unscored else "")
-                         + " (right-click: not scorable / scorable)")
+                         + " (right-click: not scorable / scorable)"
+                         + (f"\nThe model on real video: {self.checks.check(n).summary}" if self.checks else ""))
         if not self.au_line.isModified():  # not while the annotator is typing in it
             self.au_line.setText(" ".join(str(n) if v else f"?{n}" for n, v in sorted(aus.items())
                                           if v is None or v > 0))
