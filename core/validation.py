@@ -1,5 +1,6 @@
 """How far each AU reading holds on real video: the figures of the model's own check, shipped
-beside its weights (``validation.json``) and shown where people read the AUs (the session report).
+beside its weights (``validation.json``) and shown where people read the AUs (the session report,
+the studio's AU tooltips and heatmaps, `core.api.au_checks`).
 
 `scripts/video_au_check.py --validation` writes it from frames labelled by eye of people the
 model never trained on (the REPORT and EXTRA clips): per AU the F1 and the false alarms where it
