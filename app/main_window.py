@@ -397,7 +397,7 @@ class MainWindow(QMainWindow):
                 return
             scorer, key = value
             self.session.set_model(scorer, key)
-            self.panel.checks = self.annotator.editor.checks = self._checks(scorer)
+            self.panel.checks = self.annotator.editor.checks = self.statistics.checks = self._checks(scorer)
             self.timelines.set_unsure(() if self.panel.checks is None else
                                       [n for n in scorer.aus if not self.panel.checks.held(n)])
             self._model_loaded()
@@ -406,7 +406,7 @@ class MainWindow(QMainWindow):
             if job is not self._model_job:
                 return
             self.session.set_model(None, "faces")
-            self.panel.checks = self.annotator.editor.checks = None
+            self.panel.checks = self.annotator.editor.checks = self.statistics.checks = None
             self.timelines.set_unsure(())
             self.statusBar().showMessage(message)
             self._model_loaded()

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QT
                                QVBoxLayout, QWidget)
 
 from core.stats import Statistics, summary_cells
+from core.validation import Validation
 
 COLUMNS = ("person", "segment", "face frames", "face share", "seconds", "top emotions (share of time)",
            "episodes", "blinks/min", "head range p/y/r (°)")
@@ -33,6 +34,7 @@ class StatisticsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.stats: Statistics | None = None
+        self.checks: Validation | None = None  # the model's own check: AU columns that did not hold are marked †
         self.note = QLabel("Open and analyse a video, then Refresh.")
         self.note.setWordWrap(True)
         self.refresh = QPushButton("Refresh", clicked=self.refresh_requested)
@@ -56,7 +58,7 @@ class StatisticsPanel(QWidget):
     def show_stats(self, stats: Statistics) -> None:
         self.stats = stats
         aus = sorted({au for r in stats.ranges for au, v in r.au_occurrence.items() if v and v >= 0.05})
-        header = list(COLUMNS) + [f"{au} present" for au in aus]
+        header = list(COLUMNS) + [f"{au}{'†' if self._unsure(au) else ''} present" for au in aus]
         self.table.clear()
         self.table.setColumnCount(len(header))
         self.table.setHorizontalHeaderLabels(header)
@@ -72,7 +74,12 @@ class StatisticsPanel(QWidget):
         people = len(stats.people)
         self.note.setText(f"{stats.frames} frames ({stats.seconds:.1f} s), {people} "
                           f"{'person' if people == 1 else 'people'}, {len(stats.segments)} segments: "
-                          "the figures of `mf2 stats` on the exported CSV (README, Statistics)")
+                          "the figures of `mf2 stats` on the exported CSV (README, Statistics)"
+                          + ("; † an AU that did not hold on real video (the report's table)"
+                             if any(self._unsure(au) for au in aus) else ""))
+
+    def _unsure(self, au: str) -> bool:
+        return self.checks is not None and au[2:].isdigit() and not self.checks.held(int(au[2:]))
 
     def cell(self, row: int, column: str) -> str:
         """The text of a row's cell, by column title (for tests and copying)."""

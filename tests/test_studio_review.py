@@ -527,6 +527,11 @@ def test_report_elan_and_statistics_from_the_studio_are_the_command_lines(window
     assert [(table.cell(i, "person"), table.cell(i, "segment"), table.cell(i, "face frames")) for i in range(6)] == [
         ("Patient", "whole recording", "30/45"), ("Patient", "first", "15/15"), ("Patient", "second", "8/15"),
         ("Therapist", "whole recording", "15/45"), ("Therapist", "first", "0/15"), ("Therapist", "second", "7/15")]
+    titles = [table.table.horizontalHeaderItem(j).text() for j in range(table.table.columnCount())]
+    checks = load_validation(default_model_dir())  # AU columns that did not hold on real video are marked †
+    aus = [t.split()[0] for t in titles if t.startswith("AU")]
+    assert all(a.endswith("†") == (not checks.held(int(a.rstrip("†")[2:]))) for a in aus), aus
+    assert "AU12" in aus and "AU01†" in aus and "did not hold on real video" in table.note.text()
 
     session.rename(1, "Visitor")  # the dock is open: it follows
     qtbot.waitUntil(lambda: window.statistics.stats is not stats and window.statistics.stats.people[1] == "Visitor",
