@@ -56,6 +56,11 @@ class BarList(QWidget):
         return super().event(e)
 
 
+AU_TITLE = "<b>Action Units</b> (occurrence probability)"
+CALIBRATING = ("<br><span style='color:#b06000'>calibrating: read against an average face until this person's "
+               "own neutral face is known (about 2 s)</span>")
+
+
 class FacePanel(QWidget):
     face_selected = Signal(int)
 
@@ -78,7 +83,9 @@ class FacePanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(QLabel("<b>Emotion</b>"))
         layout.addWidget(self.emotion_bars)
-        layout.addWidget(QLabel("<b>Action Units</b> (occurrence probability)"))
+        self.au_title = QLabel(AU_TITLE)
+        self.au_title.setWordWrap(True)
+        layout.addWidget(self.au_title)
         layout.addWidget(self.au_bars)
         layout.addWidget(QLabel("<b>Description</b>"))
         layout.addWidget(self.description, 1)
@@ -102,12 +109,14 @@ class FacePanel(QWidget):
             self.pose.setText("not in this frame")
             self.emotion_bars.set_rows([])
             self.au_bars.set_rows([])
+            self.au_title.setText(AU_TITLE)
             self.description.clear()
             return
         p = face.pose
         quality = f"  quality {face.quality:.2f}" if face.quality == face.quality else ""
         self.pose.setText(f"pitch {p.pitch:+.0f}°  yaw {p.yaw:+.0f}°  roll {p.roll:+.0f}°{quality}")
         self.emotion_bars.set_rows([(e, v, QColor(EMOTION_COLORS[e]), e) for e, v in face.emotion.items()])
+        self.au_title.setText(AU_TITLE + (CALIBRATING if face.calibrating else ""))
         self.au_bars.set_rows([(f"AU{n}", v, activation_color(v, 255), f"AU{n} {AU_BY_NUMBER[n].name}"
                                 + ("" if v == v else ": cannot be read here (covered, or the face too poor)")
                                 + (f"\nOn real video: {self.checks.check(n).summary}" if self.checks else ""))

@@ -45,6 +45,7 @@ class FaceResult:
     quality: float = float("nan")  # 0..1, core.faces.quality (NaN without a model)
     person: int = -1               # who the face is across tracks (core.faces.people); -1: not decided
     embedding: np.ndarray | None = None  # float16 unit face embedding (FaceScores.embedding): free-text search
+    calibrating: bool = False      # live: read against the population's face while the person's own is estimated
 
     def face(self) -> Face:
         """As the tracker's `Face` (depth dropped), for the CSV writer."""
@@ -96,7 +97,8 @@ def frame_result(index: int, timestamp: float, faces: list, scores: list | None 
     return FrameResult(index, timestamp, [
         FaceResult(f.track_id, f.box.astype(np.float32), float(f.confidence), f.landmarks[:, :2].astype(np.float32),
                    f.pose, s.au if s else {}, s.emotion if s else {}, s.raw if s else None,
-                   s.quality if s else float("nan"), f.person, s.embedding if s else None)
+                   s.quality if s else float("nan"), f.person, s.embedding if s else None,
+                   bool(s and s.calibrating))
         for f, s in zip(faces, scores or [None] * len(faces))])
 
 

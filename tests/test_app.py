@@ -78,6 +78,14 @@ def test_opening_a_clip_analyses_every_frame_and_fills_the_views(window, qtbot, 
     # and the heatmap marks † the AUs that did not hold
     names = window.timelines.lanes[0].au_names()
     assert "AU17†" in names and "AU12" in names and "AU45" in names and "AU2†" in names
+    # a live face read against an average face (its person's first seconds) says so
+    from dataclasses import replace
+
+    face = window.panel.face
+    window.panel.show_face(replace(face, calibrating=True), 0)
+    assert "calibrating" in window.panel.au_title.text()
+    window.panel.show_face(face, 0)
+    assert "calibrating" not in window.panel.au_title.text()
     toggle = window.annotator.editor.au_buttons[17].toolTip()  # and the caption editor's AU toggles
     assert toggle.endswith(f"The model on real video: not checked; read on {checks.check(17).at_rest:.0%} of resting faces")
 

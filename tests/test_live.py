@@ -257,3 +257,26 @@ def test_take_results_hands_over_every_analysed_frame_once(long_clip, monkeypatc
     indices = [r.index for r in taken]
     assert len(indices) == live.stats(window=10.0).frames_analysed
     assert indices == sorted(set(indices)) and live.take_results() == []
+
+
+def test_live_faces_say_when_they_are_read_against_an_average_face(long_clip):
+    """Live, a person's first seconds are read against the population's neutral face: each such
+    face says so (the studio shows it), until about 2 s in, when the person's own rest is known;
+    with no personal baseline asked for, nothing is ever calibrating."""
+    from core.analysis import analyze_frame
+    from core.cli import default_model_dir
+    from core.faces.people import People
+    from core.model.scorer import FaceScorer
+
+    for baseline in ("auto", "none"):
+        scorer = FaceScorer(default_model_dir(), baseline=baseline)
+        people = People()
+        with open_source(str(long_clip)) as source, FaceTracker(max_faces=1) as tracker:
+            read = [(r.timestamp, r.faces[0].calibrating) for r in
+                    (analyze_frame(frame, tracker, scorer, live=True, people=people) for frame in source) if r.faces]
+        calibrating = [t for t, c in read if c]
+        if baseline == "none":
+            assert not calibrating and len(read) > 90
+        else:
+            assert read[0][1] and not read[-1][1] and 1.5 < max(calibrating) < 2.5, max(calibrating)
+            assert all(t <= max(calibrating) for t in calibrating)  # once known, the person's own rest stays

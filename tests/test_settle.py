@@ -28,7 +28,8 @@ class RestScorer:
         for face in faces:
             running = self.running.setdefault(baseline_key(face.person, face.track_id), TrackBaseline(np.zeros(1)))
             running.add(t, face.landmarks[0, :1].astype(np.float64))
-            out.append(SimpleNamespace(au={1: running.estimate()[0]}, emotion={}, raw=None, quality=1.0, embedding=None))
+            out.append(SimpleNamespace(au={1: running.estimate()[0]}, emotion={}, raw=None, quality=1.0, embedding=None,
+                                       calibrating=False))
         return out
 
     def rest(self, key):

@@ -41,7 +41,7 @@ def analysis_of(people: list[list[tuple[int, int]]], fps: float = 25.0) -> Analy
         class Scores:  # what FaceScorer.score returns per face, as much as frame_result reads
             def __init__(self, t):
                 self.au, self.emotion, self.raw, self.quality = {12: 0.5}, {"neutral": 0.0, "happy": t / 10}, None, 1.0
-                self.embedding = None
+                self.embedding, self.calibrating = None, False
 
         analysis.add(frame_result(index, index / fps, tracked, [Scores(t) for t, _ in faces]))
     analysis.complete = True

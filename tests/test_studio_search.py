@@ -67,7 +67,7 @@ def results_of(frames: list[list[tuple[int, int, np.ndarray | None]]]) -> list:
         class Scores:
             def __init__(self, embedding):
                 self.au, self.emotion, self.raw, self.quality = {12: 0.5}, {"neutral": 0.5, "happy": 0.5}, None, 1.0
-                self.embedding = embedding
+                self.embedding, self.calibrating = embedding, False
 
         out.append(frame_result(index, index / FPS, tracked, [Scores(e) for _, _, e in faces]))
     return out

@@ -43,6 +43,7 @@ class FaceScores:
     raw: np.ndarray             # what the pixels said (`FaceScorer.read_faces`): re-read with another baseline
     quality: float              # 0..1 (core.faces.quality); under READABLE no AU or emotion is reported
     embedding: np.ndarray | None = None  # (embed_dim,) float16 unit face embedding: what free text is scored against
+    calibrating: bool = False   # read against the population's face: the person's own is still being estimated
 
 
 def _sigmoid(x):
@@ -141,7 +142,8 @@ class FaceScorer:
             key = baseline_key(face.person, face.track_id)
             baseline, known = self._baseline(key, timestamp, values)
             au, emotion = self.readings(r, values, baseline, key, timestamp, known)
-            out.append(FaceScores(au, emotion, r, self.quality(r), read[self.raw_size:].astype(np.float16)))
+            out.append(FaceScores(au, emotion, r, self.quality(r), read[self.raw_size:].astype(np.float16),
+                                  calibrating=not known and self.baseline.kind != "none"))
         return out
 
     def prepare(self, rgb: np.ndarray, faces: list[Face]) -> FaceInputs:
@@ -237,6 +239,7 @@ class FaceScorer:
         self._closed_since.pop(key, None)  # rebuilt from these faces, which are all of the person's so far
         for t, face, scores in faces:
             scores.au, scores.emotion = self.readings(scores.raw, face_values(face.landmarks), rest, key, t, known)
+            scores.calibrating = not known and self.baseline.kind != "none"
 
     def _baseline(self, key: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the rest values of ``key`` (`baseline_key`), whether they are the person's own)."""
