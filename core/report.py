@@ -120,7 +120,8 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
     parts = [_HEAD.replace("{title}", _e(f"Session report: {result.path.name}")),
              f"<h1>Facial behaviour session report</h1>\n<p class=sub>{_e(result.path.name)}</p>",
              _facts(result, stats, model_version, made)]
-    trust = _trust_section(stats, model_version, validation) if stats.people else ""
+    modes = ([m for m in dict.fromkeys(result.column("baseline").tolist()) if m] if "baseline" in result else [])
+    trust = _trust_section(stats, model_version, validation, modes) if stats.people else ""
     unsure = _unsure(stats, model_version, validation)
     if stats.people:
         parts.append(_contents(stats, names, bool(trust)))
@@ -221,8 +222,10 @@ neutral segment) or an average face (none).</dd>
 </section>"""
 
 
-def _trust_section(stats: Statistics, model: str | None, validation: Validation | None) -> str:
-    """Each AU of the report with how far the model's readings of it held on real video."""
+def _trust_section(stats: Statistics, model: str | None, validation: Validation | None,
+                   baselines: Sequence[str] = ()) -> str:
+    """Each AU of the report with how far the model's readings of it held on real video; a note
+    where the recording was read against another baseline than the check's (``auto``)."""
     stems = [au for au in dict.fromkeys(au for p in stats.people for au in stats.get(p).au_occurrence)
              if au[2:].isdigit()]
     if not stems:  # faces only: no AU readings to hold
@@ -259,7 +262,7 @@ share of resting faces it is read on. <b>Good</b>: F1 at least {GOOD[0]:g} with 
 alarms; <b>fair</b>: F1 at least {FAIR[0]:g}, at most {_pct(FAIR[1])}; <b>weak</b>: less; <b>too few
 examples</b>: under {FEW} labelled frames show it; <b>not checked</b>: nobody labelled it on video, so its
 figures in this report are unverified. Few people were labelled: these are rough guides, not a validation
-for your setting.</p>
+for your setting.{_other_baseline(baselines)}</p>
 <table class="grid trust">
 <thead><tr><th>AU</th><th>on real video</th><th>F1</th><th>false alarms</th><th>frames with / without it</th>
 <th>read at rest</th></tr></thead>
@@ -269,6 +272,15 @@ for your setting.</p>
 </table>
 {_emotion_check(validation)}
 </section>"""
+
+
+def _other_baseline(modes: Sequence[str]) -> str:
+    other = [m for m in modes if m != "auto"]
+    if not other:
+        return ""
+    return (" <b>Note:</b> the check read each face against the person's own neutral face estimated as the "
+            f"video goes (<code>auto</code>); this recording was read against <code>{_e(', '.join(other))}</code>, "
+            "so its AU readings may hold differently.")
 
 
 def _emotion_check(validation: Validation) -> str:

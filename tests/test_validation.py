@@ -74,5 +74,10 @@ def test_figures_are_shown_only_for_the_model_they_measured(tmp_path):
     assert not tuned.trust and "(mf2-finetuned-1) comes with no check of its own on real video" in tuned.words
     assert "†" not in tuned.words  # no AU marked where no check applies
     assert "†" not in own.words  # nor where the AUs held: this file's AU12 and AU45 rate fair and good
+    assert "this recording was read against" not in own.words  # the check's own baseline: auto
+    path = small_csv(tmp_path)
+    path.write_text(path.read_text().replace(",auto\n", ",none\n"))
+    other = Page(render_report(read_result(path), model_version=shipped.model, validation=shipped))
+    assert "this recording was read against none, so its AU readings may hold differently" in other.words
     unknown = Page(render_report(result))
     assert not unknown.trust and "mf2 report --model DIR names its folder" in unknown.words
