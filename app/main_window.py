@@ -397,17 +397,14 @@ class MainWindow(QMainWindow):
                 return
             scorer, key = value
             self.session.set_model(scorer, key)
-            self.panel.checks = self.annotator.editor.checks = self.statistics.checks = self._checks(scorer)
-            self.timelines.set_unsure(() if self.panel.checks is None else
-                                      [n for n in scorer.aus if not self.panel.checks.held(n)])
+            self._show_checks(self._checks(scorer), scorer.aus)
             self._model_loaded()
 
         def failed(message: str) -> None:
             if job is not self._model_job:
                 return
             self.session.set_model(None, "faces")
-            self.panel.checks = self.annotator.editor.checks = self.statistics.checks = None
-            self.timelines.set_unsure(())
+            self._show_checks(None, ())
             self.statusBar().showMessage(message)
             self._model_loaded()
 
@@ -421,6 +418,13 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(str(e))
             return None
         return checks if scorer is not None and checks is not None and checks.model == scorer.version else None
+
+    def _show_checks(self, checks: Validation | None, aus) -> None:
+        """The model's own check where AU readings are shown: tooltips, † on the heatmaps and the statistics."""
+        self.panel.checks = self.annotator.editor.checks = self.statistics.checks = checks
+        self.timelines.set_unsure(() if checks is None else [n for n in aus if not checks.held(n)])
+        if self.statistics.stats is not None:
+            self.statistics.show_stats(self.statistics.stats)
 
     def _model_loaded(self) -> None:
         self.model_loading = False
@@ -668,6 +672,7 @@ class MainWindow(QMainWindow):
         if self.session.settle_live():
             message += SETTLED
         self._refresh_timelines(force=True)
+        self._update_frame_view()  # the last live face, read again (and no longer calibrating)
         self.statusBar().showMessage(message)
         self.analysis_done.emit("")
 

@@ -45,7 +45,8 @@ class FaceResult:
     quality: float = float("nan")  # 0..1, core.faces.quality (NaN without a model)
     person: int = -1               # who the face is across tracks (core.faces.people); -1: not decided
     embedding: np.ndarray | None = None  # float16 unit face embedding (FaceScores.embedding): free-text search
-    calibrating: bool = False      # live: read against the population's face while the person's own is estimated
+    calibrating: bool = False      # read against the population's face, the person's own not yet known (shown
+                                   # live; not stored: a stored face reads False)
 
     def face(self) -> Face:
         """As the tracker's `Face` (depth dropped), for the CSV writer."""

@@ -243,7 +243,7 @@ def _trust_section(stats: Statistics, model: str | None, validation: Validation 
         number = int(stem[2:])
         check = validation.check(number)
         rating = check.rating + (f"; read on {check.at_rest:.0%} of resting faces" if check.lit_at_rest else "")
-        flagged = rating != "good"
+        flagged = not validation.held(number)
         counts = f"{check.present} / {check.absent}" if check.labelled else "–"
         name = AU_BY_NUMBER[number].name.lower() if number in AU_BY_NUMBER else ""
         rows.append(f"<tr data-au={_au(stem)}><th scope=row>{_au(stem)} <span class=note>{_e(name)}</span></th>"
@@ -275,12 +275,13 @@ for your setting.{_other_baseline(baselines)}</p>
 
 
 def _other_baseline(modes: Sequence[str]) -> str:
-    other = [m for m in modes if m != "auto"]
+    other = ["the population's neutral face (none)" if m == "none" else f"the neutral segment {m} s"
+             for m in modes if m != "auto"]
     if not other:
         return ""
     return (" <b>Note:</b> the check read each face against the person's own neutral face estimated as the "
-            f"video goes (<code>auto</code>); this recording was read against <code>{_e(', '.join(other))}</code>, "
-            "so its AU readings may hold differently.")
+            f"video goes (auto); this recording was read against {_e(' and '.join(other))}, so its AU readings "
+            "may hold differently.")
 
 
 def _emotion_check(validation: Validation) -> str:

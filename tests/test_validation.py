@@ -78,6 +78,7 @@ def test_figures_are_shown_only_for_the_model_they_measured(tmp_path):
     path = small_csv(tmp_path)
     path.write_text(path.read_text().replace(",auto\n", ",none\n"))
     other = Page(render_report(read_result(path), model_version=shipped.model, validation=shipped))
-    assert "this recording was read against none, so its AU readings may hold differently" in other.words
+    assert ("this recording was read against the population's neutral face (none), so its AU readings may hold "
+            "differently") in other.words
     unknown = Page(render_report(result))
     assert not unknown.trust and "mf2 report --model DIR names its folder" in unknown.words
