@@ -28,6 +28,16 @@ def long_clips(tmp_path_factory, face_crop) -> list[Path]:
     return [write_clip(folder / "first.mp4", frames), write_clip(folder / "second.mp4", frames[::-1])]
 
 
+@pytest.fixture(scope="module")
+def stoppable_clips(tmp_path_factory, face_crop) -> list[Path]:
+    """Two clips (60 s each) that two workers cannot finish before a signal stops them, however
+    far apart the workers start: with 20 s ones, the first worker once finished its clip before
+    the second had written enough to be seen."""
+    folder = tmp_path_factory.mktemp("stoppable")
+    frames = moving_face_frames(face_crop, n=1500, size=(320, 240))
+    return [write_clip(folder / "first.mp4", frames), write_clip(folder / "second.mp4", frames[::-1])]
+
+
 def start(*args) -> subprocess.Popen:
     """`mf2` in a process group of its own, so the test can find (and finally kill) every child."""
     return subprocess.Popen([sys.executable, "-m", "core.cli", *map(str, args)], stdout=subprocess.PIPE,
@@ -73,12 +83,12 @@ def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize("to_group", [False, True], ids=["parent", "group"])
-def test_sigterm_stops_every_worker_and_keeps_earlier_results(tmp_path, long_clips, to_group):
+def test_sigterm_stops_every_worker_and_keeps_earlier_results(tmp_path, stoppable_clips, to_group):
     out = tmp_path / "out"
     out.mkdir()
     earlier = out / "second.csv"
     earlier.write_text("an earlier complete result\n")
-    proc = start("analyze", *long_clips, "-o", out, "--workers", "2")
+    proc = start("analyze", *stoppable_clips, "-o", out, "--workers", "2")
     wait_for(writing(out, 2))
     (os.killpg if to_group else os.kill)(proc.pid, signal.SIGTERM)
     rc, stdout, stderr = finish(proc)
@@ -93,9 +103,9 @@ def test_sigterm_stops_every_worker_and_keeps_earlier_results(tmp_path, long_cli
     assert earlier.read_text() == "an earlier complete result\n"
 
 
-def test_workers_die_with_a_killed_parent(tmp_path, long_clips):
+def test_workers_die_with_a_killed_parent(tmp_path, stoppable_clips):
     out = tmp_path / "out"
-    proc = start("analyze", *long_clips, "-o", out, "--workers", "2")
+    proc = start("analyze", *stoppable_clips, "-o", out, "--workers", "2")
     wait_for(writing(out, 2))
     assert len(group(proc.pid)) >= 3  # the parent, two workers (and multiprocessing's tracker)
     os.kill(proc.pid, signal.SIGKILL)
