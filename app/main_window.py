@@ -413,11 +413,10 @@ class MainWindow(QMainWindow):
     def _checks(self, scorer) -> Validation | None:
         """The loaded model's own check on real video (core.validation), None for a model without one."""
         try:
-            checks = model_validation(self.model_dir)
+            return model_validation(self.model_dir, scorer.version)
         except InputError as e:
             self.statusBar().showMessage(str(e))
             return None
-        return checks if scorer is not None and checks is not None and checks.model == scorer.version else None
 
     def _show_checks(self, checks: Validation | None, aus) -> None:
         """The model's own check where AU readings are shown: tooltips, † on the heatmaps and the statistics."""

@@ -175,8 +175,8 @@ def au_checks(model: str | Path = default_model_dir()) -> pd.DataFrame:
     from .validation import model_validation
 
     version = model_version(Path(model))
-    checks = model_validation(Path(model))
-    if checks is None or checks.model != version:
+    checks = model_validation(Path(model), version)
+    if checks is None:
         raise InputError(f"{model}: the model {version} has no check on real video of its own")
     rows = {f"AU{n:02d}": {"rating": c.rating, "f1": c.f1, "false_alarms": c.false_alarms, "present": c.present,
                            "absent": c.absent, "at_rest": c.at_rest} for n, c in sorted(checks.aus.items())}

@@ -524,9 +524,9 @@ def cmd_elan(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import model_version, report_column, write_report
-    from .validation import model_validation
     from .results import read_result
     from .segments import read_segments
+    from .validation import model_validation
 
     version = model_version(args.model) if args.model is not None else None
     segments = read_segments(args.segments, args.tier) if args.segments else []

@@ -120,9 +120,9 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
     parts = [_HEAD.replace("{title}", _e(f"Session report: {result.path.name}")),
              f"<h1>Facial behaviour session report</h1>\n<p class=sub>{_e(result.path.name)}</p>",
              _facts(result, stats, model_version, made)]
-    modes = ([m for m in dict.fromkeys(result.column("baseline").tolist()) if m] if "baseline" in result else [])
-    trust = _trust_section(stats, model_version, validation, modes) if stats.people else ""
-    unsure = _unsure(stats, model_version, validation)
+    own = validation if validation is not None and validation.model == model_version else None
+    trust = _trust_section(stats, model_version, own, _baseline_modes(result)) if stats.people else ""
+    unsure = _unsure(stats, own)
     if stats.people:
         parts.append(_contents(stats, names, bool(trust)))
     parts.append(_how_to_read(result, stats))
@@ -166,7 +166,7 @@ def _baseline(result: Result) -> str:
     """The ``baseline`` column's modes, in words."""
     if "baseline" not in result:
         return "not recorded <span class=note>(not a CSV of <code>mf2 analyze</code>)</span>"
-    modes = [m for m in dict.fromkeys(result.column("baseline").tolist()) if m]
+    modes = _baseline_modes(result)
     words = {"auto": "each person's neutral face, estimated as the video goes",
              "none": "the population's neutral face (no personal baseline)"}
     shown = []
@@ -178,6 +178,11 @@ def _baseline(result: Result) -> str:
         else:
             shown.append("not recorded")
     return "; ".join(shown)
+
+
+def _baseline_modes(result: Result) -> list[str]:
+    """The ``baseline`` column's distinct modes, in order (none without the column)."""
+    return [m for m in dict.fromkeys(result.column("baseline").tolist()) if m] if "baseline" in result else []
 
 
 def _contents(stats: Statistics, names: list[str], trust: bool) -> str:
@@ -222,19 +227,25 @@ neutral segment) or an average face (none).</dd>
 </section>"""
 
 
+def _au_stems(stats: Statistics) -> list[str]:
+    """The report's AU columns (``AU01``...), in order of first appearance."""
+    return [au for au in dict.fromkeys(au for p in stats.people for au in stats.get(p).au_occurrence)
+            if au[2:].isdigit()]
+
+
 def _trust_section(stats: Statistics, model: str | None, validation: Validation | None,
                    baselines: Sequence[str] = ()) -> str:
-    """Each AU of the report with how far the model's readings of it held on real video; a note
-    where the recording was read against another baseline than the check's (``auto``)."""
-    stems = [au for au in dict.fromkeys(au for p in stats.people for au in stats.get(p).au_occurrence)
-             if au[2:].isdigit()]
+    """Each AU of the report with how far the model's readings of it held on real video
+    (``validation``: that model's own check, None where it has none); a note where the recording
+    was read against another baseline than the check's (``auto``)."""
+    stems = _au_stems(stats)
     if not stems:  # faces only: no AU readings to hold
         return ""
     head = "<section id=trust>\n<h2>How far each AU holds on real video</h2>"
     if model is None:
         return (f"{head}\n<p>The model that wrote these readings is not known, so neither is how far its AU readings "
                 "hold: <code>mf2 report --model DIR</code> names its folder.</p>\n</section>")
-    if validation is None or validation.model != model:
+    if validation is None:
         return (f"{head}\n<p>The model that wrote these readings ({_e(model)}) comes with no check of its own on "
                 "real video (fine-tuned weights are a model of their own): read its AUs with the care an unchecked "
                 "measure needs.</p>\n</section>")
@@ -404,13 +415,12 @@ def _time_axis(ax, start: float, end: float) -> None:
     ax.set_xlabel(label, fontsize=8)
 
 
-def _unsure(stats: Statistics, model: str | None, validation: Validation | None) -> set[str]:
-    """The AU columns (stems) whose readings the model's own check did not find good or fair on
-    real video: marked † beside their figures. None marked where no check applies to the model."""
-    if validation is None or validation.model != model:
+def _unsure(stats: Statistics, validation: Validation | None) -> set[str]:
+    """The AU columns (stems) whose readings the model's own check (``validation``) did not find
+    good or fair on real video: marked † beside their figures. None marked without a check."""
+    if validation is None:
         return set()
-    stems = {au for p in stats.people for au in stats.get(p).au_occurrence if au[2:].isdigit()}
-    return {au for au in stems if not validation.held(int(au[2:]))}
+    return {au for au in _au_stems(stats) if not validation.held(int(au[2:]))}
 
 
 def _au_figure(stats: Statistics, person: str, names: list[str], colours: dict[str, str],

@@ -127,12 +127,14 @@ def load_validation(folder: Path) -> Validation | None:
         raise InputError(f"{path}: not a model's check figures ({type(e).__name__}: {e})") from None
 
 
-def model_validation(folder: Path) -> Validation | None:
+def model_validation(folder: Path, version: str | None = None) -> Validation | None:
     """The check figures for the model in ``folder``: its own, or else the shipped model's (which
-    a report then says are not its own, by their version)."""
+    a report then says are not its own, by their version). With ``version``, only figures
+    measured on that model version (None otherwise)."""
     from .model.shipped import default_model_dir
 
-    return load_validation(folder) or load_validation(default_model_dir())
+    checks = load_validation(folder) or load_validation(default_model_dir())
+    return checks if checks is not None and version in (None, checks.model) else None
 
 
 def _rounded(value: float | None) -> float | None:

@@ -143,7 +143,7 @@ class FaceScorer:
             baseline, known = self._baseline(key, timestamp, values)
             au, emotion = self.readings(r, values, baseline, key, timestamp, known)
             out.append(FaceScores(au, emotion, r, self.quality(r), read[self.raw_size:].astype(np.float16),
-                                  calibrating=not known and self.baseline.kind != "none"))
+                                  calibrating=self._calibrating(known)))
         return out
 
     def prepare(self, rgb: np.ndarray, faces: list[Face]) -> FaceInputs:
@@ -239,7 +239,12 @@ class FaceScorer:
         self._closed_since.pop(key, None)  # rebuilt from these faces, which are all of the person's so far
         for t, face, scores in faces:
             scores.au, scores.emotion = self.readings(scores.raw, face_values(face.landmarks), rest, key, t, known)
-            scores.calibrating = not known and self.baseline.kind != "none"
+            scores.calibrating = self._calibrating(known)
+
+    def _calibrating(self, known: bool) -> bool:
+        """Whether a face read against a rest that is not yet the person's own is still being
+        calibrated (with no personal baseline asked for, the population's face is the rest)."""
+        return not known and self.baseline.kind != "none"
 
     def _baseline(self, key: int, t: float, values: np.ndarray) -> tuple[np.ndarray, bool]:
         """(the rest values of ``key`` (`baseline_key`), whether they are the person's own)."""
