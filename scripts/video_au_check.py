@@ -61,14 +61,21 @@ def clip_analysis(video: Path, scorer: FaceScorer, model_dir: Path) -> Analysis:
     return analysis
 
 
+def largest_face(analysis: Analysis, index: int):
+    """The largest face of frame ``index`` (the person the clip is labelled for); None without one."""
+    result = analysis.at(index)
+    if not result or not result.faces:
+        return None
+    return max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+
+
 def readings(analysis: Analysis, video: str, frames: list[int], count_unread: bool = True
              ) -> dict[tuple[str, int], dict[int, bool]]:
     """Present/absent per AU on each labelled frame (the largest face; no face: nothing read)."""
     out = {}
     for index in frames:
-        result = analysis.at(index)
-        if result and result.faces:
-            face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+        face = largest_face(analysis, index)
+        if face is not None:
             out[(video, index)] = {n: p >= 0.5 for n, p in face.au.items()}  # unreadable (NaN) counts as absent
             if count_unread:
                 UNREAD[video] = UNREAD.get(video, 0) + sum(p != p for p in face.au.values())
@@ -89,14 +96,13 @@ def emotion_labels(*paths: Path) -> dict[tuple[str, int], str]:
 
 
 def top_emotions(analysis: Analysis, video: str, frames: list[int]) -> dict[tuple[str, int], str]:
-    """The largest face's top emotion on each of these frames that has one."""
+    """The largest face's top emotion on each of these frames where it was read."""
     out = {}
     for index in frames:
-        result = analysis.at(index)
-        if result and result.faces:
-            face = max(result.faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
-            if face.emotion:
-                out[(video, index)] = max(face.emotion, key=face.emotion.get)
+        face = largest_face(analysis, index)
+        top = face.top_emotion() if face is not None else None
+        if top is not None:
+            out[(video, index)] = top[0]
     return out
 
 
