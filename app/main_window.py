@@ -26,7 +26,7 @@ from core.faces.tracker import DETECT_EVERY
 from core.live import LiveAnalyzer
 from core.model.shipped import default_model_dir
 from core.session import Session
-from core.validation import Validation, model_validation
+from core.validation import model_validation
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
 
 from .actions import Actions
@@ -175,6 +175,7 @@ class MainWindow(QMainWindow):
         ev.notes.connect(lambda line: self.statusBar().showMessage(line))
 
     def _analysis_replaced(self, analysis) -> None:
+        self._refresh_checks()
         self.timelines.reset()
         self.panel.set_people([], None)
         self.commands.refresh_people_menu()
@@ -397,31 +398,33 @@ class MainWindow(QMainWindow):
                 return
             scorer, key = value
             self.session.set_model(scorer, key)
-            self._show_checks(self._checks(scorer), scorer.aus)
+            self._refresh_checks()
             self._model_loaded()
 
         def failed(message: str) -> None:
             if job is not self._model_job:
                 return
             self.session.set_model(None, "faces")
-            self._show_checks(None, ())
+            self._refresh_checks()
             self.statusBar().showMessage(message)
             self._model_loaded()
 
         self._run(job, loaded, failed)
 
-    def _checks(self, scorer) -> Validation | None:
-        """The loaded model's own check on real video (core.validation), None for a model without one."""
-        try:
-            return model_validation(self.model_dir, scorer.version)
-        except InputError as e:
-            self.statusBar().showMessage(str(e))
-            return None
-
-    def _show_checks(self, checks: Validation | None, aus) -> None:
-        """The model's own check where AU readings are shown: tooltips, † on the heatmaps and the statistics."""
+    def _refresh_checks(self) -> None:
+        """Mark the AU readings shown (tooltips, † on the heatmaps and the statistics) with the
+        check of the model version that made them: the analysis on screen, else the loaded model."""
+        analysis, scorer = self.session.analysis, self.scorer
+        version, aus = ((analysis.model_version, analysis.aus) if analysis is not None
+                        else (scorer.version, scorer.aus) if scorer is not None else (None, ()))
+        checks = None
+        if version is not None:
+            try:
+                checks = model_validation(self.model_dir, version)
+            except InputError as e:
+                self.statusBar().showMessage(str(e))
         self.panel.checks = self.annotator.editor.checks = self.statistics.checks = checks
-        self.timelines.set_unsure(() if checks is None else [n for n in aus if not checks.held(n)])
+        self.timelines.set_unsure([n for n in aus if checks is not None and not checks.held(n)])
         if self.statistics.stats is not None:
             self.statistics.show_stats(self.statistics.stats)
 

@@ -129,12 +129,12 @@ def load_validation(folder: Path) -> Validation | None:
 
 def model_validation(folder: Path, version: str | None = None) -> Validation | None:
     """The check figures for the model in ``folder``: its own, or else the shipped model's (which
-    a report then says are not its own, by their version). With ``version``, only figures
-    measured on that model version (None otherwise)."""
+    a report then says are not its own, by their version). With ``version``, the figures measured
+    on that model version, whichever of the two folders holds them (None when neither does)."""
     from .model.shipped import default_model_dir
 
-    checks = load_validation(folder) or load_validation(default_model_dir())
-    return checks if checks is not None and version in (None, checks.model) else None
+    found = [c for c in (load_validation(folder), load_validation(default_model_dir())) if c is not None]
+    return next((c for c in found if version in (None, c.model)), None)
 
 
 def _rounded(value: float | None) -> float | None:

@@ -90,6 +90,29 @@ def test_opening_a_clip_analyses_every_frame_and_fills_the_views(window, qtbot, 
     assert toggle.endswith(f"The model on real video: not checked; read on {checks.check(17).at_rest:.0%} of resting faces")
 
 
+
+def test_au_marks_follow_the_model_that_made_the_readings_shown(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+    analysis = window.analysis
+
+    def shown() -> tuple[list[str], str]:
+        window._refresh_timelines(force=True)
+        window._update_frame_view()
+        return window.timelines.lanes[0].au_names(), {row[0]: row[3] for row in window.panel.au_bars.rows}["AU17"]
+
+    names, tip = shown()
+    assert "AU17†" in names and "On real video" in tip
+    # readings of a model version with no check (here: the same frames relabelled) lose every mark
+    analysis.model_version = "mf2-never-checked"
+    window.session.start_analysis(analysis)
+    names, tip = shown()
+    assert "AU17" in names and "AU17†" not in names and "On real video" not in tip
+    assert window.annotator.editor.checks is None and window.statistics.checks is None
+    analysis.model_version = window.scorer.version  # the loaded model's readings again: its marks return
+    window.session.start_analysis(analysis)
+    names, tip = shown()
+    assert "AU17†" in names and "On real video" in tip
+
 def test_clicking_the_timeline_seeks_the_video(window, qtbot, face_clip):
     open_and_analyse(window, qtbot, face_clip)
     plot = window.timelines.au_plot

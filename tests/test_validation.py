@@ -44,6 +44,18 @@ def test_figures_written_and_read_back(tmp_path):
     assert load_validation(tmp_path / "nothing") is None
 
 
+
+def test_the_figures_of_a_version_come_from_whichever_folder_measured_it(tmp_path):
+    shipped = load_validation(default_model_dir())
+    held_out = {"frames": 30, "counts": {"AU12": [10, 20]}, "per_au_f1": {"AU12": 0.9}, "per_au_fp": {"AU12": 0.05},
+                "at_rest": {"frames": 6, "per_au": {"AU12": 0.0}}}
+    write_validation(tmp_path / "validation.json", validation_record("mf2-finetuned-1", 3, held_out))
+    assert model_validation(tmp_path).model == "mf2-finetuned-1"  # its own first
+    assert model_validation(tmp_path, "mf2-finetuned-1").model == "mf2-finetuned-1"
+    # readings made by the shipped version (a video analysed before fine-tuning) keep the shipped figures
+    assert model_validation(tmp_path, shipped.model) == shipped
+    assert model_validation(tmp_path, "mf2-something-else") is None
+
 @pytest.mark.parametrize("text, why", [("{not json", "not a model's check figures"),
                                        ('{"model": "m"}', "KeyError"),
                                        (json.dumps({"model": "m", "people": 1, "frames": 1, "rest_frames": 0, "aus": {
