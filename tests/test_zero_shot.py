@@ -18,16 +18,20 @@ from core.training.checkpoint import load_model
 from core.training.loop import au_texts
 from core.training.text_align import TextTable, evaluation_prompts
 
-BLIND_PROMPTS = Path(__file__).resolve().parent.parent / "scripts" / "blind_prompts.json"
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+PROMPT_FILES = [SCRIPTS / "blind_prompts.json", SCRIPTS / "blind2_prompts.json", SCRIPTS / "dev_prompts.json"]
 
 
 def test_evaluation_prompts_never_reach_training():
     """The training texts (scripts/train_text.py draws them through TextTable) hold no evaluation
-    prompt, default or blind, anywhere in them; the AU descriptions the regions were first aligned
-    to are no prompts either."""
-    prompts = [p.lower().rstrip(".") for p in evaluation_prompts(BLIND_PROMPTS)]
-    assert len(prompts) >= 150
+    prompt, default, blind or choice, anywhere in them, the hand-written descriptions included;
+    the AU descriptions the regions were first aligned to are no prompts either."""
+    prompts = [p.lower().rstrip(".") for p in evaluation_prompts(*PROMPT_FILES)]
+    assert len(prompts) >= 400
     table = TextTable(prompts)
+    written = [load_prompts(SCRIPTS / "written_descriptions.json", kind) for kind in ("emotions", "aus")]
+    kept = [table.written(texts) for kinds in written for texts in kinds.values()]
+    assert sum(map(len, kept)) > 1500 and table.dropped > 0  # some written ones held a prompt: left out
     for emotion in (None, *EMOTIONS):
         for aus in (None, {}, {6: 1.0, 12: 1.0}, {1: 1.0, 2: 1.0, 5: 1.0, 26: 1.0}, {4: 1.0, 7: 1.0, 23: 1.0}):
             table.paraphrases(aus, emotion, 40, seed=len(table.ids))

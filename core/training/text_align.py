@@ -72,6 +72,10 @@ class TextTable:
                 out.append(self.add(text))
         return out
 
+    def written(self, texts: list[str]) -> list[int]:
+        """Ids of the allowed ones of these hand-written descriptions (each kept once)."""
+        return list(dict.fromkeys(self.add(t) for t in texts if self.allowed(t)))
+
     def au_paraphrases(self, number: int, n: int, seed: int) -> list[int]:
         """Ids of ``n`` allowed sentences about one active AU, of random strength."""
         rng, out = random.Random(seed), []
