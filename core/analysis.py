@@ -103,11 +103,12 @@ def frame_result(index: int, timestamp: float, faces: list, scores: list | None 
         for f, s in zip(faces, scores or [None] * len(faces))])
 
 
-def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], baseline: str | None = None
-               ) -> OpenFaceWriter:
-    """The per-frame CSV, with a column pair per AU, a column per emotion and the ``baseline``
-    mode the readings are relative to (none of these without a model)."""
-    return OpenFaceWriter(path, tuple(AU_BY_NUMBER[n].column for n in aus), emotions, baseline if aus else None)
+def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], baseline: str | None = None,
+               model: str | None = None) -> OpenFaceWriter:
+    """The per-frame CSV, with a column pair per AU, a column per emotion, the ``baseline`` mode the
+    readings are relative to and the ``model`` version that read them (none of these without a model)."""
+    return OpenFaceWriter(path, tuple(AU_BY_NUMBER[n].column for n in aus), emotions, baseline if aus else None,
+                          model or "")
 
 
 def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...]) -> None:
@@ -556,7 +557,7 @@ class Analysis:
 
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
-        writer = csv_writer(path, self.aus, self.emotions, self.baseline)
+        writer = csv_writer(path, self.aus, self.emotions, self.baseline, self.model_version)
         try:
             with self._lock:
                 self._ensure_order()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable
 
 from .analysis import Analysis, csv_writer, write_result
+from .baseline import baseline_key
 from .search import embeddings_path, write_embeddings
 from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
@@ -65,6 +66,14 @@ def join_chunks(spec: str, out_path: Path, options: AnalyzeOptions, chunks: Chun
         chunks.close()
 
 
+def missed_segment(spec: str, segment, missed: int, people: int) -> str:
+    """The note for people the neutral segment never showed (so read as with ``--baseline auto``)."""
+    who = "the one person" if people == 1 else f"{missed} of the {people} people" if missed < people \
+        else f"all {people} people"
+    return (f"{spec}: {who} had no face in the neutral segment {segment} s, so read against their own running "
+            "estimate, as with --baseline auto (the CSV's baseline column still names the segment)")
+
+
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None,
                   chunks: ChunkFeed | None = None) -> JobResult:
     """Analyse one input into ``out_path``; never raises for bad input or a failed write, reports
@@ -87,13 +96,15 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             # joining chunks, this process only scores what the workers' models read: no model, no torch
             scorer = scorer_for(options.model, "cpu" if chunks else options.device, options.baseline, reads=chunks is None)
         aus, emotions = (scorer.aus, scorer.emotions) if scorer else ((), ())
-        writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None)
+        writer = csv_writer(out_path, aus, emotions, str(scorer.baseline) if scorer else None,
+                            scorer.version if scorer else None)
     except InputError as e:
         source.close()
         result.error = str(e)
         return result
     # with a neutral segment, rows wait until it has been seen, then are read against it
     held: list | None = [] if scorer and scorer.baseline.kind == "segment" else None
+    seen, in_segment = set(), set()  # with a neutral segment: who was analysed, and who was seen in it
 
     def release() -> None:
         nonlocal held
@@ -101,7 +112,9 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             pending = Analysis.for_scorer(scorer)
             for r in held:
                 pending.add(r)
-            scorer.set_baselines(scorer.recalibrate(pending, scorer.baseline))
+            fixed = scorer.recalibrate(pending, scorer.baseline)
+            in_segment.update(fixed)
+            scorer.set_baselines(fixed)
             for r in pending.frames():  # read again: the analysis keeps its own copy of the readings
                 write_result(writer, r, aus, emotions)
         held = None
@@ -118,6 +131,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                     if embeddings is not None:
                         embeddings += [(analysed.index, analysed.timestamp, f.track_id, f.person, f.embedding)
                                  for f in analysed.faces if f.embedding is not None]
+                    if scorer is not None and scorer.baseline.kind == "segment":
+                        seen.update(baseline_key(f.person, f.track_id) for f in analysed.faces)
                     if held is not None:
                         held.append(analysed)
                         if analysed.timestamp > scorer.baseline.end:
@@ -144,6 +159,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 frames.close()  # its face thread ends here, before the tracker is closed under it
             result.notes += tracker.notes if chunks is None else chunks.notes
         release()
+        if seen - in_segment:
+            result.notes.append(missed_segment(spec, scorer.baseline, len(seen - in_segment), len(seen)))
         result.notes += getattr(source, "skipped", [])
         kept = f"; the earlier {out_path} is kept" if out_path.exists() else ""
         if stopped:
@@ -209,6 +226,25 @@ def _kind(path: Path) -> str:
     if path.is_dir():
         return "a subfolder (not searched: pass it as an input of its own)"
     return "file" if path.is_file() else "not a regular file"
+
+
+def done_before(path: Path, version: str | None, baseline: str, embeddings: bool = False) -> bool:
+    """Whether ``path`` already holds this input's CSV as this run would write it: a CSV there is
+    complete (results appear whole or not at all), and its ``model`` and ``baseline`` columns name
+    this run's model version and baseline (no model: it has none); with ``embeddings``, its
+    embeddings file is there too. Other settings (``--every``, ``--max-faces``) are not recorded."""
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            header = [name.strip() for name in f.readline().split(",")]
+            first = f.readline().rstrip("\n").split(",")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if len(first) != len(header) or (embeddings and not embeddings_path(path).is_file()):
+        return False
+    row = dict(zip(header, first))
+    if version is None:
+        return "model" not in row
+    return row.get("model") == version and row.get("baseline") == baseline
 
 
 def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:

@@ -39,7 +39,7 @@ from .errors import InputError
 from .faces.tracker import DETECT_EVERY
 from .model.shipped import default_model_dir
 from .results import REQUIRED, TEXT_COLUMNS, Result, read_result
-from .segments import Segment, in_order, read_segments
+from .segments import Segment, checked_segment, in_order, read_segments
 from .stats import MAX_GAP_S, MIN_EPISODE_S, WHOLE_RECORDING, Statistics, compute_statistics
 
 __all__ = ["analyze", "read_csv", "statistics", "statistics_table", "to_result", "read_segments", "Segment",
@@ -215,12 +215,10 @@ def _segments(segments, tiers) -> list[Segment]:
     for s in segments:
         try:
             name, start, end = (s.name, s.start, s.end) if isinstance(s, Segment) else s
-            segment = Segment(str(name), float(start), float(end))
+            name, start, end = str(name), float(start), float(end)
         except (TypeError, ValueError):
             raise InputError(f"segment {s!r}: give a Segment or (name, start, end) in seconds") from None
-        if not segment.name or not segment.end > segment.start:
-            raise InputError(f"segment {s!r}: needs a name and an end after its start")
-        out.append(segment)
+        out.append(checked_segment(f"segment {s!r}", name, start, end))  # what a segments file may not hold either
     return in_order(out)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "Inputs must be at the same path on every node; the CSVs come back here")
     a.add_argument("--duration", type=float, default=None, metavar="SECONDS",
                    help="for cameras: stop after this long (default: until Ctrl-C)")
+    a.add_argument("--skip-done", action="store_true",
+                   help="leave out inputs whose CSV is already in OUT, written by the same model and baseline "
+                        "(a long batch run again after a stop); give the other settings as before")
     a.add_argument("--embeddings", action="store_true",
                    help="also write OUT/<name>.embeddings.npz, each face's embedding, so that `mf2 search` can "
                         "search the CSV by description (about 0.5 KB a face)")
@@ -169,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             r.add_argument("-o", "--output", type=Path, required=True, metavar="OUT.html")
             r.add_argument("--model", type=Path, default=None, metavar="DIR",
-                           help="the model folder that wrote the CSV, for its version (the CSV does not record it)")
+                           help="the model folder that wrote the CSV, for a CSV that does not name its model "
+                                "(written before 2026-12-02); a CSV that names one is read as that model's")
 
     q = sub.add_parser("search", help="the moments of a video whose faces best fit a free description",
                        description="Score every face of a video against a free description (e.g. \"brows raised "
@@ -197,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_analyze(args) -> int:
-    from .analyze import AnalyzeOptions, output_paths, plan_jobs
+    from .analyze import AnalyzeOptions, done_before, output_paths, plan_jobs
+    from .video import camera_index
     from .batch import run_jobs
     from .device import resolve_device
     from .baseline import BaselineMode
@@ -212,6 +218,8 @@ def cmd_analyze(args) -> int:
         need_ray()  # one line before any work when the cluster extra is missing
     device = args.device if args.ray else resolve_device(args.device)  # with --ray: the nodes' GPUs count
     baseline = str(BaselineMode.parse(args.baseline))  # a bad value is one line before any work
+    if args.output.suffix.lower() == ".csv" and not args.output.is_dir():
+        raise InputError(f"{args.output}: analyze writes one CSV per input into a folder; give a folder (e.g. results)")
     jobs, errors = plan_jobs(args.inputs)
     for line in errors:
         print(f"mf2: {line}", file=sys.stderr)
@@ -222,10 +230,21 @@ def cmd_analyze(args) -> int:
     except OSError as e:
         raise InputError(f"{args.output}: cannot create output folder ({e.strerror})") from None
     model = args.model or (default_model_dir() if (default_model_dir() / "model.safetensors").is_file() else None)
+    version = None
     if model is not None:
         from .training.checkpoint import load_model
 
-        load_model(model)  # a bad --model is one error up front, not one per input
+        version = load_model(model).cfg.version  # a bad --model is one error up front, not one per input
+    paths = output_paths(jobs, args.output)
+    if args.skip_done:  # a long batch run again after a stop: what is written stays
+        todo = [(job, path) for job, path in zip(jobs, paths)
+                if camera_index(job) is not None or not done_before(path, version, baseline, args.embeddings)]
+        if len(todo) < len(jobs):
+            print(f"{len(jobs) - len(todo)} of {len(jobs)} inputs already written to {args.output} by model "
+                  f"{version or 'none'} with baseline {baseline}: skipped")
+        if not todo:
+            return 0
+        jobs, paths = [list(t) for t in zip(*todo)]
     shared = args.shared_model if args.shared_model is not None else device.startswith("cuda")
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
                              model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every,
@@ -235,10 +254,9 @@ def cmd_analyze(args) -> int:
     if args.ray:
         from .cluster import run_jobs_ray
 
-        results = run_jobs_ray(jobs, output_paths(jobs, args.output), options, args.ray, display, args.workers,
-                               quiet=not args.verbose)
+        results = run_jobs_ray(jobs, paths, options, args.ray, display, args.workers, quiet=not args.verbose)
     else:
-        results = run_jobs(jobs, output_paths(jobs, args.output), options, args.workers, display)
+        results = run_jobs(jobs, paths, options, args.workers, display)
     display.clear()
     written = 0
     for r in results:
@@ -495,13 +513,41 @@ def cmd_search(args) -> int:
     return 0
 
 
-def cmd_stats(args) -> int:
-    from .results import read_result
-    from .segments import read_segments
-    from .stats import compute_statistics, format_table
+def output_file(path: Path, suffix: str, inputs: dict[str, Path | None]) -> Path:
+    """``path``, checked before anything is written to it: never one of the command's ``inputs``
+    (role -> path), never an existing file of another kind than ``suffix`` (a typo must not turn an
+    analysis or a recording into a report); its folder is made when missing, as `analyze` does."""
+    for role, given in inputs.items():
+        if given is not None and path.exists() and given.exists() and os.path.samefile(path, given):
+            raise InputError(f"{path}: is the {role} of this command; not overwritten (choose another output name)")
+    if path.is_file() and path.suffix.lower() != suffix:
+        raise InputError(f"{path}: exists and is not a {suffix} file; not overwritten (choose a name ending {suffix})")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{path.parent}: cannot create the output folder ({e.strerror or e})") from None
+    return path
+
+
+def segments_of(args, result) -> list:
+    """The ``--segments`` of a stats, elan or report command; a line on stderr for each that lies
+    outside the recording (its figures would be empty)."""
+    from .segments import outside, read_segments
 
     segments = read_segments(args.segments, args.tier) if args.segments else []
-    stats = compute_statistics(read_result(args.result), segments)
+    for line in outside(segments, result.duration):
+        print(f"mf2: {args.segments}: {line}", file=sys.stderr)
+    return segments
+
+
+def cmd_stats(args) -> int:
+    from .results import read_result
+    from .stats import compute_statistics, format_table
+
+    if args.json:
+        output_file(args.json, ".json", {"analysis CSV": args.result, "segments file": args.segments})
+    result = read_result(args.result)
+    stats = compute_statistics(result, segments_of(args, result))
     print(format_table(stats))
     if args.json:
         stats.write_json(args.json)
@@ -512,29 +558,31 @@ def cmd_stats(args) -> int:
 def cmd_elan(args) -> int:
     from .export.elan import write_elan
     from .results import read_result
-    from .segments import read_segments
 
     if args.media is not None and not args.media.is_file():
         raise InputError(f"{args.media}: no such video to link")
-    segments = read_segments(args.segments, args.tier) if args.segments else []
-    written = write_elan(read_result(args.result), args.output, args.media, segments)
+    output_file(args.output, ".eaf", {"analysis CSV": args.result, "video": args.media, "segments file": args.segments})
+    result = read_result(args.result)
+    written = write_elan(result, args.output, args.media, segments_of(args, result))
     print(f"{args.output}: {written['tiers']} tiers, {written['annotations']} annotations")
     return 0
 
 
 def cmd_report(args) -> int:
-    from .report import model_version, report_column, write_report
+    from .report import model_version, recorded_model, report_column, write_report
     from .results import read_result
-    from .segments import read_segments
     from .validation import model_validation
 
-    version = model_version(args.model) if args.model is not None else None
-    segments = read_segments(args.segments, args.tier) if args.segments else []
+    output_file(args.output, ".html", {"analysis CSV": args.result, "segments file": args.segments})
     result = read_result(args.result, keep=report_column)
+    segments = segments_of(args, result)
+    version = recorded_model(result) or (model_version(args.model) if args.model is not None else None)
     write_report(result, args.output, segments, model_version=version,
-                 validation=model_validation(args.model) if args.model is not None else None)
+                 validation=model_validation(args.model or default_model_dir(), version) if version else None)
     people = len(result.people())
-    print(f"{args.output}: report of {people} {'person' if people == 1 else 'people'}, {len(segments)} segments")
+    names = len({s.name for s in segments})  # a name given to several ranges is one segment
+    print(f"{args.output}: report of {people} {'person' if people == 1 else 'people'}, "
+          f"{names} segment{'' if names == 1 else 's'}")
     return 0
 
 
@@ -580,6 +628,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"mf2: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`mf2 stats ... | head`): nothing more to say to it
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         signum = received() or signal.SIGINT
         print(f"mf2: stopped by {signal_name(signum)}", file=sys.stderr)

@@ -58,7 +58,14 @@ POSE_NAMES = {"pitch": "pitch (nodding)", "yaw": "yaw (turning)", "roll": "roll 
 def report_column(name: str) -> bool:
     """Whether a report reads the column (`read_result`'s ``keep``): not the landmarks, which are
     most of a file and of the time to read it."""
-    return name == "baseline" or name.startswith(("pose_R", "AU", EMOTION_PREFIX))
+    return name in ("baseline", "model") or name.startswith(("pose_R", "AU", EMOTION_PREFIX))
+
+
+def recorded_model(result: Result) -> str | None:
+    """The model version the CSV's ``model`` column names (None: a CSV without one, as `mf2 analyze`
+    wrote before 2026-12-02 and OpenFace writes, or one that names several)."""
+    names = {m for m in result.column("model").tolist() if m} if "model" in result else set()
+    return names.pop() if len(names) == 1 else None
 
 
 def model_version(folder: Path) -> str:
@@ -91,8 +98,8 @@ def write_report(result: Result, path: Path, segments: Sequence[Segment] = (), m
                  made: datetime | None = None, stats: Statistics | None = None,
                  validation: Validation | None = None) -> None:
     """Write the report of ``result`` to ``path``, complete or not at all (OutputError, one line,
-    on failure). ``model_version``: the model that wrote the CSV, which the CSV itself does not
-    record (None: shown as unknown); ``made``: the time to print (default now); ``stats``: the
+    on failure). ``model_version``: the model that wrote the CSV (`recorded_model`, or the
+    version of a folder the user names for an older CSV; None: shown as unknown); ``made``: the time to print (default now); ``stats``: the
     figures when the caller has them already (`compute_statistics` of the same segments);
     ``validation``: the check figures of the model (`core.validation`), shown where they are that
     model's."""
@@ -196,9 +203,11 @@ def _how_to_read(result: Result, stats: Statistics) -> str:
     per_point = _points_seconds(result)
     smoothing = f"averaged over {SMOOTH_S:g} s" + (f" and drawn as one point per {per_point:.1f} s"
                                                     if per_point > SMOOTH_S else "")
+    reader = "the MF² model" if "baseline" in result else \
+        "the program that wrote the CSV (not MF²: it has none of the columns MF² writes, as OpenFace's files have not)"
     return f"""<section id=how>
 <h2>How to read this report</h2>
-<p>Every analysed video frame was read by the MF² model. For each face it gives a probability for each
+<p>Every analysed video frame was read by {reader}. For each face it gives a probability for each
 emotion expression (together they sum to 1) and for each Action Unit (AU), a facial muscle movement
 of the Facial Action Coding System (FACS). An AU counts as <i>present</i> at a probability of 0.5 or
 more. Empty readings (the face turned away, blurred, or the AU's region covered) are left out of

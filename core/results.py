@@ -21,7 +21,7 @@ import numpy as np
 
 from .errors import InputError
 
-TEXT_COLUMNS = ("person", "baseline")
+TEXT_COLUMNS = ("person", "baseline", "model")
 REQUIRED = ("frame", "timestamp", "success")
 ALWAYS_READ = (*REQUIRED, "face_id", "person")  # what `read_result`'s ``keep`` cannot leave out
 EMOTION_PREFIX = "emotion_"

@@ -2,7 +2,10 @@
 can be given per part of a session, from a small CSV or from an ELAN annotation file.
 
 CSV: one ``name,start,end`` row per segment, with or without that header line; times in seconds
-(``12.5``) or as ``[HH:]MM:SS[.mmm]`` (``01:02.5``, ``1:00:02.500``). ELAN (``.eaf``): every
+(``12.5``) or as ``[HH:]MM:SS[.mmm]`` (``01:02.5``, ``1:00:02.500``). Cells may be separated by
+commas, semicolons (Excel in much of Europe) or tabs; a header naming the columns (``name``,
+``start``, ``end``, or ``segment``/``label``, ``begin``/``onset``, ``stop``/``offset``) may put them
+in any order among others (notes), which are left out. ELAN (``.eaf``): every
 annotation of the tiers asked for becomes a segment named by its value, or by its tier's name
 when the value is empty; with none asked for, the file's segment tiers (linguistic type
 ``segment``, as `mf2 elan` writes them) where it has any, else every tier.
@@ -21,6 +24,9 @@ from .errors import InputError
 
 WHOLE_RECORDING = "whole recording"  # the statistics' name for the whole recording: no segment may take it
 SEGMENT_TYPE = "segment"  # the ELAN linguistic type of user segment tiers (core.export.elan writes it)
+# the column names a segments CSV's header may use, and the column each one is
+HEADER_NAMES = {"name": "name", "segment": "name", "label": "name", "start": "start", "begin": "start",
+                "onset": "start", "end": "end", "stop": "end", "offset": "end"}
 SEGMENT_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7", "#9c755f",
                    "#e15759", "#bab0ac")  # segments take these in turn, alike in the report and the studio
 
@@ -63,6 +69,13 @@ def read_segments(path: Path, tiers: Sequence[str] | None = None) -> list[Segmen
     return in_order(segments)
 
 
+def outside(segments: Sequence[Segment], duration: float) -> list[str]:
+    """One line for each segment that lies wholly outside a recording ``duration`` seconds long
+    (a typo, or minutes given as seconds): its figures would be empty."""
+    return [f"segment {s.name!r} ({s.start:g}-{s.end:g} s) lies outside the recording (0-{duration:.1f} s): "
+            "it has no frames" for s in segments if s.start >= duration or s.end <= 0]
+
+
 def in_order(segments: Iterable[Segment]) -> list[Segment]:
     """By start, then end, then name: the one order lists of segments are kept in."""
     return sorted(segments, key=lambda s: (s.start, s.end, s.name))
@@ -85,22 +98,39 @@ def overlap_rows(segments: Sequence[Segment], tolerance: float = 0.0) -> list[in
     return rows
 
 
+def _header(row: list[str]) -> list[int] | None:
+    """The cells of name, start and end when ``row`` is a header naming all three, else None."""
+    found = {}
+    for i, cell in enumerate(row):
+        found.setdefault(HEADER_NAMES.get(cell.strip().lower()), i)
+    return [found[k] for k in ("name", "start", "end")] if {"name", "start", "end"} <= found.keys() else None
+
+
 def _read_csv(path: Path) -> list[Segment]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
+        text = path.read_text(encoding="utf-8-sig")
+        try:
+            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        except csv.Error:  # one column, or nothing to tell by: commas
+            dialect = csv.excel
+        rows = list(csv.reader(text.splitlines(), delimiter=dialect.delimiter))
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except (UnicodeDecodeError, csv.Error) as e:
         raise InputError(f"{path}: not a segments CSV ({e})") from None
-    segments = []
+    segments, columns = [], None
     for line, row in enumerate(rows, start=1):
         row = [cell.strip() for cell in row]
         if not any(row):
             continue
-        if len(row) != 3:
-            raise InputError(f"{path}: line {line} has {len(row)} cells; segments are name,start,end")
-        name, start, end = row
+        if not segments and columns is None and (columns := _header(row)) is not None:
+            continue
+        if columns is None and len(row) != 3:
+            raise InputError(f"{path}: line {line} has {len(row)} cells; segments are name,start,end "
+                             "(or give a header line naming the columns)")
+        if columns is not None and len(row) <= max(columns):
+            raise InputError(f"{path}: line {line} has {len(row)} cells, fewer than its header names")
+        name, start, end = row if columns is None else (row[i] for i in columns)
         try:
             times = parse_time(start), parse_time(end)
         except ValueError:
@@ -145,8 +175,18 @@ def _read_eaf(path: Path, tiers: Sequence[str] | None) -> list[Segment]:
 
 
 def _segment(path: Path, where: str, name: str, start: float, end: float) -> Segment:
+    return checked_segment(f"{path}: {where}", name, start, end)
+
+
+def checked_segment(where: str, name: str, start: float, end: float) -> Segment:
+    """The segment, or InputError (one line starting with ``where``) for one no file may hold: the
+    statistics' own name, a start before 0 or an end not after the start."""
+    if not name.strip():
+        raise InputError(f"{where}: the segment has no name")
     if name.strip().lower() == WHOLE_RECORDING:
-        raise InputError(f"{path}: {where}: a segment may not be named {WHOLE_RECORDING!r} (the statistics use it)")
-    if end <= start:
-        raise InputError(f"{path}: {where}: segment {name!r} ends at {end:g} s, not after its start {start:g} s")
+        raise InputError(f"{where}: a segment may not be named {WHOLE_RECORDING!r} (the statistics use it)")
+    if not start >= 0:
+        raise InputError(f"{where}: segment {name!r} starts at {start:g} s, before the recording")
+    if not end > start:
+        raise InputError(f"{where}: segment {name!r} ends at {end:g} s, not after its start {start:g} s")
     return Segment(name, start, end)

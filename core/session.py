@@ -1043,7 +1043,7 @@ class Snapshot:
 
         write_report(self.result(keep=report_column), Path(path), list(self.segments),
                      model_version=self.analysis.model_version,
-                     validation=model_validation(self.model_dir or default_model_dir()))
+                     validation=model_validation(self.model_dir or default_model_dir(), self.analysis.model_version))
 
     def write_elan(self, path: Path) -> dict:
         from .export.elan import write_elan

@@ -17,8 +17,9 @@ person's *face frames* are the analysed frames of the range with that person's f
   the gap between them (other emotions or no face) lasts at most ``max_gap`` seconds (default 0.2),
   kept when the episode, from its first frame's start to its last frame's end, lasts at least
   ``min_episode`` seconds (default 0.5). ``episodes``: count and mean duration per emotion.
-- ``blinks_per_minute``: rising edges of ``AU45_c`` (0 in one analysed frame, 1 in the next, the
-  face in both) per minute of ``seconds``; only when the CSV has ``AU45_c``.
+- ``blinks_per_minute``: blinks per minute of ``seconds``, a blink being a run of ``AU45_c = 1``
+  that starts from an open eye (0 in one analysed frame, 1 in the next, the face in both) and in
+  which ``AU43_c`` (eyes held closed) stays 0; only when the CSV has ``AU45_c``.
 - ``head_pose_range``: per axis (pitch ``pose_Rx``, yaw ``pose_Ry``, roll ``pose_Rz``), the
   span from the 5th to the 95th percentile of the face frames' angle, in degrees: how far the head
   turned, a few outlying frames ignored.
@@ -148,10 +149,8 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
             lengths = _episodes(result.frame_times[positions], durations, block, top == j, min_episode, max_gap)
             stats.episodes[emotion] = Episodes(len(lengths), float(np.mean(lengths)) if lengths else None)
     if "AU45_c" in result and seconds > 0:
-        closed = result.column("AU45_c")[rows]
-        follows = np.diff(positions) == 1  # the next analysed frame (so within the same part of the range)
-        blinks = int((follows & (closed[:-1] < 0.5) & (closed[1:] >= 0.5)).sum())
-        stats.blinks_per_minute = blinks / (seconds / 60)
+        held = result.column("AU43_c")[rows] >= 0.5 if "AU43_c" in result else None
+        stats.blinks_per_minute = _blinks(result.column("AU45_c")[rows], held, positions) / (seconds / 60)
     for axis, column in POSE_AXES:
         if column in result:
             degrees = np.degrees(result.column(column)[rows])
@@ -164,6 +163,17 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
 def _blocks(inside: np.ndarray) -> np.ndarray:
     """Per frame: the number of the contiguous run of ``inside`` frames it belongs to."""
     return np.cumsum(np.r_[inside[:1], inside[1:] & ~inside[:-1]])
+
+
+def _blinks(closed: np.ndarray, held: np.ndarray | None, positions: np.ndarray) -> int:
+    """Blinks: runs of ``AU45_c = 1`` over consecutive analysed frames that start from an open
+    eye and in which the eyes are never held closed (``AU43_c``, the same closure held 0.5 s)."""
+    shut, open_ = closed >= 0.5, closed < 0.5  # an unreadable eye (NaN) is neither
+    follows = np.diff(positions) == 1  # the next analysed frame (so within the same part of the range)
+    starts = np.flatnonzero(follows & open_[:-1] & shut[1:]) + 1
+    run = np.cumsum(~np.r_[False, follows & shut[:-1] & shut[1:]])  # each row: the run it belongs to
+    long_runs = set(run[shut & held].tolist()) if held is not None else set()
+    return sum(int(run[i]) not in long_runs for i in starts)
 
 
 def _episodes(times: np.ndarray, durations: np.ndarray, block: np.ndarray, shown: np.ndarray, min_episode: float,

@@ -193,7 +193,13 @@ def test_analyze_with_a_neutral_segment_writes_what_the_studio_reads_after_marki
 
     done = analyze_input(str(face_clip), tmp_path / "cli.csv", AnalyzeOptions(model=str(default_model_dir()),
                                                                              baseline="0-0.2"))
-    assert done.ok and done.frames == 12
+    assert done.ok and done.frames == 12 and done.notes == []
+    # a segment where nobody is (past the end of the clip) is said: those people are read as with auto
+    missed = analyze_input(str(face_clip), tmp_path / "late.csv", AnalyzeOptions(model=str(default_model_dir()),
+                                                                                baseline="100-200"))
+    assert missed.ok and missed.notes == [f"{face_clip}: the one person had no face in the neutral segment 100-200 s, "
+                                          "so read against their own running estimate, as with --baseline auto "
+                                          "(the CSV's baseline column still names the segment)"]
     analysis = analyse(face_clip, scorer)
     auto = analysis.frames()
     scorer.recalibrate(analysis, BaselineMode.parse("0-0.2"))

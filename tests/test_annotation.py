@@ -9,7 +9,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
-from core.dataset import DatasetStore, Filter  # noqa: E402
+from core.dataset import Filter  # noqa: E402
 from core.dataset.store import DB_NAME  # noqa: E402
 from core.dataset.versions import active_model  # noqa: E402
 

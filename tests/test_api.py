@@ -40,7 +40,7 @@ def assert_column_types(table: pd.DataFrame):
     for name, dtype in table.dtypes.items():
         if name in ("frame", "face_id", "success", "person"):
             assert dtype == np.int64, (name, dtype)
-        elif name == "baseline":
+        elif name in ("baseline", "model"):
             assert dtype == object, (name, dtype)
         else:
             assert dtype == np.float64, (name, dtype)
@@ -190,7 +190,8 @@ def test_bad_inputs(tmp_path, face_clip):
     one_line_error(lambda: api.statistics(df.iloc[:0]), small_csv(tmp_path), "no rows")
     with pytest.raises(InputError, match="not numbers"):
         api.statistics(df.assign(AU12_r="x"))
-    for segments in ([("a", 2, 1)], [("a", 1)], [("", 0, 1)], [("a", "x", 1)]):
+    for segments in ([("a", 2, 1)], [("a", 1)], [("", 0, 1)], [("a", "x", 1)], [("whole recording", 0, 1)],
+                     [("pre", -1, 1)]):  # what a segments file may not hold, the API refuses too
         with pytest.raises(InputError, match="segment"):
             api.statistics(df, segments)
     with pytest.raises(InputError, match="ELAN"):

@@ -422,7 +422,7 @@ def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(windo
     assert window.analysis.baseline == "0-0.2"
     window.export_csv(tmp_path / "out.csv")
     header, row = (tmp_path / "out.csv").read_text().splitlines()[:2]
-    assert header.endswith(", baseline") and row.endswith(",0-0.2")
+    assert header.endswith(", baseline, model") and row.endswith(f",0-0.2,{window.scorer.version}")
     window.set_baseline(BaselineMode("auto"))
     assert window.analysis.baseline == "auto"
     again = window.analysis.frames()[-1].faces[0]  # frames are built on demand: read it again

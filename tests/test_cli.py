@@ -41,7 +41,8 @@ def test_analyze_writes_openface_rows(tmp_path, face_clip):
     aus = sorted(set(shipped.trained_aus) | {43, 45})
     assert [h for h in header if h.startswith("AU")] == [f"AU{n:02d}_r" for n in aus] + [f"AU{n:02d}_c" for n in aus]
     assert [h for h in header if h.startswith("emotion_")] == [f"emotion_{e}" for e in shipped.trained_emotions]
-    assert header[-1] == "baseline" and {r["baseline"] for r in rows} == {"auto"}
+    assert header[-2:] == ["baseline", "model"] and {r["baseline"] for r in rows} == {"auto"}
+    assert {r["model"] for r in rows} == {shipped.version}  # the model that read it, which the report's check goes by
     assert [int(r["frame"]) for r in rows] == list(range(1, 13))
     assert [float(r["timestamp"]) for r in rows] == pytest.approx([i / 25 for i in range(12)], abs=1e-3)
     assert {r["success"] for r in rows} == {"1"} and {(r["face_id"], r["person"]) for r in rows} == {("0", "0")}
@@ -50,6 +51,25 @@ def test_analyze_writes_openface_rows(tmp_path, face_clip):
     xs = [float(r["x_33"]) for r in rows]  # nose tip glides to the right with the face
     assert xs == sorted(xs) and xs[-1] - xs[0] > 150
     assert "wrote" not in run.stdout and "face.csv: 12 frames, face found in 12" in run.stdout
+
+
+def test_a_batch_run_again_skips_what_it_wrote_with_the_same_model_and_baseline(tmp_path, face_clip):
+    first = tmp_path / "first.mp4"
+    shutil.copy(face_clip, first)
+    out = tmp_path / "out"
+    assert mf2("analyze", first, "-o", out).returncode == 0
+    written = (out / "first.csv").stat().st_mtime_ns
+    second = tmp_path / "second.mp4"
+    shutil.copy(face_clip, second)
+    run = mf2("analyze", first, second, "-o", out, "--skip-done")  # the run stopped after the first: go on
+    assert run.returncode == 0, run.stderr
+    version = read_rows(out / "first.csv")[1][0]["model"]
+    assert run.stdout.splitlines() == [f"1 of 2 inputs already written to {out} by model {version} with baseline auto: "
+                                       "skipped", f"{out / 'second.csv'}: 12 frames, face found in 12"]
+    assert (out / "first.csv").stat().st_mtime_ns == written
+    run = mf2("analyze", first, "-o", out, "--skip-done", "--baseline", "none")  # other readings: written again
+    assert run.returncode == 0 and (out / "first.csv").stat().st_mtime_ns != written
+    assert {r["baseline"] for r in read_rows(out / "first.csv")[1]} == {"none"}
 
 
 def test_header_matches_real_openface_file(tmp_path, face_clip):

@@ -14,7 +14,7 @@ import pytest
 
 from core.analysis import analyze_frame
 from core.cli import default_model_dir, main
-from core.dataset import CaptionSession, Captions, DatasetSample, DatasetStore, Filter, Target, crop_face
+from core.dataset import CaptionSession, Captions, DatasetStore, Filter, Target, crop_face
 from core.dataset.mfa import export_jsonl, import_jsonl
 from core.dataset.store import DB_NAME
 from core.errors import InputError

@@ -113,6 +113,21 @@ def test_elan_command_refuses_a_missing_video(tmp_path):
     assert not (tmp_path / "x.eaf").exists()
 
 
+def test_elan_and_stats_never_write_over_their_inputs(tmp_path):
+    csv_path = small_csv(tmp_path)
+    video = tmp_path / "session.mp4"
+    video.write_bytes(b"the recording")
+    before = csv_path.read_bytes()
+    for args, words in ((["elan", csv_path, "-o", csv_path], f"{csv_path}: is the analysis CSV of this command"),
+                        (["elan", csv_path, "-o", video, "--media", video], f"{video}: is the video of this command"),
+                        (["elan", csv_path, "-o", video], f"{video}: exists and is not a .eaf file"),
+                        (["stats", csv_path, "--json", csv_path], f"{csv_path}: is the analysis CSV of this command")):
+        run = subprocess.run([sys.executable, "-m", "core.cli", *map(str, args)], capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 2 and run.stderr.startswith(f"mf2: {words}") and run.stderr.count("\n") == 1, run.stderr
+    assert csv_path.read_bytes() == before and video.read_bytes() == b"the recording"
+
+
 @needs_shared
 def test_real_clip_to_elan_and_back(analysed_d0, tmp_path):
     """liveportrait_d0, labelled by eye: happy at frames 25-65 (1.0-2.6 s), neutral at 5, 15 and 75."""

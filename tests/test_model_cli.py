@@ -31,8 +31,8 @@ def test_analyze_adds_only_trained_au_and_emotion_columns(tmp_path, face_clip, p
     with open(tmp_path / "face.csv", newline="") as f:
         rows = list(csv.DictReader(f, skipinitialspace=True))
     header = list(rows[0])
-    assert header[-13:] == ["AU06_r", "AU12_r", "AU43_r", "AU45_r", "AU06_c", "AU12_c", "AU43_c", "AU45_c",
-                            "emotion_neutral", "emotion_happy", "emotion_sad", "quality", "baseline"]
+    assert header[-14:] == ["AU06_r", "AU12_r", "AU43_r", "AU45_r", "AU06_c", "AU12_c", "AU43_c", "AU45_c",
+                            "emotion_neutral", "emotion_happy", "emotion_sad", "quality", "baseline", "model"]
     for r in rows:
         assert 0.9 < float(r["quality"]) <= 1  # her face: large, sharp, frontal (no visibility head here)
         assert 0 <= float(r["AU06_r"]) <= 5 and r["AU12_c"] in ("0", "1")

@@ -110,7 +110,7 @@ def test_the_csv_leaves_unreadable_aus_empty_and_says_the_quality(tmp_path, port
     run = mf2("analyze", clip, "-o", tmp_path)
     assert run.returncode == 0, run.stderr
     header, rows = read_rows(tmp_path / "sizes.csv")
-    assert header[-2:] == ["quality", "baseline"]
+    assert header[-3:] == ["quality", "baseline", "model"]
     readable, tiny = rows[:3], [r for r in rows[3:] if r["success"] == "1"]
     assert all(float(r["quality"]) > 0.9 and r["AU12_c"] in ("0.0", "1.0", "0", "1") for r in readable)
     assert tiny, "the small face is found"

@@ -184,6 +184,15 @@ def test_bad_input_is_one_line(tmp_path):
     (model / "config.json").write_text("{")
     assert "not valid JSON" in report(good, "--model", model, "-o", out)
     assert "is a folder" in report(good, "-o", tmp_path)
+    # a typo in -o never turns the analysis, the segments or a recording into a report
+    before = good.read_bytes()
+    assert "is the analysis CSV of this command; not overwritten" in report(good, "-o", good)
+    assert "is the segments file of this command" in report(good, "--segments", bad_segments, "-o", bad_segments)
+    video = tmp_path / "session.mp4"
+    video.write_bytes(b"not really a video")
+    assert f"{video}: exists and is not a .html file; not overwritten" in report(good, "-o", video)
+    assert good.read_bytes() == before and video.read_bytes() == b"not really a video"
+    video.unlink()
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model", "notes.csv", "parts.csv", "small.csv"]
     one_line_error(lambda: model_version(tmp_path / "nomodel"), tmp_path / "nomodel", "no such model folder")
@@ -193,12 +202,11 @@ def test_bad_input_is_one_line(tmp_path):
 def test_real_clip_report(analysed_d0, tmp_path):
     segments = tmp_path / "by_eye.csv"
     segments.write_text("name,start,end\nneutral,0,0.6\nsmile,1.0,2.6\nneutral,2.8,3.2\n")
-    out = tmp_path / "d0.html"
+    out = tmp_path / "new folder" / "d0.html"  # made when missing; the CSV names the model that read it
     run = subprocess.run([sys.executable, "-m", "core.cli", "report", str(analysed_d0), "--segments", str(segments),
-                          "--model", str(default_model_dir()), "-o", str(out)], capture_output=True, text=True,
-                         timeout=300)
+                          "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == f"{out}: report of 1 person, 3 segments"
+    assert run.stdout.strip() == f"{out}: report of 1 person, 2 segments"  # neutral (two ranges) and smile
     text = out.read_text()
     page = Page(text)
     assert_self_contained(text, page)
@@ -207,6 +215,7 @@ def test_real_clip_report(analysed_d0, tmp_path):
     assert version.startswith("mf2-") and page.facts["model version"] == version
     assert "auto: each person's neutral face" in words and metadata.version("mf2-studio") in words
     assert str(analysed_d0) in words and "78 analysed frames at 25 fps" in words
+    assert "Every analysed video frame was read by the MF² model" in words
     assert len(page.images) == 2  # one person: the time course and the AU bars
 
     stats = compute_statistics(read_result(analysed_d0), read_segments(segments))
@@ -259,6 +268,7 @@ def test_openface_file_report(tmp_path):
     page = Page(out.read_text())
     words = page.words
     assert "not recorded" in words and "no emotion columns" in words
+    assert "read by the program that wrote the CSV (not MF²" in words and "read by the MF² model" not in words
     assert len(page.images) == 1 and page.cells[("face 0", WHOLE_RECORDING)]["au_occurrence.AU05"] == "100%"
     with pytest.raises(KeyError):
         page.cells[("face 0", WHOLE_RECORDING)]["emotion_share.happy"]

@@ -51,6 +51,17 @@ def small_csv(folder, people=None):
     return path
 
 
+
+def test_an_eye_held_closed_is_no_blink(tmp_path):
+    """A closure that AU43 calls held (0.5 s or more) is not a blink: only 2->3 is left of the two rises."""
+    path = small_csv(tmp_path)
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([lines[0] + ", AU43_c"] + [line + (",1" if line.startswith("9,") else ",0")
+                                                         for line in lines[1:]]) + "\n")
+    whole = compute_statistics(read_result(path), []).get("face 0")
+    assert whole.blinks_per_minute == pytest.approx(60.0)
+
+
 def one_line_error(call, path, *words):
     with pytest.raises(InputError) as e:
         call()
@@ -146,6 +157,14 @@ def test_stats_command_prints_and_writes_json(tmp_path):
     assert figures["ranges"][0]["au_occurrence"]["AU12"] == pytest.approx(4 / 9)
     assert figures["ranges"][0]["episodes"]["sad"] == {"count": 0, "mean_seconds": None}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json", "segments.csv", "small.csv"]  # no leftovers
+    assert run.stderr == ""
+    late = tmp_path / "late.csv"  # minutes typed as seconds: past the 1.2 s recording, said, the rest as usual
+    late.write_text("task,0,0.35\nlate,100,200\n")
+    run = subprocess.run([sys.executable, "-m", "core.cli", "stats", str(path), "--segments", str(late)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "face 0  late" in run.stdout
+    assert run.stderr == (f"mf2: {late}: segment 'late' (100-200 s) lies outside the recording (0-1.2 s): "
+                          "it has no frames\n")
 
 
 def test_openface_file_is_read(tmp_path):
@@ -170,12 +189,25 @@ def test_times_and_segment_files(tmp_path):
     headless = tmp_path / "plain.csv"
     headless.write_text("b,2,3\n\na,0:01,0:02\n")
     assert read_segments(headless) == [Segment("a", 1, 2), Segment("b", 2, 3)]
+    # as clinicians' spreadsheets save them: semicolons or tabs, columns named in any order, notes
+    expected = [Segment("rest", 0, 12.5), Segment("task", 12.5, 70)]
+    for name, text in (("excel_eu.csv", "Name;Start;End\nrest;0;12,5\ntask;12,5;01:10\n"),
+                       ("tabs.tsv.csv", "name\tstart\tend\nrest\t0\t12.5\ntask\t12.5\t01:10\n"),
+                       ("ordered.csv", "start,end,segment,notes\n0,12.5,rest,calm\n12.5,01:10,task,\"reading, aloud\"\n")):
+        if name == "excel_eu.csv":
+            text = text.replace("12,5", "12.5")  # decimal commas are not times: a decimal point in either format
+        path = tmp_path / name
+        path.write_text(text)
+        assert read_segments(path) == expected, name
+    short = tmp_path / "short.csv"
+    short.write_text("start,end,name,notes\n0,1\n")
+    one_line_error(lambda: read_segments(short), short, "line 2 has 2 cells, fewer than its header names")
 
 
 def test_bad_segment_files(tmp_path):
     cases = {"back.csv": ("a,5,4\n", "line 1", "not after its start"),
              "time.csv": ("name,start,end\na,0,1\nb,x,2\n", "line 3", "is not a time"),
-             "cells.csv": ("a,0,1,2\n", "line 1 has 4 cells"),
+             "cells.csv": ("a,0,1,2\n", "line 1 has 4 cells", "header line naming the columns"),
              "empty.csv": ("name,start,end\n", "no segments"),
              "noname.csv": ("a,0,1\n,1,2\n", "line 2", "no name"),
              "list.json": ("[]", "unknown segments format")}
@@ -231,7 +263,9 @@ def test_real_clip_statistics(analysed_d0, tmp_path):
     assert happy.count == 1 and 1.6 <= happy.mean_seconds <= 2.4
     assert sum(e.count for name, e in whole.episodes.items() if name != "happy") == 0
     with open(analysed_d0, newline="") as f:  # blinks counted again from the file itself
-        closed = [float(row["AU45_c"]) for row in csv.DictReader(f, skipinitialspace=True)]
+        rows = list(csv.DictReader(f, skipinitialspace=True))
+    closed = [float(row["AU45_c"]) for row in rows]
+    assert all(float(row["AU43_c"]) == 0 for row in rows)  # no eye held closed: every closure a blink
     rises = sum(a == 0 and b == 1 for a, b in zip(closed, closed[1:]))
     assert whole.blinks_per_minute == pytest.approx(rises / (3.12 / 60))
     assert all(0 <= whole.head_pose_range[axis] < 15 for axis in ("pitch", "yaw", "roll"))  # a still head

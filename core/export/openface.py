@@ -6,8 +6,9 @@ Compatibility details copied from real OpenFace output: the header separates nam
 landmarks in pixels; a frame without a face gets one row with ``success=0``, ``face_id=-1`` and
 zeros, as OpenFace writes it. AU and emotion columns appear only when a model produced them.
 One column is ours, right after ``face_id``: ``person``, who the face is across tracks
-(core.faces.people; -1 where no face, or in photos, which are not matched); readers that take
-columns by name skip it.
+(core.faces.people; -1 where no face, or in photos, which are not matched); with a model three
+more end each row: the face's ``quality``, the ``baseline`` its AU readings are relative to and the
+``model`` version that read it. Readers that take columns by name skip them.
 """
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ AU_THRESHOLD = 0.5  # reported probability at which an AU counts as present (per
 def openface_columns(au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = (), baseline: bool = False
                      ) -> list[str]:
     """Header names. ``au_columns`` are stems like ``AU01``; ``emotions`` become ``emotion_<name>``;
-    ``baseline`` adds the face's ``quality`` (core.faces.quality) and the column naming what the
-    AU readings are relative to."""
+    ``baseline`` adds the face's ``quality`` (core.faces.quality), the column naming what the AU
+    readings are relative to and the one naming the model version."""
     return (["frame", "face_id", "person", "timestamp", "confidence", "success", "pose_Rx", "pose_Ry", "pose_Rz"]
             + [f"x_{i}" for i in range(N_POINTS)] + [f"y_{i}" for i in range(N_POINTS)]
             + [f"{au}_r" for au in au_columns] + [f"{au}_c" for au in au_columns]
-            + [f"emotion_{e}" for e in emotions] + (["quality", "baseline"] if baseline else []))
+            + [f"emotion_{e}" for e in emotions] + (["quality", "baseline", "model"] if baseline else []))
 
 
 def model_values(au: dict[int, float], emotion: dict[str, float], aus: tuple[int, ...],
@@ -47,13 +48,14 @@ class OpenFaceWriter:
     at all, and an earlier CSV under the name is kept until then (OutputError on any failure)."""
 
     def __init__(self, path: Path, au_columns: tuple[str, ...] = (), emotions: tuple[str, ...] = (),
-                 baseline: str | None = None):
-        """``baseline``: the person-baseline mode (``auto``, ``none``, ``START-END``) written in a
-        last column of every row, so a CSV says what its AU readings are relative to."""
+                 baseline: str | None = None, model: str = ""):
+        """``baseline``: the person-baseline mode (``auto``, ``none``, ``START-END``) and ``model``:
+        the model version, written in the last columns of every row, so that a CSV says what its AU
+        readings are relative to and which model's figures (core.validation) apply to them."""
         self.path = Path(path)
         self._out = AtomicOutput(self.path)
         self._n_extra = 2 * len(au_columns) + len(emotions) + (baseline is not None)
-        self._tail = f",{baseline}" if baseline is not None else ""
+        self._tail = f",{baseline},{model.replace(',', ' ')}" if baseline is not None else ""
         try:
             self._out.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
         except BaseException:
