@@ -17,6 +17,7 @@ from typing import Callable
 
 import numpy as np
 
+from .baseline import BaselineMode, baseline_key
 from .errors import InputError
 from .export import OpenFaceWriter, model_values
 from .faces import Face, FaceTracker
@@ -111,10 +112,15 @@ def csv_writer(path: Path, aus: tuple[int, ...], emotions: tuple[str, ...], base
                           model or "")
 
 
-def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...]) -> None:
-    """One frame's rows: the one path by which `mf2 analyze`, the bench and the studio write CSVs."""
+def write_result(writer: OpenFaceWriter, result: FrameResult, aus: tuple[int, ...], emotions: tuple[str, ...],
+                 in_segment: set[int] | None = None) -> None:
+    """One frame's rows: the one path by which `mf2 analyze`, the bench and the studio write CSVs.
+    ``in_segment``: with a neutral segment, the people (`baseline_key`) seen in it; the others are
+    read against their running estimate, and their rows say ``auto``."""
     extra = [model_values(f.au, f.emotion, aus, emotions, f.quality) for f in result.faces] if aus else None
-    writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra)
+    baselines = None if in_segment is None or not aus else \
+        [None if baseline_key(f.person, f.track_id) in in_segment else "auto" for f in result.faces]
+    writer.write(result.index, result.timestamp, [f.face() for f in result.faces], extra, baselines)
 
 
 _AU, _EMOTION, _RAW = 1, 2, 4  # per face: what it came with (model readings, the pixels' raw reading)
@@ -555,9 +561,21 @@ class Analysis:
                     | (absences[held][1:] != absences[held][:-1])] if len(held) else np.zeros(0, bool)
         return [int(i) for i in index[starts[held[new]]]]
 
+    def in_segment(self) -> set[int] | None:
+        """With a neutral segment as the baseline, the people (`face_people` keys) with a readable
+        face in it, whom it was read against (`FaceScorer.recalibrate`); None otherwise."""
+        mode = BaselineMode.parse(self.baseline) if self.baseline else None
+        if mode is None or mode.kind != "segment":
+            return None
+        with self._lock:
+            rows = np.flatnonzero((self._r["flags"][:self._n_rows] & _RAW) != 0)
+        times = self.row_times(rows)
+        return set(self.face_people()[rows[(times >= mode.start) & (times <= mode.end)]].tolist())
+
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""
         writer = csv_writer(path, self.aus, self.emotions, self.baseline, self.model_version)
+        in_segment = self.in_segment()
         try:
             with self._lock:
                 self._ensure_order()
@@ -565,7 +583,7 @@ class Analysis:
             for position in range(n):  # one frame at a time: whoever adds frames meanwhile is not held up
                 with self._lock:
                     result = self._frame(position)
-                write_result(writer, result, self.aus, self.emotions)
+                write_result(writer, result, self.aus, self.emotions, in_segment)
         except BaseException:
             writer.discard()
             raise

@@ -71,7 +71,7 @@ def missed_segment(spec: str, segment, missed: int, people: int) -> str:
     who = "the one person" if people == 1 else f"{missed} of the {people} people" if missed < people \
         else f"all {people} people"
     return (f"{spec}: {who} had no face in the neutral segment {segment} s, so read against their own running "
-            "estimate, as with --baseline auto (the CSV's baseline column still names the segment)")
+            "estimate, as with --baseline auto (their rows say auto in the baseline column)")
 
 
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None,
@@ -104,7 +104,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
         return result
     # with a neutral segment, rows wait until it has been seen, then are read against it
     held: list | None = [] if scorer and scorer.baseline.kind == "segment" else None
-    seen, in_segment = set(), set()  # with a neutral segment: who was analysed, and who was seen in it
+    # with a neutral segment: who was analysed, and who was seen in it (read against it; the rest as with auto)
+    seen, in_segment = (set(), set()) if held is not None else (None, set())
 
     def release() -> None:
         nonlocal held
@@ -116,7 +117,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             in_segment.update(fixed)
             scorer.set_baselines(fixed)
             for r in pending.frames():  # read again: the analysis keeps its own copy of the readings
-                write_result(writer, r, aus, emotions)
+                write_result(writer, r, aus, emotions, in_segment)
         held = None
 
     embeddings = [] if options.embeddings and scorer else None  # (frame, time, face id, person, embedding) a face
@@ -131,14 +132,14 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                     if embeddings is not None:
                         embeddings += [(analysed.index, analysed.timestamp, f.track_id, f.person, f.embedding)
                                  for f in analysed.faces if f.embedding is not None]
-                    if scorer is not None and scorer.baseline.kind == "segment":
+                    if seen is not None:
                         seen.update(baseline_key(f.person, f.track_id) for f in analysed.faces)
                     if held is not None:
                         held.append(analysed)
                         if analysed.timestamp > scorer.baseline.end:
                             release()
                     else:
-                        write_result(writer, analysed, aus, emotions)
+                        write_result(writer, analysed, aus, emotions, in_segment if seen is not None else None)
                     result.frames += 1
                     result.face_frames += bool(analysed.faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):
@@ -159,7 +160,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 frames.close()  # its face thread ends here, before the tracker is closed under it
             result.notes += tracker.notes if chunks is None else chunks.notes
         release()
-        if seen - in_segment:
+        if seen and seen - in_segment:
             result.notes.append(missed_segment(spec, scorer.baseline, len(seen - in_segment), len(seen)))
         result.notes += getattr(source, "skipped", [])
         kept = f"; the earlier {out_path} is kept" if out_path.exists() else ""

@@ -380,6 +380,12 @@ class Session:
             raise InputError("A baseline can be set on a finished analysis of a video (wait for it, or open one)")
         self.scorer.recalibrate(self.analysis, mode)
         self.events.baseline.emit(mode)
+        covered = self.analysis.in_segment()
+        everyone = set(self.analysis.face_people().tolist())
+        if covered is not None and everyone - covered:
+            self.events.notes.emit(f"{len(everyone - covered)} of {len(everyone)} people had no face in the neutral "
+                                   f"segment {mode} s: read against their own running estimate, as with the "
+                                   "automatic baseline")
 
     # --- opening and analysing ----------------------------------------------------------------
     def open_source(self, spec: str, live: bool = False) -> None:

@@ -199,7 +199,13 @@ def test_analyze_with_a_neutral_segment_writes_what_the_studio_reads_after_marki
                                                                                 baseline="100-200"))
     assert missed.ok and missed.notes == [f"{face_clip}: the one person had no face in the neutral segment 100-200 s, "
                                           "so read against their own running estimate, as with --baseline auto "
-                                          "(the CSV's baseline column still names the segment)"]
+                                          "(their rows say auto in the baseline column)"]
+    late = (tmp_path / "late.csv").read_text().splitlines()
+    assert all(row.split(",")[-2] == "auto" for row in late[1:])  # what they were read against, row by row
+    marked = analyse(face_clip, scorer)
+    scorer.recalibrate(marked, BaselineMode.parse("100-200"))  # the studio, the same segment marked
+    marked.write_csv(tmp_path / "studio_late.csv")
+    assert (tmp_path / "studio_late.csv").read_bytes() == (tmp_path / "late.csv").read_bytes()
     analysis = analyse(face_clip, scorer)
     auto = analysis.frames()
     scorer.recalibrate(analysis, BaselineMode.parse("0-0.2"))

@@ -431,3 +431,9 @@ def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(windo
     with qtbot.waitSignal(window.failed) as blocker:
         window.ask_neutral_segment()
     assert "START-END" in blocker.args[0]
+    # a segment where nobody is: said, and the export says what each face was read against
+    monkeypatch.setattr("app.main_window.QInputDialog.getText", lambda *a, **k: ("100-200", True))
+    window.ask_neutral_segment()
+    assert window.statusBar().currentMessage().startswith("1 of 1 people had no face in the neutral segment 100-200 s")
+    window.export_csv(tmp_path / "late.csv")
+    assert (tmp_path / "late.csv").read_text().splitlines()[1].endswith(f",auto,{window.scorer.version}")

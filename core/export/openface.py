@@ -55,15 +55,18 @@ class OpenFaceWriter:
         self.path = Path(path)
         self._out = AtomicOutput(self.path)
         self._n_extra = 2 * len(au_columns) + len(emotions) + (baseline is not None)
-        self._tail = f",{baseline},{model.replace(',', ' ')}" if baseline is not None else ""
+        self._baseline, self._model = baseline, model.replace(",", " ")
+        self._tail = f",{baseline},{self._model}" if baseline is not None else ""
         try:
             self._out.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
         except BaseException:
             self._out.discard()
             raise
 
-    def write(self, frame_index: int, timestamp: float, faces: list[Face], extra: list[list[float]] | None = None):
-        """One row per face (``extra[i]``: that face's AU r, AU c and emotion values), or a
+    def write(self, frame_index: int, timestamp: float, faces: list[Face], extra: list[list[float]] | None = None,
+              baselines: list[str | None] | None = None):
+        """One row per face (``extra[i]``: that face's AU r, AU c and emotion values; ``baselines[i]``,
+        where not None, what its readings are relative to instead of the file's baseline), or a
         ``success=0`` row when ``faces`` is empty."""
         head = f"{frame_index + 1},"
         ts = f"{timestamp:.3f}"
@@ -78,8 +81,9 @@ class OpenFaceWriter:
             values += [f"{v:.1f}" for v in pts[:, 0]] + [f"{v:.1f}" for v in pts[:, 1]]
             if extra is not None:
                 values += ["" if v != v else f"{v:.4g}" for v in extra[i]]
+            tail = self._tail if not baselines or baselines[i] is None else f",{baselines[i]},{self._model}"
             self._out.write(f"{head}{face.track_id},{face.person},{ts},{face.confidence:.3f},1,"
-                            + ",".join(values) + self._tail + "\n")
+                            + ",".join(values) + tail + "\n")
 
     def close(self) -> None:
         """Finish the file and move it to its final name."""
