@@ -5,6 +5,7 @@ line's inputs (files, folders, cameras) into such jobs, and the errors for what 
 """
 from __future__ import annotations
 
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -189,11 +190,13 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
     return result
 
 
-def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str]]:
-    """(job specs, error lines). A folder contributes each of its videos and, if it has images,
-    itself as one image sequence; other files in it are reported, not silently skipped."""
+def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(job specs, error lines, skipped lines). A folder contributes each of its videos and, if it
+    has images, itself as one image sequence; other files in it (notes, earlier CSVs) are said, not
+    silently skipped, but are no failed inputs: the user named the folder, not them."""
     jobs: list[str] = []
     errors: list[str] = []
+    skipped: list[str] = []
     for spec in inputs:
         path = Path(spec)
         if not spec.strip():
@@ -210,14 +213,14 @@ def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str]]:
         files = [p for p in entries if _kind(p) == "file"]
         videos = [p for p in files if p.suffix.lower() in VIDEO_SUFFIXES]
         images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-        errors += [f"{p}: {_kind(p)} (skipped)" for p in entries if p not in files]
-        errors += [f"{p}: not a video or image file (skipped)" for p in files if p not in videos and p not in images]
+        skipped += [f"{p}: {_kind(p)} (skipped)" for p in entries if p not in files]
+        skipped += [f"{p}: not a video or image file (skipped)" for p in files if p not in videos and p not in images]
         jobs += [str(p) for p in videos]
         if images:
             jobs.append(spec)
         if not videos and not images:
             errors.append(f"{path}: folder holds no videos or images")
-    return jobs, errors
+    return jobs, errors, skipped
 
 
 def _kind(path: Path) -> str:
@@ -229,23 +232,31 @@ def _kind(path: Path) -> str:
     return "file" if path.is_file() else "not a regular file"
 
 
-def done_before(path: Path, version: str | None, baseline: str, embeddings: bool = False) -> bool:
-    """Whether ``path`` already holds this input's CSV as this run would write it: a CSV there is
-    complete (results appear whole or not at all), and its ``model`` and ``baseline`` columns name
-    this run's model version and baseline (no model: it has none); with ``embeddings``, its
-    embeddings file is there too. Other settings (``--every``, ``--max-faces``) are not recorded."""
+def done_before(path: Path, spec: str, version: str | None, baseline: str, every: int = 1,
+                embeddings: bool = False) -> bool:
+    """Whether ``path`` already holds input ``spec``'s CSV as this run would write it: its ``model``
+    and ``baseline`` columns name this run's model version and baseline (no model: it has none),
+    its last row is the input's last frame (a damaged input's CSV, kept short, is not done, nor is
+    an input still damaged), and with ``embeddings`` its embeddings file is there too. Settings
+    the CSV does not record (``--max-faces``, ``--detect-every``) are taken to be the same."""
     try:
-        with open(path, newline="", encoding="utf-8") as f:
-            header = [name.strip() for name in f.readline().split(",")]
-            first = f.readline().rstrip("\n").split(",")
-    except (OSError, UnicodeDecodeError):
-        return False
-    if len(first) != len(header) or (embeddings and not embeddings_path(path).is_file()):
+        with open(path, "rb") as f:
+            header = [name.strip() for name in f.readline().decode().split(",")]
+            first = f.readline().decode().rstrip("\n").split(",")
+            f.seek(max(0, path.stat().st_size - 65536))
+            last = int(f.read().decode(errors="replace").rstrip("\n").rsplit("\n", 1)[-1].split(",", 1)[0])
+    except (OSError, UnicodeDecodeError, ValueError):
         return False
     row = dict(zip(header, first))
-    if version is None:
-        return "model" not in row
-    return row.get("model") == version and row.get("baseline") == baseline
+    if len(first) != len(header) or (embeddings and not embeddings_path(path).is_file()) or \
+            (("model" in row) if version is None else (row.get("model"), row.get("baseline")) != (version, baseline)):
+        return False
+    try:
+        with open_source(spec) as source:
+            damaged = source.damage() if hasattr(source, "damage") else None
+            return not damaged and source.frame_count is not None and last > source.frame_count - every
+    except InputError:
+        return False
 
 
 def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:
@@ -264,10 +275,11 @@ def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:
 
 
 def _fit_name(stem: str) -> str:
-    """``stem`` if ``<stem>.csv`` fits a file name (255 bytes), else its start plus a hash of it."""
-    if len(stem.encode()) <= NAME_MAX - len(".csv"):
+    """``stem`` if ``<stem>.csv`` fits a file name (255 bytes), else its start plus a hash of it.
+    A name that is not UTF-8 (an old share's Latin-1 file name) keeps its bytes, as the file system gave them."""
+    raw = os.fsencode(stem)
+    if len(raw) <= NAME_MAX - len(".csv"):
         return stem
     import hashlib
 
-    start = stem.encode()[:NAME_MAX - 20].decode(errors="ignore")
-    return f"{start}~{hashlib.sha1(stem.encode()).hexdigest()[:8]}"
+    return f"{os.fsdecode(raw[:NAME_MAX - 20])}~{hashlib.sha1(raw).hexdigest()[:8]}"

@@ -220,8 +220,8 @@ def cmd_analyze(args) -> int:
     baseline = str(BaselineMode.parse(args.baseline))  # a bad value is one line before any work
     if args.output.suffix.lower() == ".csv" and not args.output.is_dir():
         raise InputError(f"{args.output}: analyze writes one CSV per input into a folder; give a folder (e.g. results)")
-    jobs, errors = plan_jobs(args.inputs)
-    for line in errors:
+    jobs, errors, skipped = plan_jobs(args.inputs)
+    for line in errors + skipped:
         print(f"mf2: {line}", file=sys.stderr)
     if not jobs:
         return 2
@@ -229,6 +229,13 @@ def cmd_analyze(args) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{args.output}: cannot create output folder ({e.strerror})") from None
+    try:  # one line now, not one per input later (a read-only disk, a full one)
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=args.output):
+            pass
+    except OSError as e:
+        raise InputError(f"{args.output}: cannot write in the output folder ({e.strerror or e})") from None
     model = args.model or (default_model_dir() if (default_model_dir() / "model.safetensors").is_file() else None)
     version = None
     if model is not None:
@@ -236,14 +243,17 @@ def cmd_analyze(args) -> int:
 
         version = load_model(model).cfg.version  # a bad --model is one error up front, not one per input
     paths = output_paths(jobs, args.output)
+    done = 0
     if args.skip_done:  # a long batch run again after a stop: what is written stays
         todo = [(job, path) for job, path in zip(jobs, paths)
-                if camera_index(job) is not None or not done_before(path, version, baseline, args.embeddings)]
-        if len(todo) < len(jobs):
-            print(f"{len(jobs) - len(todo)} of {len(jobs)} inputs already written to {args.output} by model "
+                if camera_index(job) is not None
+                or not done_before(path, job, version, baseline, args.every, args.embeddings)]
+        done = len(jobs) - len(todo)
+        if done:
+            print(f"{done} of {len(jobs)} inputs already written to {args.output} by model "
                   f"{version or 'none'} with baseline {baseline}: skipped")
         if not todo:
-            return 0
+            return 1 if errors else 0
         jobs, paths = [list(t) for t in zip(*todo)]
     shared = args.shared_model if args.shared_model is not None else device.startswith("cuda")
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
@@ -271,7 +281,7 @@ def cmd_analyze(args) -> int:
     if received() and not all(r.ok for r in results):  # a camera recording ended by Ctrl-C is complete
         print(f"mf2: stopped by {signal_name(received())}: {written} of {len(jobs)} inputs written", file=sys.stderr)
         return 128 + received()
-    if written == 0:
+    if written == 0 and not done:
         return 2
     return 0 if all(r.ok for r in results) and not errors else 1
 
@@ -612,6 +622,9 @@ def cmd_bench(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not UTF-8 is printed escaped, never a traceback
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     args = build_parser().parse_args(argv)
     if not args.verbose:
         from .quiet import silence_native_stderr

@@ -33,8 +33,8 @@ def cannot_write(path: Path, error: OSError) -> OutputError:
 def _hidden(path: Path, suffix: str) -> Path:
     """``.<name><suffix>`` beside ``path``, or a hash of the name where that would be too long."""
     name = f".{path.name}{suffix}"
-    if len(name.encode()) > NAME_MAX - 24:  # room for the pid and token of temporary names
-        name = f".{hashlib.sha1(path.name.encode()).hexdigest()[:16]}{suffix}"
+    if len(os.fsencode(name)) > NAME_MAX - 24:  # room for the pid and token of temporary names
+        name = f".{hashlib.sha1(os.fsencode(path.name)).hexdigest()[:16]}{suffix}"
     return path.with_name(name)
 
 
@@ -138,7 +138,8 @@ class AtomicOutput:
         try:
             remove_temps(self.path)  # only a dead writer's: a live one would hold the lock
             self._tmp = Path(f"{temp_prefix(self.path)}.{os.getpid()}-{secrets.token_hex(4)}.part")
-            self.file = _create(self._tmp, 0o644, "w", newline="\n", encoding="utf-8")
+            # a file name that is not UTF-8, quoted in a report, is written escaped (\udcfc), never lost
+            self.file = _create(self._tmp, 0o644, "w", newline="\n", encoding="utf-8", errors="backslashreplace")
         except OSError as e:
             self._lock.release()
             raise cannot_write(self.path, e) from None

@@ -118,6 +118,8 @@ class VideoFile(Source):
 
         self.path = regular_file(Path(path))
         self.name = self.path.name
+        if self.path.stat().st_size == 0:
+            raise InputError(f"{self.path}: empty file (0 bytes)")
         self._av = av
         try:
             self._container = av.open(str(self.path))
@@ -139,6 +141,7 @@ class VideoFile(Source):
         self._times: list[float] | None = None
         self.keyframes: list[int] = []  # set with the frame times
         self.listed = 0  # with the frame times: how many frames the file's index lists, where it lists more than the file holds (cut short); else 0
+        self.stated = 0.0  # with the frame times: the seconds the file states, where its frames end well before; else 0
         self.frame_count = len(self.frame_times())
         if self.frame_count == 0:
             self._container.close()
@@ -166,7 +169,30 @@ class VideoFile(Source):
             # short the demuxer stops quietly where the data ends, so compare (a frame's slack)
             declared = self._stream.frames
             self.listed = declared if declared > packets + 1 else 0
+            # a file cut short whose header states its length (Matroska): its frames end well before
+            stated = self._stated_seconds()
+            end = self._times[-1] if self._times else 0.0
+            self.stated = stated if stated and end < stated - max(2.0, 0.1 * stated) else 0.0
         return self._times
+
+    def _stated_seconds(self) -> float | None:
+        """The video's length as the file states it: the stream's own, else the container's where
+        no other stream (a longer sound track) could make it longer; None when not stated."""
+        if self._stream.duration:
+            return float(self._stream.duration * self._stream.time_base)
+        if self._container.duration and len(self._container.streams) == 1:
+            return self._container.duration / 1_000_000
+        return None
+
+    def damage(self) -> str | None:
+        """Why the file holds fewer frames than it states (cut short), seen without decoding; None if not."""
+        self.frame_times()
+        if self.listed:
+            return f"{self.path}: truncated video: its index lists {self.listed} frames, the file holds {len(self._times)}"
+        if self.stated:
+            return (f"{self.path}: truncated video: the file states {self.stated:.1f} s, its frames end at "
+                    f"{self._times[-1]:.1f} s")
+        return None
 
     def __iter__(self) -> Iterator[Frame]:
         return self.frames()
@@ -191,9 +217,8 @@ class VideoFile(Source):
             raise InputError(f"{self.path}: corrupt or truncated video {where} ({_reason(e)})") from None
         if index is not None and index + 1 < len(times) - 1:
             raise InputError(f"{self.path}: truncated video: decoded {index + 1} of {len(times)} frames")
-        if self.listed:
-            raise InputError(f"{self.path}: truncated video: its index lists {self.listed} frames, the file holds "
-                             f"{len(times)}")
+        if self.damage():
+            raise InputError(self.damage())
 
     def close(self) -> None:
         self._container.close()

@@ -71,6 +71,30 @@ def test_a_batch_run_again_skips_what_it_wrote_with_the_same_model_and_baseline(
     assert run.returncode == 0 and (out / "first.csv").stat().st_mtime_ns != written
     assert {r["baseline"] for r in read_rows(out / "first.csv")[1]} == {"none"}
 
+    from core.analyze import done_before
+
+    assert done_before(out / "second.csv", str(second), version, "auto")
+    assert not done_before(out / "second.csv", str(second), "mf2-other", "auto")
+    assert not done_before(out / "second.csv", str(second), version, "auto", embeddings=True)  # none written
+    lines = (out / "second.csv").read_text().splitlines()
+    (out / "second.csv").write_text("\n".join(lines[:8]) + "\n")  # kept short, as after damage at frame 7
+    assert not done_before(out / "second.csv", str(second), version, "auto")
+
+
+def test_a_file_name_that_is_not_utf8_is_analysed_like_any_other(tmp_path, face_clip):
+    """Old shares hold Latin-1 names (M\xfcller): the CSV keeps the name's bytes, the run goes on."""
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(face_clip, os.fsdecode(bytes(folder) + b"/Sitzung_M\xfcller.mp4"))
+    shutil.copy(face_clip, folder / "other.mp4")
+    run = mf2("analyze", folder, "-o", tmp_path / "out")
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+    assert sorted(os.listdir(bytes(tmp_path / "out"))) == [b"Sitzung_M\xfcller.csv", b"other.csv"]
+    report = mf2("report", os.fsdecode(bytes(tmp_path / "out") + b"/Sitzung_M\xfcller.csv"), "-o", tmp_path / "r.html")
+    assert report.returncode == 0, report.stderr
+
 
 def test_header_matches_real_openface_file(tmp_path, face_clip):
     if not SHARED_DATA.is_dir():
@@ -120,6 +144,18 @@ def test_bad_inputs_get_one_line_each_and_good_ones_still_run(tmp_path, face_cli
     assert len(lines) == 5
     assert (out / "face.csv").is_file() and (out / "inside.csv").is_file()
     assert not list(out.glob("*.part"))
+
+
+def test_other_files_in_a_folder_are_said_but_fail_nothing(tmp_path, face_clip):
+    """A session folder holds notes and earlier results beside its videos: said, and the exit
+    status still tells a batch script that every video was done."""
+    folder = tmp_path / "session"
+    folder.mkdir()
+    shutil.copy(face_clip, folder / "take1.mp4")
+    (folder / "notes.txt").write_text("calm participant")
+    run = mf2("analyze", folder, "-o", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == f"mf2: {folder / 'notes.txt'}: not a video or image file (skipped)\n"
 
 
 def test_nothing_processable_exits_2(tmp_path):

@@ -47,6 +47,10 @@ def test_text_file_named_mp4(tmp_path):
     fake.write_text("this is not a video\n")
     with pytest.raises(InputError, match=r"notes\.mp4: not a readable video"):
         open_source(fake)
+    empty = tmp_path / "empty.mp4"  # a copy that never started
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match=r"empty\.mp4: empty file \(0 bytes\)"):
+        open_source(empty)
 
 
 def test_damaged_video_reports_the_frame_it_broke_after(tmp_path, face_clip):
@@ -101,6 +105,33 @@ def test_a_video_cut_short_behind_an_index_at_its_front_is_reported_after_its_fr
                 seen.append(frame.index)
     assert seen == list(range(held))  # every frame that is there, then the error
     assert str(e.value) == f"{cut}: truncated video: its index lists 30 frames, the file holds {held}"
+
+
+def test_a_matroska_file_cut_short_says_so(tmp_path):
+    """Matroska states its length in its header; a copy cut in half holds half the frames, quietly
+    to the demuxer: the file's stated length against where its frames end tells."""
+    import av
+
+    whole, cut = tmp_path / "whole.mkv", tmp_path / "cut.mkv"
+    rng = np.random.default_rng(0)
+    with av.open(str(whole), "w") as out:
+        stream = out.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        for _ in range(250):  # 10 s of noise
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rng.integers(0, 255, (120, 160, 3), np.uint8),
+                                                                   format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+    with open_source(whole) as source:
+        assert source.damage() is None and len(list(source)) == 250
+    with open_source(cut) as source:
+        message = source.damage()
+        assert message.startswith(f"{cut}: truncated video: the file states 10.0 s, its frames end at ")
+        with pytest.raises(InputError, match="the file states 10.0 s"):
+            for _ in source:
+                pass
 
 
 class DroppingDecoder:
