@@ -5,6 +5,7 @@ line's inputs (files, folders, cameras) into such jobs, and the errors for what 
 """
 from __future__ import annotations
 
+import json
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from .baseline import baseline_key
 from .search import embeddings_path, write_embeddings
 from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
-from .outputs import NAME_MAX, OutputError, cannot_write
+from .outputs import NAME_MAX, OutputError, cannot_write, write_durably
 from .pipeline import analysed_frames
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
@@ -259,15 +260,47 @@ def done_before(path: Path, spec: str, version: str | None, baseline: str, every
         return False
 
 
-def output_paths(jobs: list[str], out_dir: Path) -> list[Path]:
-    """One CSV per job, named after the input; repeated names get a numeric suffix."""
+INPUTS_FILE = ".mf2-inputs.json"  # in an output folder: which input each CSV there was written from
+
+
+def input_identity(spec: str) -> str:
+    """What names an input across runs: its absolute path (a camera: its spec)."""
+    return spec if camera_index(spec) is not None else str(Path(spec).absolute())
+
+
+def written_inputs(out_dir: Path) -> dict[str, str]:
+    """CSV name -> the input it was written from, as earlier runs recorded (empty if none did)."""
+    try:
+        data = json.loads((Path(out_dir) / INPUTS_FILE).read_text(encoding="utf-8"))
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def record_inputs(out_dir: Path, written: dict[str, str]) -> None:
+    """Add CSV name -> input pairs to the folder's record (best effort: a folder that cannot take
+    it keeps its CSVs, and the next run names its outputs as before)."""
+    if written:
+        try:
+            text = json.dumps({**written_inputs(out_dir), **written}, indent=0, sort_keys=True)
+            write_durably(Path(out_dir) / INPUTS_FILE, text.encode())
+        except OSError:
+            pass
+
+
+def output_paths(jobs: list[str], out_dir: Path, taken: dict[str, str] | None = None) -> list[Path]:
+    """One CSV per job, named after the input; repeated names get a numeric suffix, as does a name
+    whose CSV in ``out_dir`` was written from another input (``taken``: `written_inputs`), so
+    that one participant's ``session.mp4`` never replaces another's results."""
     used: set[str] = set()
+    taken = taken or {}
     paths = []
     for spec in jobs:
         index = camera_index(spec)
         stem = f"camera{index}" if index is not None else (Path(spec).stem if Path(spec).is_file() else Path(spec).name)
+        me = input_identity(spec)
         name, n = _fit_name(stem), 2
-        while name in used:
+        while name in used or taken.get(f"{name}.csv", me) != me:
             name, n = _fit_name(f"{stem}_{n}"), n + 1
         used.add(name)
         paths.append(out_dir / f"{name}.csv")

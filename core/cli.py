@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_analyze(args) -> int:
-    from .analyze import AnalyzeOptions, done_before, output_paths, plan_jobs
+    from .analyze import (AnalyzeOptions, done_before, input_identity, output_paths, plan_jobs, record_inputs,
+                          written_inputs)
     from .video import camera_index
     from .batch import run_jobs
     from .device import resolve_device
@@ -242,7 +243,12 @@ def cmd_analyze(args) -> int:
         from .training.checkpoint import load_model
 
         version = load_model(model).cfg.version  # a bad --model is one error up front, not one per input
-    paths = output_paths(jobs, args.output)
+    taken = written_inputs(args.output)
+    paths = output_paths(jobs, args.output, taken)
+    for job, path in zip(jobs, paths):
+        first = output_paths([job], args.output)[0]
+        if first != path and first.name in taken and taken[first.name] != input_identity(job):
+            print(f"mf2: {job}: {first} holds the results of {taken[first.name]}; writing {path.name}", file=sys.stderr)
     done = 0
     if args.skip_done:  # a long batch run again after a stop: what is written stays
         todo = [(job, path) for job, path in zip(jobs, paths)
@@ -268,6 +274,7 @@ def cmd_analyze(args) -> int:
     else:
         results = run_jobs(jobs, paths, options, args.workers, display)
     display.clear()
+    record_inputs(args.output, {Path(r.output).name: input_identity(r.input) for r in results if r.output})
     written = 0
     for r in results:
         for note in r.notes:

@@ -91,9 +91,26 @@ def test_a_file_name_that_is_not_utf8_is_analysed_like_any_other(tmp_path, face_
     shutil.copy(face_clip, folder / "other.mp4")
     run = mf2("analyze", folder, "-o", tmp_path / "out")
     assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
-    assert sorted(os.listdir(bytes(tmp_path / "out"))) == [b"Sitzung_M\xfcller.csv", b"other.csv"]
+    assert sorted(os.listdir(bytes(tmp_path / "out"))) == [b".mf2-inputs.json", b"Sitzung_M\xfcller.csv", b"other.csv"]
     report = mf2("report", os.fsdecode(bytes(tmp_path / "out") + b"/Sitzung_M\xfcller.csv"), "-o", tmp_path / "r.html")
     assert report.returncode == 0, report.stderr
+
+
+def test_same_named_recordings_of_two_participants_never_replace_each_others_results(tmp_path, face_clip):
+    """P01/session.mp4 analysed, then in a later run P02/session.mp4 into the same folder."""
+    p01, p02, out = tmp_path / "P01", tmp_path / "P02", tmp_path / "out"
+    for folder in (p01, p02):
+        folder.mkdir()
+        shutil.copy(face_clip, folder / "session.mp4")
+    assert mf2("analyze", p01 / "session.mp4", "-o", out).returncode == 0
+    first = (out / "session.csv").read_bytes()
+    run = mf2("analyze", p02 / "session.mp4", "-o", out)
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == (f"mf2: {p02 / 'session.mp4'}: {out / 'session.csv'} holds the results of "
+                          f"{p01 / 'session.mp4'}; writing session_2.csv\n")
+    assert (out / "session.csv").read_bytes() == first and (out / "session_2.csv").is_file()
+    run = mf2("analyze", p02 / "session.mp4", p01 / "session.mp4", "-o", out, "--skip-done")  # each to its own
+    assert run.returncode == 0 and run.stdout.startswith("2 of 2 inputs already written"), run.stdout + run.stderr
 
 
 def test_header_matches_real_openface_file(tmp_path, face_clip):

@@ -83,7 +83,7 @@ def test_the_cluster_writes_what_a_local_run_writes(tmp_path, cluster, face_clip
     assert local.returncode == 1, local.stderr
     assert (remote.returncode, remote.stderr) == (local.returncode, local.stderr)
     assert remote.stdout == local.stdout.replace(str(tmp_path / "local"), str(tmp_path / "ray"))
-    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["blank.csv", "face.csv"]  # nothing else
+    assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == [".mf2-inputs.json", "blank.csv", "face.csv"]  # nothing else
     for name in ("blank.csv", "face.csv"):
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
 

@@ -59,7 +59,7 @@ def test_bad_inputs_are_one_line_each_and_the_others_are_analysed(tmp_path, face
         f"mf2: {huge}: 30000x30000 pixels is over the limit of {MAX_PIXELS / 1e6:.0f} megapixels (scale it down first)",
         f"mf2: {fifo}: not a regular file (a FIFO)",
     ]), lines
-    assert sorted(p.name for p in out.iterdir()) == ["face.csv", "photos.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "face.csv", "photos.csv"]
     assert {r["success"] for r in read_rows(out / "photos.csv")[1]} == {"1"}
 
 

@@ -128,7 +128,7 @@ def test_ctrl_c_on_one_worker_keeps_the_earlier_csv(tmp_path, long_clips):
     assert rc == 130
     assert "first.mp4: stopped by Ctrl-C after" in stderr and "Traceback" not in stderr
     assert (out / "first.csv").read_bytes() == earlier
-    assert sorted(p.name for p in out.iterdir()) == ["first.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "first.csv"]
 
 
 def test_a_crashed_worker_costs_its_input_alone(tmp_path, long_clips):
@@ -143,7 +143,7 @@ def test_a_crashed_worker_costs_its_input_alone(tmp_path, long_clips):
     assert "first.mp4: the worker analysing it crashed (SIGSEGV inside a native library); nothing written" in stderr
     assert f"{out / 'second.csv'}: 500 frames" in stdout
     assert len(read_rows(out / "second.csv")[1]) == 500
-    assert sorted(p.name for p in out.iterdir()) == ["second.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "second.csv"]
 
 
 def test_two_runs_on_one_output_never_interleave(tmp_path, long_clips):
@@ -170,7 +170,7 @@ def test_a_locked_output_is_one_line_and_the_next_input_goes_on(tmp_path, face_c
         lock.release()
     assert run.returncode == 1
     assert run.stderr.strip() == f"mf2: {out / 'face.csv'}: another mf2 run is writing it (pid {os.getpid()}); not written"
-    assert sorted(p.name for p in out.iterdir()) == ["first.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "first.csv"]
 
 
 def test_write_failures_are_one_line_each_then_the_next_input(tmp_path, face_clip, long_clips):
