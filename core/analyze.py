@@ -107,7 +107,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
     # with a neutral segment, rows wait until it has been seen, then are read against it
     held: list | None = [] if scorer and scorer.baseline.kind == "segment" else None
     # with a neutral segment: who was analysed, and who was seen in it (read against it; the rest as with auto)
-    seen, in_segment = (set(), set()) if held is not None else (None, set())
+    seen, in_segment = (set(), set()) if held is not None else (None, None)
 
     def release() -> None:
         nonlocal held
@@ -141,7 +141,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                         if analysed.timestamp > scorer.baseline.end:
                             release()
                     else:
-                        write_result(writer, analysed, aus, emotions, in_segment if seen is not None else None)
+                        write_result(writer, analysed, aus, emotions, in_segment)
                     result.frames += 1
                     result.face_frames += bool(analysed.faces)
                     if progress and (result.frames % 8 == 0 or result.frames == expected):

@@ -99,8 +99,9 @@ def write_report(result: Result, path: Path, segments: Sequence[Segment] = (), m
                  validation: Validation | None = None) -> None:
     """Write the report of ``result`` to ``path``, complete or not at all (OutputError, one line,
     on failure). ``model_version``: the model that wrote the CSV (`recorded_model`, or the
-    version of a folder the user names for an older CSV; None: shown as unknown); ``made``: the time to print (default now); ``stats``: the
-    figures when the caller has them already (`compute_statistics` of the same segments);
+    version of a folder the user names for an older CSV; None: shown as unknown); ``made``: the
+    time to print (default now); ``stats``: the figures when the caller has them already
+    (`compute_statistics` of the same segments);
     ``validation``: the check figures of the model (`core.validation`), shown where they are that
     model's."""
     text = render_report(result, segments, model_version, made, stats, validation)

@@ -138,8 +138,6 @@ def _read_csv(path: Path) -> list[Segment]:
                 continue
             raise InputError(f"{path}: line {line}: {start!r} or {end!r} is not a time "
                              "(seconds, MM:SS.mmm or HH:MM:SS.mmm)") from None
-        if not name:
-            raise InputError(f"{path}: line {line}: the segment has no name")
         segments.append(_segment(path, f"line {line}", name, *times))
     if not segments:
         raise InputError(f"{path}: no segments in it (rows of name,start,end)")

@@ -217,8 +217,9 @@ class VideoFile(Source):
             raise InputError(f"{self.path}: corrupt or truncated video {where} ({_reason(e)})") from None
         if index is not None and index + 1 < len(times) - 1:
             raise InputError(f"{self.path}: truncated video: decoded {index + 1} of {len(times)} frames")
-        if self.damage():
-            raise InputError(self.damage())
+        damage = self.damage()
+        if damage:
+            raise InputError(damage)
 
     def close(self) -> None:
         self._container.close()

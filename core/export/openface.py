@@ -55,7 +55,7 @@ class OpenFaceWriter:
         self.path = Path(path)
         self._out = AtomicOutput(self.path)
         self._n_extra = 2 * len(au_columns) + len(emotions) + (baseline is not None)
-        self._baseline, self._model = baseline, model.replace(",", " ")
+        self._model = model.replace(",", " ")
         self._tail = f",{baseline},{self._model}" if baseline is not None else ""
         try:
             self._out.write(", ".join(openface_columns(au_columns, emotions, baseline is not None)) + "\n")
