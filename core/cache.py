@@ -13,7 +13,7 @@ from .analysis import Analysis
 from .errors import InputError
 from .faces.tracker import DETECT_EVERY
 
-READINGS = 2  # 2: a person's first rows in a file are settled (core.model.settle)
+READINGS = 3  # 2: a person's first rows in a file are settled (core.model.settle); 3: hands cover regions
 
 
 def cache_dir() -> Path:

@@ -30,12 +30,12 @@ CKPLUS = ROOT.parent / "shared" / "data" / "ckplus"
 def main() -> None:
     from core.cli import default_model_dir
     from core.faces import FaceTracker
-    from core.faces.regions import REGIONS
+    from core.faces.regions import REGIONS, region_cover
     from core.model.model import MF2
     from core.model.transform import face_input, to_input
     from core.quiet import silence_native_stderr
     from core.training.checkpoint import load_model, save_model
-    from core.training.occlusion import (cheek_patch, coverage, image_shots, labels_of, measurement_occluder,
+    from core.training.occlusion import (cheek_patch, image_shots, labels_of, measurement_occluder,
                                          region_embeddings, set_false_alarms, train_visibility, training_occluder,
                                          video_shots)
     from video_au_check import DEV, REPORT
@@ -81,7 +81,7 @@ def main() -> None:
                 other = shots[rng.integers(len(shots))]
                 rgb, mask = training_occluder(shot, rng, other if other.person != shot.person else shots[0])
                 faces.append((rgb, shot.landmarks))
-                labels.append(labels_of(coverage(mask, shot.landmarks)))
+                labels.append(labels_of(region_cover(mask, shot.landmarks)))
         return region_embeddings(model, faces), np.stack(labels)
 
     x, y = occluded(train, args.copies)
@@ -106,7 +106,7 @@ def main() -> None:
     report = {clip: video_shots(VIDEOS / clip, 10, clip) for clip in REPORT}
     skins = {clip: cheek_patch(shots[0]) for clip, shots in report.items()}
     results = {}
-    with FaceTracker(max_faces=1, static=True) as tracker:
+    with FaceTracker(max_faces=1, static=True, hands=False) as tracker:
         for kind in ("clean", "sunglasses", "hand"):
             probs, labels, lost = [], [], 0
             for clip, shots in report.items():
@@ -124,7 +124,7 @@ def main() -> None:
                     with torch.no_grad():
                         logits = model(to_input(crop[None], "cpu"), torch.as_tensor(centres[None]))["visible_logits"]
                     probs.append(torch.sigmoid(logits)[0].numpy())
-                    labels.append(labels_of(coverage(mask, shot.landmarks)))
+                    labels.append(labels_of(region_cover(mask, shot.landmarks)))
             probs, labels = np.stack(probs), np.stack(labels)
             cov, vis = rates(probs, labels)
             per_region = {n: round(float((probs[:, r] < 0.5)[labels[:, r] == 1].mean()), 3)

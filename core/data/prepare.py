@@ -66,7 +66,7 @@ def _crop_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, l
     from ..model.transform import crop_input, face_input
 
     images, centers, aligned, geometry, errors = [], [], [], [], []
-    with FaceTracker(static=True, min_confidence=0.3) as tracker:
+    with FaceTracker(static=True, min_confidence=0.3, hands=False) as tracker:
         for s in samples:
             try:
                 pixels = s.pixels if s.pixels is not None else read_image(Path(s.source))

@@ -28,7 +28,7 @@ class VideoFaces:
 def video_faces(video: Path, wanted: set[int], size: int, baseline: BaselineMode = BaselineMode("auto")) -> VideoFaces:
     """The largest face of each ``wanted`` frame of a one-person clip (frames without a face are left out)."""
     times, values, kept = [], [], {}
-    with open_source(str(video)) as source, FaceTracker(max_faces=1) as tracker:
+    with open_source(str(video)) as source, FaceTracker(max_faces=1, hands=False) as tracker:
         for frame in source:
             faces = tracker.process(frame.rgb)
             if not faces:

@@ -245,7 +245,7 @@ def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
                 crop = decode_image(read_file(row.image, path.parent), row.image)
                 landmarks = row.landmarks
                 if landmarks is None:
-                    tracker = tracker or FaceTracker(static=True, min_confidence=0.3)
+                    tracker = tracker or FaceTracker(static=True, min_confidence=0.3, hands=False)
                     faces = tracker.process(crop)
                     if not faces:
                         raise InputError(f"no face found in {row.image.name}")

@@ -31,12 +31,26 @@ REGIONS: dict[str, tuple[tuple[int, ...], ...]] = {
     "chin": ((18, 83, 313, 200, 199, 175, 152, 148, 377, 208, 428, 201, 421, 32, 262, 171, 396),),
     "jaw": ((57, 287, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 58),),
 }
+COVERED = 0.5  # share of a region hidden from which it counts as covered (the visibility head's labels, hands)
 
 
 def region_polygons(points: np.ndarray, region: str) -> list[np.ndarray]:
     """Convex polygons (each (K, 2) float32, in the coordinates of ``points``) of one region."""
     xy = np.ascontiguousarray(points[:, :2], dtype=np.float32)
     return [cv2.convexHull(xy[list(patch)]).reshape(-1, 2) for patch in REGIONS[region]]
+
+
+def region_cover(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(n_regions,) share of each region's patches (``points`` in the mask's pixels) that
+    ``mask`` (H, W bool) covers."""
+    out = np.zeros(len(REGIONS))
+    for r, name in enumerate(REGIONS):
+        area = np.zeros(mask.shape, np.uint8)
+        for polygon in region_polygons(points, name):
+            cv2.fillConvexPoly(area, np.round(polygon).astype(np.int32), 1)
+        inside = area.astype(bool)
+        out[r] = (mask & inside).sum() / max(inside.sum(), 1)
+    return out
 
 
 _PATCHES = [patch for patches in REGIONS.values() for patch in patches]

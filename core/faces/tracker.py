@@ -12,12 +12,14 @@ re-detection and smooths jitter) works inside a crop that follows the face.
 A track is one face in one shot: at a shot cut (`cuts.py`) every track ends, and a track whose
 face changes colour at once between two frames (`FACE_JUMP`: someone else now sits where the
 face was) ends there, the face going on under a new id. Each face carries its look
-(`appearance.py`), from which core.faces.people tells whether a new track is someone seen before.
+(`appearance.py`), from which core.faces.people tells whether a new track is someone seen before,
+and the regions a hand covers (`hands.py`).
 """
 from __future__ import annotations
 
 import ctypes
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import cv2
@@ -25,6 +27,7 @@ import numpy as np
 
 from .appearance import Appearance, appearance, chi_square
 from .cuts import CutDetector
+from .hands import HandFinder, hand_cover
 from .landmarks import ibug68
 from .pose import HeadPose, estimate_pose
 from .tracking import IdAssigner, box_iou
@@ -51,6 +54,7 @@ class Face:
     pose: HeadPose
     appearance: Appearance | None = None  # its look in this frame (video), evidence of who it is
     person: int = -1         # who it is, across tracks (core.faces.people); -1: not decided
+    covered: tuple[str, ...] = ()  # regions a hand covers (core.faces.hands): their AUs are not read
 
     @property
     def points68(self) -> np.ndarray:
@@ -61,11 +65,13 @@ class FaceTracker:
     """Finds and tracks faces frame after frame. Not thread-safe; one per worker."""
 
     def __init__(self, max_faces: int = 8, static: bool = False, min_confidence: float = 0.5,
-                 start_confidence: float = 0.7, detect_every: int = DETECT_EVERY):
+                 start_confidence: float = 0.7, detect_every: int = DETECT_EVERY, hands: bool = True):
         """``static=True`` treats every frame as an unrelated photo (image folders, stills). In
         video the detectors run every ``detect_every`` frames; in between each tracked face is
         followed by its own mesh in a crop moved with its landmarks (as MediaPipe's face mesh
-        does), and a new face is picked up at the next detection (1: detect on every frame)."""
+        does), and a new face is picked up at the next detection (1: detect on every frame).
+        ``hands``: say which regions of each face a hand covers (`Face.covered`); training data,
+        which never reads that, leaves it out."""
         import mediapipe as mp  # heavy import kept out of `core` import time
 
         self._mp = mp
@@ -82,6 +88,11 @@ class FaceTracker:
         self._since_detection = 0
         self._cuts = CutDetector()
         self._colours: dict[int, np.ndarray] = {}  # track id -> its face's colours when last seen
+        self._hands = HandFinder(static) if hands else None
+        # video: a frame's hands are looked for on a thread of their own while its faces are found
+        # (MediaPipe lets go of Python's lock), next to the faces of the frame before
+        self._hand_thread = ThreadPoolExecutor(1, "hands") if hands and not static else None
+        self._boxes: list[np.ndarray] = []  # the faces of the frame before
 
     def _mesh_for(self, track_id: int):
         key = -1 if self.static else track_id
@@ -95,7 +106,9 @@ class FaceTracker:
         """Faces in one RGB uint8 frame, sorted by track id; in video each with its look."""
         rgb = np.ascontiguousarray(rgb)
         if self.static:
-            return self._found(rgb)
+            faces = self._found(rgb)
+            return self._with_hands(faces, self._hands.find(rgb, [f.box for f in faces]) if self._hands else [])
+        hands = self._hand_thread.submit(self._hands.find, rgb, self._boxes) if self._hands else None
         if self._cuts.cut(rgb):
             self._end(self._ids.active_ids)
         faces = [replace(f, appearance=appearance(rgb, f.landmarks)) for f in self._found(rgb)]
@@ -104,7 +117,13 @@ class FaceTracker:
             if before is not None and chi_square(before, face.appearance.colours) > FACE_JUMP:
                 faces[i] = replace(face, track_id=self._renew(face.track_id))
             self._colours[faces[i].track_id] = faces[i].appearance.colours
-        return sorted(faces, key=lambda f: f.track_id)
+        self._boxes = [f.box for f in faces]
+        return sorted(self._with_hands(faces, hands.result() if hands else []), key=lambda f: f.track_id)
+
+    @staticmethod
+    def _with_hands(faces: list[Face], hands: list[np.ndarray]) -> list[Face]:
+        """The faces, each with the regions the hands cover."""
+        return [replace(f, covered=hand_cover(f.landmarks, hands)) for f in faces] if hands else faces
 
     def _end(self, track_ids) -> None:
         """End these tracks now: the next detection starts new ones for their faces."""
@@ -244,6 +263,10 @@ class FaceTracker:
     def close(self) -> None:
         for detector in self._detectors:
             detector.close()
+        if self._hand_thread is not None:
+            self._hand_thread.shutdown()
+        if self._hands is not None:
+            self._hands.close()
         for mesh in self._meshes.values():
             mesh.close()
         self._meshes.clear()

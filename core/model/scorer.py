@@ -33,6 +33,7 @@ GEOMETRIC_AUS = (43, 45)
 GATE_SOFTNESS = 0.01   # eye-distances over which a FACS gate opens
 GEOMETRY_WEIGHTS = ("au_geometry", "au_geometry_mask", "emotion_geometry")  # what scoring needs of the weights
 BLOCK = 4096           # faces read again together (`recalibrate`): bounds the memory it takes
+HAND_COVERED = -10.0   # the visible logit of a region a hand covers (core.faces.hands): covered under 0
 BATCH = 8              # faces per model call in file analysis (measured: 8.5 ms a face alone, 4.8 in eights)
 
 
@@ -56,6 +57,7 @@ class FaceInputs:
     crops: np.ndarray    # (F, S, S) uint8 aligned grey crops
     centers: np.ndarray  # (F, N_PATCHES, 2) patch centres in 0..1
     checks: np.ndarray   # (F,) the weakest of each face's size, sharpness and pose checks
+    hands: np.ndarray    # (F, n_regions) bool: regions a hand covers (`Face.covered`)
 
 
 class FaceScorer:
@@ -152,15 +154,17 @@ class FaceScorer:
         size = self.cfg.input_size
         if not faces:
             return FaceInputs(np.zeros((0, size, size), np.uint8), np.zeros((0, len(PATCH_REGION), 2), np.float32),
-                              np.zeros(0))
+                              np.zeros(0), np.zeros((0, len(self._regions)), bool))
         crops, centers = zip(*(face_input(rgb, f.landmarks, size) for f in faces))
         checks = [min(face_quality(f.landmarks, f.pose, crop).values()) for f, crop in zip(faces, crops)]
-        return FaceInputs(np.stack(crops), np.stack(centers), np.array(checks, np.float64))
+        hands = [[r in f.covered for r in self._regions] for f in faces]
+        return FaceInputs(np.stack(crops), np.stack(centers), np.array(checks, np.float64), np.array(hands, bool))
 
     def read(self, inputs: FaceInputs | list[FaceInputs], batch: int | None = BATCH) -> np.ndarray:
         """(F, ``read_size``) what the pixels say of each face, read at its neutral geometry: the AU
         logits (``model_aus``), the emotion logits, each region's visible logit (models with a
-        visibility head) and the weakest of the size, sharpness and pose checks (core.faces.quality):
+        visibility head; a region a hand covers reads `HAND_COVERED`, whatever the head says) and
+        the weakest of the size, sharpness and pose checks (core.faces.quality):
         the raw reading, ``raw_size`` values; then the unit face embedding (free-text search).
 
         The faces (of one frame or of several) go through the model ``batch`` at a time, the last
@@ -178,6 +182,7 @@ class FaceScorer:
         crops = np.concatenate([p.crops for p in parts])
         centers = np.concatenate([p.centers for p in parts])
         checks = np.concatenate([p.checks for p in parts])
+        hands = np.concatenate([p.hands for p in parts])
         n = len(crops)
         if n == 0:
             return np.zeros((0, self.read_size))
@@ -200,6 +205,9 @@ class FaceScorer:
             outputs.append(np.concatenate(got, 1)[:min(step, n - start)])
         out = np.concatenate(outputs).astype(np.float64)
         out[:, self.raw_size - 1] = checks
+        visible = out[:, len(self.model_aus) + len(self.emotions):self.raw_size - 1]
+        if visible.shape[1] == hands.shape[1]:  # models without the visibility head have no place for it
+            visible[hands] = np.minimum(visible[hands], HAND_COVERED)
         return out
 
     def read_faces(self, rgb: np.ndarray, faces: list[Face], batch: int | None = BATCH) -> np.ndarray:

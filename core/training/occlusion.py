@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from ..faces import FaceTracker
-from ..faces.regions import REGIONS, region_polygons
+from ..faces.regions import COVERED
 from ..model.model import MF2
 from ..model.transform import face_input, to_input
 from ..video import open_source, read_image
 
-COVERED, CLEAR = 0.5, 0.1
+CLEAR = 0.1  # a region this little hidden counts as visible; between it and COVERED, not used
 RIGHT_EYE, LEFT_EYE, MOUTH = (33, 133, 159, 145), (362, 263, 386, 374), (61, 291, 0, 17)
 
 
@@ -49,7 +49,7 @@ def _cut(rgb: np.ndarray, landmarks: np.ndarray, person: str) -> Shot:
 def video_shots(video: Path, every: int, person: str) -> list[Shot]:
     """The largest face of every ``every``-th frame."""
     shots = []
-    with open_source(str(video)) as source, FaceTracker(max_faces=1) as tracker:
+    with open_source(str(video)) as source, FaceTracker(max_faces=1, hands=False) as tracker:
         for frame in source:
             faces = tracker.process(frame.rgb)
             if faces and frame.index % every == 0:
@@ -59,25 +59,13 @@ def video_shots(video: Path, every: int, person: str) -> list[Shot]:
 
 def image_shots(paths: list[Path], persons: list[str]) -> list[Shot]:
     shots = []
-    with FaceTracker(max_faces=1, static=True) as tracker:
+    with FaceTracker(max_faces=1, static=True, hands=False) as tracker:
         for path, person in zip(paths, persons):
             rgb = read_image(path)
             faces = tracker.process(rgb)
             if faces:
                 shots.append(_cut(rgb, faces[0].landmarks, person))
     return shots
-
-
-def coverage(mask: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
-    """(n_regions,) share of each region's polygons that ``mask`` (H, W bool) covers."""
-    out = np.zeros(len(REGIONS))
-    for r, name in enumerate(REGIONS):
-        area = np.zeros(mask.shape, np.uint8)
-        for polygon in region_polygons(landmarks, name):
-            cv2.fillConvexPoly(area, np.round(polygon).astype(np.int32), 1)
-        inside = area.astype(bool)
-        out[r] = (mask & inside).sum() / max(inside.sum(), 1)
-    return out
 
 
 def labels_of(cover: np.ndarray) -> np.ndarray:
