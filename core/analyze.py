@@ -17,7 +17,7 @@ from .baseline import baseline_key
 from .search import embeddings_path, write_embeddings
 from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
-from .outputs import NAME_MAX, OutputError, cannot_write, write_durably
+from .outputs import NAME_MAX, FileLock, OutputBusy, OutputError, cannot_write, write_durably
 from .pipeline import analysed_frames
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
@@ -39,6 +39,7 @@ class AnalyzeOptions:
     shared_model: bool = False      # several workers: one process reads all their faces (core.model_server)
     threads: int = 2                # per worker: faces and model side by side (2) or on one thread (1)
     embeddings: bool = False        # also write each face's embedding beside the CSV (core.search)
+    skip_done: bool = False         # leave an input to another run that wrote it or is writing it (`--skip-done`)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class JobResult:
     frames: int = 0             # frames analysed
     face_frames: int = 0        # of which with at least one face
     error: str | None = None    # one line; with `output` set, the rows before the damage were kept
+    skipped: str | None = None  # one line: left to another run, which wrote it or is writing it (`skip_done`)
     notes: list[str] = field(default_factory=list)  # one line each: images skipped and similar
 
     @property
@@ -102,7 +104,17 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                             scorer.version if scorer else None)
     except InputError as e:
         source.close()
-        result.error = str(e)
+        if options.skip_done and isinstance(e, OutputBusy):
+            result.skipped = f"{out_path}: another mf2 run is writing it{e.who}; left to it"
+        else:
+            result.error = str(e)
+        return result
+    # a run going through the same inputs beside this one may have written it since the run began
+    if options.skip_done and done_before(out_path, spec, scorer.version if scorer else None,
+                                         str(scorer.baseline) if scorer else "", options.every, options.embeddings):
+        writer.discard()
+        source.close()
+        result.skipped = f"{out_path}: written meanwhile by another mf2 run; skipped"
         return result
     # with a neutral segment, rows wait until it has been seen, then are read against it
     held: list | None = [] if scorer and scorer.baseline.kind == "segment" else None
@@ -281,11 +293,17 @@ def record_inputs(out_dir: Path, written: dict[str, str]) -> None:
     """Add CSV name -> input pairs to the folder's record (best effort: a folder that cannot take
     it keeps its CSVs, and the next run names its outputs as before)."""
     if written:
+        try:  # runs side by side (--skip-done) each add theirs: one at a time
+            lock = FileLock(Path(out_dir) / f"{INPUTS_FILE}.lock", "").acquire(wait=True)
+        except OutputError:
+            return
         try:
             text = json.dumps({**written_inputs(out_dir), **written}, indent=0, sort_keys=True)
             write_durably(Path(out_dir) / INPUTS_FILE, text.encode())
         except OSError:
             pass
+        finally:
+            lock.release()
 
 
 def output_paths(jobs: list[str], out_dir: Path, taken: dict[str, str] | None = None) -> list[Path]:

@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="for cameras: stop after this long (default: until Ctrl-C)")
     a.add_argument("--skip-done", action="store_true",
                    help="leave out inputs whose CSV is already in OUT, written by the same model and baseline "
-                        "(a long batch run again after a stop); give the other settings as before")
+                        "(a long batch run again after a stop), or that another run with --skip-done is writing: "
+                        "runs started side by side share the inputs; give the other settings as before")
     a.add_argument("--embeddings", action="store_true",
                    help="also write OUT/<name>.embeddings.npz, each face's embedding, so that `mf2 search` can "
                         "search the CSV by description (about 0.5 KB a face)")
@@ -265,7 +266,7 @@ def cmd_analyze(args) -> int:
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
                              model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every,
                              chunk_s=args.chunk, threads=args.threads, shared_model=shared,
-                             embeddings=args.embeddings)
+                             embeddings=args.embeddings, skip_done=args.skip_done)
     display = ProgressLine(len(jobs))
     if args.ray:
         from .cluster import run_jobs_ray
@@ -279,6 +280,9 @@ def cmd_analyze(args) -> int:
     for r in results:
         for note in r.notes:
             print(f"mf2: {note}", file=sys.stderr)
+        if r.skipped:
+            print(f"mf2: {r.skipped}", file=sys.stderr)
+            done += 1
         if r.error:
             kept = f"; kept {r.frames} frames before it in {r.output}" if r.output else ""
             print(f"mf2: {r.error}{kept}", file=sys.stderr)

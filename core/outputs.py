@@ -26,6 +26,15 @@ class OutputError(InputError):
     """A result could not be written (the input itself was fine)."""
 
 
+class OutputBusy(OutputError):
+    """Another process holds the output's lock: it is writing that result now. ``who``: " (pid N)"
+    where it is known, else ""."""
+
+    def __init__(self, message: str, who: str = ""):
+        super().__init__(message)
+        self.who = who
+
+
 def cannot_write(path: Path, error: OSError) -> OutputError:
     return OutputError(f"{path}: cannot write ({error.strerror or error})")
 
@@ -59,29 +68,29 @@ def remove_temps(path: Path, pid: int | None = None) -> None:
 
 
 class FileLock:
-    """An exclusive, non-blocking ``flock`` on ``lock_file`` (created without following a link),
-    held by this process until `release`, which removes the file. ``busy`` is the one-line error
-    when another process holds it; ``{pid}`` in it becomes that process's id."""
+    """An exclusive ``flock`` on ``lock_file`` (created without following a link), held by this
+    process until `release`, which removes the file. ``busy`` is the one-line error when another
+    process holds it; ``{pid}`` in it becomes that process's id. ``wait``: wait for it instead."""
 
     def __init__(self, lock_file: Path, busy: str):
         self.lock_file = Path(lock_file)
         self.busy = busy
         self._fd: int | None = None
 
-    def acquire(self) -> "FileLock":
+    def acquire(self, wait: bool = False) -> "FileLock":
         while True:
             try:
                 fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
             except OSError as e:
                 raise cannot_write(self.lock_file, e) from None
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
                 holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
                 os.close(fd)
                 if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
-                    raise OutputError(self.busy.replace("{pid}", f" (pid {holder})" if holder.isdigit() else "")) \
-                        from None
+                    who = f" (pid {holder})" if holder.isdigit() else ""
+                    raise OutputBusy(self.busy.replace("{pid}", who), who) from None
                 raise cannot_write(self.lock_file, e) from None
             try:  # the holder before us may have removed the file we locked: lock the one now there
                 same = os.stat(self.lock_file, follow_symlinks=False).st_ino == os.fstat(fd).st_ino

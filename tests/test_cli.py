@@ -96,6 +96,39 @@ def test_a_file_name_that_is_not_utf8_is_analysed_like_any_other(tmp_path, face_
     assert report.returncode == 0, report.stderr
 
 
+def test_runs_side_by_side_with_skip_done_share_the_inputs(tmp_path, face_clip):
+    """Two terminals (or machines on one shared folder) running the same --skip-done batch: an
+    input the other run is writing is left to it, and one it wrote since this run began is not
+    analysed again; neither is an error."""
+    import os
+
+    from core.analyze import AnalyzeOptions, analyze_input
+    from core.cli import default_model_dir
+    from core.outputs import output_lock
+
+    first, second, out = tmp_path / "first.mp4", tmp_path / "second.mp4", tmp_path / "out"
+    shutil.copy(face_clip, first)
+    shutil.copy(face_clip, second)
+    out.mkdir()
+    writing = output_lock(out / "first.csv").acquire()  # the other run, writing first.csv now
+    try:
+        run = mf2("analyze", first, second, "-o", out, "--skip-done")
+        alone = mf2("analyze", first, "-o", out)  # without --skip-done: not written, a failure as before
+    finally:
+        writing.release()
+    assert run.returncode == 0, run.stderr
+    assert f"{out / 'first.csv'}: another mf2 run is writing it (pid {os.getpid()}); left to it" in run.stderr
+    assert not (out / "first.csv").exists() and (out / "second.csv").is_file()
+    assert alone.returncode == 2 and "another mf2 run is writing it" in alone.stderr and "not written" in alone.stderr
+
+    written = (out / "second.csv").stat().st_mtime_ns  # the other run wrote second.csv after this one began
+    result = analyze_input(str(second), out / "second.csv", AnalyzeOptions(model=str(default_model_dir()),
+                                                                            skip_done=True))
+    assert result.skipped == f"{out / 'second.csv'}: written meanwhile by another mf2 run; skipped"
+    assert result.ok and result.output is None and (out / "second.csv").stat().st_mtime_ns == written
+    assert {p.name for p in out.iterdir()} == {"second.csv", ".mf2-inputs.json"}, "no lock or part file left"
+
+
 def test_same_named_recordings_of_two_participants_never_replace_each_others_results(tmp_path, face_clip):
     """P01/session.mp4 analysed, then in a later run P02/session.mp4 into the same folder."""
     p01, p02, out = tmp_path / "P01", tmp_path / "P02", tmp_path / "out"
