@@ -232,8 +232,8 @@ class _Pool:
         self.pending.clear()
         for job, feed in self.feeds.items():
             feed.fail(KeyboardInterrupt(why))
-        for worker in self._busy():
-            _signal(worker.process, signal.SIGTERM)
+        for worker in self._busy():  # the signal this process got, so that every line names the same one
+            _signal(worker.process, received() or signal.SIGTERM)
         deadline = time.monotonic() + GRACE_S
         while self._busy() and time.monotonic() < deadline:
             try:

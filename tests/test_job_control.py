@@ -103,6 +103,20 @@ def test_sigterm_stops_every_worker_and_keeps_earlier_results(tmp_path, stoppabl
     assert earlier.read_text() == "an earlier complete result\n"
 
 
+def test_sigint_to_the_parent_alone_is_named_as_such_on_every_line(tmp_path, stoppable_clips):
+    """`kill -INT` on mf2 (not Ctrl-C, which reaches the workers too): the workers are stopped with
+    the same signal, so each input's line and the summary agree."""
+    out = tmp_path / "out"
+    proc = start("analyze", *stoppable_clips, "-o", out, "--workers", "2")
+    wait_for(writing(out, 2))
+    os.kill(proc.pid, signal.SIGINT)
+    rc, _, stderr = finish(proc)
+    assert rc == 130 and "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert sum("stopped by Ctrl-C after" in line for line in lines) == 2 and "SIGTERM" not in stderr, lines
+    assert lines[-1] == "mf2: stopped by SIGINT: 0 of 2 inputs written"
+
+
 def test_workers_die_with_a_killed_parent(tmp_path, stoppable_clips):
     out = tmp_path / "out"
     proc = start("analyze", *stoppable_clips, "-o", out, "--workers", "2")

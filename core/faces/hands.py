@@ -43,11 +43,11 @@ class HandFinder:
     def __init__(self, static: bool):
         import mediapipe as mp  # heavy import kept out of `core` import time
 
+        self._mp = mp
         self._look = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=MAX_HANDS,
                                               model_complexity=0, min_detection_confidence=0.5)
-        self._follow = None if static else mp.solutions.hands.Hands(
-            static_image_mode=False, max_num_hands=1, model_complexity=0, min_detection_confidence=0.5,
-            min_tracking_confidence=0.5)
+        self.static = static
+        self._follow = None  # made when a hand is first found over a face: a graph is about 55 MB
         self._frame = 0
         self._following = False
 
@@ -55,7 +55,7 @@ class HandFinder:
         """The hands in this frame (RGB uint8) whose landmarks overlap one of the faces' ``boxes``
         (x0, y0, x1, y1; in video those of the frame before, so that hands and faces can be found
         side by side)."""
-        look = self._follow is None or self._frame % LOOK_EVERY == 0
+        look = self.static or self._frame % LOOK_EVERY == 0
         self._frame += 1
         if not boxes:
             self._following = False
@@ -67,7 +67,11 @@ class HandFinder:
         if look:
             looked = [hand for hand in _landmarks(self._look, rgb) if any(_overlaps(hand, box) for box in boxes)]
             found += looked
-            self._following = self._following or (bool(looked) and self._follow is not None)
+            if looked and not self.static:
+                self._following = True
+                self._follow = self._follow or self._mp.solutions.hands.Hands(
+                    static_image_mode=False, max_num_hands=1, model_complexity=0, min_detection_confidence=0.5,
+                    min_tracking_confidence=0.5)
         return [hand for hand in found if any(_overlaps(hand, box) for box in boxes)]
 
     def close(self) -> None:
