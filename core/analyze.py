@@ -110,8 +110,9 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             result.error = str(e)
         return result
     # a run going through the same inputs beside this one may have written it since the run began
-    if options.skip_done and done_before(out_path, spec, scorer.version if scorer else None,
-                                         str(scorer.baseline) if scorer else "", options.every, options.embeddings):
+    if options.skip_done and not source.live and done_before(
+            out_path, spec, scorer.version if scorer else None, str(scorer.baseline) if scorer else "",
+            options.every, options.embeddings):
         writer.discard()
         source.close()
         result.skipped = f"{out_path}: written meanwhile by another mf2 run; skipped"

@@ -1,7 +1,7 @@
 """Hands over faces: which of a face's regions a hand covers, from MediaPipe's hand landmarks.
 
 The visibility head learnt covered skin from synthetic occluders, and it misses most real hands:
-the woman of WolfgangLanger_Pexels.mp4 holds a hand over her mouth for 6 s and her mouth AUs were
+the woman of WolfgangLanger_Pexels.mp4 holds a hand over her mouth for 7 s and her mouth AUs were
 read through it. MediaPipe's hand model (in the 0.10.21 wheel; nothing is downloaded) finds real
 hands, but its palm detector also takes parts of faces for hands, and those "hands" lie inside
 the face. A hand in front of a face reaches it from outside, so a hand counts only when its
@@ -62,17 +62,17 @@ class HandFinder:
             return []
         found = []
         if self._following:
-            found = _landmarks(self._follow, rgb, _around(boxes))
-            self._following = any(_overlaps(hand, box) for hand in found for box in boxes)
+            found = [hand for hand in _landmarks(self._follow, rgb, _around(boxes)) if _over(hand, boxes)]
+            self._following = bool(found)
         if look:
-            looked = [hand for hand in _landmarks(self._look, rgb) if any(_overlaps(hand, box) for box in boxes)]
+            looked = [hand for hand in _landmarks(self._look, rgb) if _over(hand, boxes)]
             found += looked
             if looked and not self.static:
                 self._following = True
                 self._follow = self._follow or self._mp.solutions.hands.Hands(
                     static_image_mode=False, max_num_hands=1, model_complexity=0, min_detection_confidence=0.5,
                     min_tracking_confidence=0.5)
-        return [hand for hand in found if any(_overlaps(hand, box) for box in boxes)]
+        return found
 
     def close(self) -> None:
         self._look.close()
@@ -104,8 +104,10 @@ def _around(boxes: list[np.ndarray]) -> np.ndarray:
     return np.array([centre[0] - side / 2, centre[1] - side / 2, side])
 
 
-def _overlaps(hand: np.ndarray, box: np.ndarray) -> bool:
-    return bool((hand.max(0) > box[:2]).all() and (hand.min(0) < box[2:]).all())
+def _over(hand: np.ndarray, boxes: list[np.ndarray]) -> bool:
+    """Whether the hand's landmarks reach into one of the boxes (x0, y0, x1, y1)."""
+    low, high = hand.min(0), hand.max(0)
+    return any(bool((high > box[:2]).all() and (low < box[2:]).all()) for box in boxes)
 
 
 def hand_cover(landmarks: np.ndarray, hands: list[np.ndarray]) -> tuple[str, ...]:
@@ -115,13 +117,13 @@ def hand_cover(landmarks: np.ndarray, hands: list[np.ndarray]) -> tuple[str, ...
         return ()
     xy = np.ascontiguousarray(landmarks[:, :2], np.float32)
     low, high = xy.min(0), xy.max(0)
-    reach = REACH * eye_distance(landmarks)
+    unit = max(eye_distance(landmarks), 1e-6)
     outline = cv2.convexHull(xy)
-    over = [h for h in hands if _overlaps(h, np.concatenate([low, high]))
-            and cv2.pointPolygonTest(outline, (float(h[WRIST, 0]), float(h[WRIST, 1])), True) < -reach]
+    over = [h for h in hands if _over(h, [np.concatenate([low, high])])
+            and cv2.pointPolygonTest(outline, (float(h[WRIST, 0]), float(h[WRIST, 1])), True) < -REACH * unit]
     if not over:
         return ()
-    scale = CANVAS_EYES / max(eye_distance(landmarks), 1e-6)
+    scale = CANVAS_EYES / unit
     width, height = np.ceil((high - low) * scale).astype(int) + 2
     mask = np.zeros((height, width), np.uint8)
     for hand in over:
