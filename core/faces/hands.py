@@ -3,9 +3,9 @@
 The visibility head learnt covered skin from synthetic occluders, and it misses most real hands:
 the woman of WolfgangLanger_Pexels.mp4 holds a hand over her mouth for 7 s and her mouth AUs were
 read through it. MediaPipe's hand model (in the 0.10.21 wheel; nothing is downloaded) finds real
-hands, but its palm detector also takes parts of faces for hands, and those "hands" lie inside
-the face. A hand in front of a face reaches it from outside, so a hand counts only when its
-wrist lies outside the face's outline (`REACH`). The hand is drawn as its palm and each finger
+hands, but its palm detector also takes parts of faces for hands, "hands" that lie inside the
+face. A hand in front of a face reaches it from outside, so a hand counts only when its wrist
+lies outside the face's outline (`REACH`). The hand is drawn as its palm and each finger
 as a band a finger wide; a region is covered when that hides at least half of it, as the
 visibility head's labels count it (core.training.occlusion).
 """
@@ -23,7 +23,7 @@ PALM = (0, 1, 2, 5, 9, 13, 17)
 FINGERS = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11, 12), (13, 14, 15, 16), (17, 18, 19, 20))
 FINGER_WIDTH = 0.2  # of the wrist-to-middle-knuckle length (about 2 of 10 cm)
 # eye distances outside the face's outline the wrist must be: hands the palm detector found in
-# faces (liveportrait_d3) had it inside or within 0.06, real hands over a face 0.45 or more out
+# faces (liveportrait_d3) had it inside or within 0.05, real hands over a face 0.46 or more out
 REACH = 0.25
 # video: a look for hands every 10th frame (a third of a second at 30 fps): a look costs 6 to 10 ms
 # on this project's 2-core machine, about what both face detectors cost together; following a hand
