@@ -570,7 +570,7 @@ class Analysis:
         with self._lock:
             rows = np.flatnonzero((self._r["flags"][:self._n_rows] & _RAW) != 0)
         times = self.row_times(rows)
-        return set(self.face_people()[rows[(times >= mode.start) & (times <= mode.end)]].tolist())
+        return set(self.face_people()[rows[mode.covers(times)]].tolist())
 
     def write_csv(self, path: Path) -> None:
         """The per-frame CSV, byte for byte what `mf2 analyze` writes for the same frames."""

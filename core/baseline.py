@@ -59,8 +59,12 @@ class BaselineMode:
             raise InputError(f"baseline {text!r}: use auto, none or START-END in seconds with START < END (e.g. 0-20)")
         return cls("segment", float(m[1]), float(m[2]))
 
-    def covers(self, t: float) -> bool:
-        return self.kind == "segment" and self.start <= t <= self.end
+    def covers(self, times: np.ndarray) -> np.ndarray:
+        """(N,) bool: which of these times (seconds) lie in the neutral segment (none for auto or none)."""
+        times = np.asarray(times)
+        if self.kind != "segment":
+            return np.zeros(times.shape, bool)
+        return (times >= self.start) & (times <= self.end)
 
 
 def baseline_key(person: int, track: int) -> int:
@@ -125,7 +129,7 @@ def track_baselines(times: np.ndarray, values: np.ndarray, mode: BaselineMode, p
     if mode.kind == "none":
         return np.repeat(np.asarray(prior, np.float64)[None], n, 0), np.zeros(n, bool)
     if mode.kind == "segment":
-        inside = (times >= mode.start) & (times <= mode.end)
+        inside = mode.covers(times)
         if inside.any():
             return np.repeat(segment_baseline(values[inside])[None], n, 0), np.ones(n, bool)
     running, out, known = TrackBaseline(prior), np.empty((n, len(prior))), np.zeros(n, bool)

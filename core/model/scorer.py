@@ -343,7 +343,7 @@ class FaceScorer:
             values = np.concatenate([faces_values(analysis.landmarks(rows[b:b + BLOCK])) for b in blocks])
             raw = analysis.raw(rows)
             baselines, known = track_baselines(times, values, mode, POPULATION_REST)
-            if mode.kind == "segment" and ((times >= mode.start) & (times <= mode.end)).any():
+            if mode.covers(times).any():
                 fixed[key] = baselines[0]
             self._closed_since.pop(key, None)
             au = np.full((len(rows), len(analysis.aus)), np.nan, np.float32)
