@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import os
 import secrets
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -86,7 +87,7 @@ class FileLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as e:
-                holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+                holder = _holder(fd)
                 os.close(fd)
                 if e.errno in (errno.EWOULDBLOCK, errno.EACCES):
                     who = f" (pid {holder})" if holder.isdigit() else ""
@@ -113,6 +114,18 @@ class FileLock:
             pass
         os.close(self._fd)
         self._fd = None
+
+
+def _holder(fd: int) -> str:
+    """The process id a lock file's holder wrote in it. The holder writes it just after taking
+    the lock, so a run that started at the same moment may find it empty: it looks again for up
+    to 0.2 s."""
+    for _ in range(40):
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        if holder.isdigit():
+            break
+        time.sleep(0.005)
+    return holder
 
 
 def output_lock(path: Path) -> FileLock:
