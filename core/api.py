@@ -38,6 +38,7 @@ from .baseline import BaselineMode
 from .errors import InputError
 from .faces.tracker import DETECT_EVERY
 from .model.shipped import default_model_dir
+from .quiet import native_stderr_silenced
 from .results import REQUIRED, TEXT_COLUMNS, Result, read_result
 from .segments import Segment, checked_segment, in_order, read_segments
 from .stats import MAX_GAP_S, MIN_EPISODE_S, WHOLE_RECORDING, Statistics, compute_statistics
@@ -79,7 +80,8 @@ def analyze(video: str | Path, model: str | Path | None = default_model_dir(),
                              model=None if model is None else str(model), baseline=str(BaselineMode.parse(baseline)),
                              detect_every=_positive(detect_every, "detect_every"), chunk_s=0, threads=threads)
     with tempfile.TemporaryDirectory(prefix="mf2-api-") as folder:
-        result = analyze_input(str(video), Path(folder) / "analysis.csv", options, progress)
+        with native_stderr_silenced():  # MediaPipe's C++ log lines, which would fill the cell
+            result = analyze_input(str(video), Path(folder) / "analysis.csv", options, progress)
         for line in result.notes + ([result.error] if result.error and result.output else []):
             warnings.warn(line, stacklevel=2)
         if result.output is None:

@@ -71,6 +71,29 @@ def test_analyze_faces_only(face_clip):
     assert_column_types(faces)
 
 
+def test_analyze_keeps_mediapipe_log_lines_out_and_stderr_as_it_was(face_clip):
+    """A notebook shows whatever reaches fd 2: MediaPipe's C++ log lines (they appear at its first
+    graph) stay out during the call, while Python's stderr, warnings included, reaches the user
+    during and after it."""
+    script = f"""
+import os, sys, warnings
+from core import api
+from core.quiet import native_stderr_silenced
+with native_stderr_silenced():
+    print("ours during", file=sys.stderr)
+df = api.analyze({str(face_clip)!r}, model=None, device="cpu", threads=1)
+print(len(df), "rows")
+warnings.warn("a warning after")
+os.write(2, b"fd 2 after\\n")
+"""
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "12 rows\n"
+    lines = run.stderr.splitlines()
+    assert lines[0] == "ours during" and lines[-1] == "fd 2 after" and "UserWarning: a warning after" in lines[1], lines
+    assert len(lines) == 3, lines  # no "INFO: Created TensorFlow Lite", no "W0000 ..."
+
+
 @needs_shared
 def test_analyze_real_clip_equals_its_csv(analysed_d0):
     df = api.analyze(SHARED_DATA / "videos" / "liveportrait_d0.mp4", device="cpu")
