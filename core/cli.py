@@ -34,6 +34,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _not_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .chunks import CHUNK_S
     from .faces.tracker import DETECT_EVERY
@@ -56,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--workers", type=_positive_int, default=None, metavar="N",
                    help="parallel worker processes (default: one per CPU core, at most one per input); "
                         "with --ray: tasks in flight at once (default: as many as the cluster has room for)")
-    a.add_argument("--chunk", type=float, default=CHUNK_S, metavar="SECONDS",
+    a.add_argument("--chunk", type=_not_negative_float, default=CHUNK_S, metavar="SECONDS",
                    help="with more workers than inputs, analyse each long video in time chunks of about this "
                         f"many seconds side by side, joined into the same CSV (default {CHUNK_S:g}; 0: never)")
     a.add_argument("--threads", type=int, choices=(1, 2), default=2,
@@ -227,6 +234,8 @@ def cmd_analyze(args) -> int:
         print(f"mf2: {line}", file=sys.stderr)
     if not jobs:
         return 2
+    if args.output.exists() and not args.output.is_dir():
+        raise InputError(f"{args.output}: is a file, not a folder; analyze writes one CSV per input into a folder")
     try:
         args.output.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -246,10 +255,6 @@ def cmd_analyze(args) -> int:
         version = load_model(model).cfg.version  # a bad --model is one error up front, not one per input
     taken = written_inputs(args.output)
     paths = output_paths(jobs, args.output, taken)
-    for job, path in zip(jobs, paths):
-        first = output_paths([job], args.output)[0]
-        if first != path and first.name in taken and taken[first.name] != input_identity(job):
-            print(f"mf2: {job}: {first} holds the results of {taken[first.name]}; writing {path.name}", file=sys.stderr)
     done = 0
     if args.skip_done:  # a long batch run again after a stop: what is written stays
         todo = [(job, path) for job, path in zip(jobs, paths)
@@ -262,6 +267,10 @@ def cmd_analyze(args) -> int:
         if not todo:
             return 1 if errors else 0
         jobs, paths = [list(t) for t in zip(*todo)]
+    for job, path in zip(jobs, paths):  # said of the inputs that will be written only
+        first = output_paths([job], args.output)[0]
+        if first != path and first.name in taken and taken[first.name] != input_identity(job):
+            print(f"mf2: {job}: {first} holds the results of {taken[first.name]}; writing {path.name}", file=sys.stderr)
     shared = args.shared_model if args.shared_model is not None else device.startswith("cuda")
     options = AnalyzeOptions(every=args.every, max_faces=args.max_faces, device=device, duration=args.duration,
                              model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every,
@@ -555,6 +564,8 @@ def segments_of(args, result) -> list:
     outside the recording (its figures would be empty)."""
     from .segments import outside, read_segments
 
+    if args.tier and not args.segments:
+        raise InputError(f"--tier {args.tier[0]}: tiers are chosen in an ELAN --segments file; give one")
     segments = read_segments(args.segments, args.tier) if args.segments else []
     for line in outside(segments, result.duration):
         print(f"mf2: {args.segments}: {line}", file=sys.stderr)
@@ -577,11 +588,13 @@ def cmd_stats(args) -> int:
 
 
 def cmd_elan(args) -> int:
-    from .export.elan import write_elan
+    from .export.elan import MEDIA_SUFFIXES, write_elan
     from .results import read_result
 
     if args.media is not None and not args.media.is_file():
         raise InputError(f"{args.media}: no such video to link")
+    if args.media is not None and args.media.suffix.lower() not in MEDIA_SUFFIXES:
+        raise InputError(f"{args.media}: not a video or audio file to link (give the recording the CSV was made of)")
     output_file(args.output, ".eaf", {"analysis CSV": args.result, "video": args.media, "segments file": args.segments})
     result = read_result(args.result)
     written = write_elan(result, args.output, args.media, segments_of(args, result))

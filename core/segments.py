@@ -3,7 +3,9 @@ can be given per part of a session, from a small CSV or from an ELAN annotation 
 
 CSV: one ``name,start,end`` row per segment, with or without that header line; times in seconds
 (``12.5``) or as ``[HH:]MM:SS[.mmm]`` (``01:02.5``, ``1:00:02.500``). Cells may be separated by
-commas, semicolons (Excel in much of Europe) or tabs; a header naming the columns (``name``,
+commas, semicolons or tabs; in the last two, as Excel writes them in much of Europe, a decimal
+comma is read as a point (``12,5``). A first line whose start and end hold no digit is a header
+of names this module does not know and is left out; one with digits is checked as a row. A header naming the columns (``name``,
 ``start``, ``end``, or ``segment``/``label``, ``begin``/``onset``, ``stop``/``offset``) may put them
 in any order among others (notes), which are left out. ELAN (``.eaf``): every
 annotation of the tiers asked for becomes a segment named by its value, or by its tier's name
@@ -106,14 +108,21 @@ def _header(row: list[str]) -> list[int] | None:
     return [found[k] for k in ("name", "start", "end")] if {"name", "start", "end"} <= found.keys() else None
 
 
+def _delimiter(lines: list[str]) -> str:
+    """Semicolons or tabs where every line has two or more (then a comma is a decimal comma, as
+    Excel writes in much of Europe), else commas."""
+    lines = [line for line in lines if line.strip()]
+    for delimiter in (";", "\t"):
+        if lines and all(line.count(delimiter) >= 2 for line in lines):
+            return delimiter
+    return ","
+
+
 def _read_csv(path: Path) -> list[Segment]:
     try:
         text = path.read_text(encoding="utf-8-sig")
-        try:
-            dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-        except csv.Error:  # one column, or nothing to tell by: commas
-            dialect = csv.excel
-        rows = list(csv.reader(text.splitlines(), delimiter=dialect.delimiter))
+        delimiter = _delimiter(text.splitlines())
+        rows = list(csv.reader(text.splitlines(), delimiter=delimiter))
     except OSError as e:
         raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except (UnicodeDecodeError, csv.Error) as e:
@@ -131,10 +140,12 @@ def _read_csv(path: Path) -> list[Segment]:
         if columns is not None and len(row) <= max(columns):
             raise InputError(f"{path}: line {line} has {len(row)} cells, fewer than its header names")
         name, start, end = row if columns is None else (row[i] for i in columns)
+        if delimiter != ",":  # Excel's decimal comma
+            start, end = start.replace(",", "."), end.replace(",", ".")
         try:
             times = parse_time(start), parse_time(end)
         except ValueError:
-            if line == 1:  # a header
+            if line == 1 and not any(c.isdigit() for c in start + end):  # a header of other names
                 continue
             raise InputError(f"{path}: line {line}: {start!r} or {end!r} is not a time "
                              "(seconds, MM:SS.mmm or HH:MM:SS.mmm)") from None

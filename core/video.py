@@ -124,6 +124,11 @@ class VideoFile(Source):
         try:
             self._container = av.open(str(self.path))
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            if _index_missing(self.path):
+                raise InputError(f"{self.path}: truncated or unfinished recording: an MP4/MOV file without its "
+                                 "index (no 'moov' box, which is written last), so no frame can be found in it; "
+                                 "a repair tool such as untrunc can rebuild one from a good file of the same "
+                                 "camera") from None
             raise InputError(f"{self.path}: not a readable video ({_reason(e)})") from None
         if not self._container.streams.video:
             self._container.close()
@@ -378,6 +383,32 @@ def upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
 def _nearest(times: list[float], t: float) -> int:
     """The frame at time ``t`` (the first at or after it, within a microsecond) in the sorted ``times``."""
     return min(bisect.bisect_left(times, t - 1e-6), len(times) - 1)
+
+
+def _index_missing(path: Path) -> bool:
+    """Whether ``path`` is an ISO media file (MP4, MOV) whose top-level boxes start with ``ftyp``
+    and hold media data but no ``moov``: a recording cut short before its index was written."""
+    seen = []
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            at = 0
+            while at + 8 <= size and len(seen) < 1000:
+                f.seek(at)
+                head = f.read(16)
+                length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+                if length == 1 and len(head) == 16:
+                    length = int.from_bytes(head[8:16], "big")
+                elif length == 0:
+                    length = size - at
+                if length < 8 or not kind.isascii():
+                    break
+                seen.append(kind)
+                at += length
+    except OSError:
+        return False
+    return bool(seen) and seen[0] == b"ftyp" and b"moov" not in seen and (b"mdat" in seen or b"free" in seen
+                                                                          or at > size)
 
 
 def _reason(error: Exception) -> str:

@@ -117,15 +117,26 @@ def test_elan_and_stats_never_write_over_their_inputs(tmp_path):
     csv_path = small_csv(tmp_path)
     video = tmp_path / "session.mp4"
     video.write_bytes(b"the recording")
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
     before = csv_path.read_bytes()
     for args, words in ((["elan", csv_path, "-o", csv_path], f"{csv_path}: is the analysis CSV of this command"),
                         (["elan", csv_path, "-o", video, "--media", video], f"{video}: is the video of this command"),
                         (["elan", csv_path, "-o", video], f"{video}: exists and is not a .eaf file"),
-                        (["stats", csv_path, "--json", csv_path], f"{csv_path}: is the analysis CSV of this command")):
+                        (["stats", csv_path, "--json", csv_path], f"{csv_path}: is the analysis CSV of this command"),
+                        (["elan", csv_path, "-o", tmp_path / "x.eaf", "--media", csv_path],
+                         f"{csv_path}: not a video or audio file to link"),
+                        (["stats", csv_path, "--tier", "segments"], "--tier segments: tiers are chosen in an ELAN "
+                                                                    "--segments file; give one"),
+                        (["analyze", video, "-o", notes], f"{notes}: is a file, not a folder")):
         run = subprocess.run([sys.executable, "-m", "core.cli", *map(str, args)], capture_output=True, text=True,
                              timeout=120)
         assert run.returncode == 2 and run.stderr.startswith(f"mf2: {words}") and run.stderr.count("\n") == 1, run.stderr
     assert csv_path.read_bytes() == before and video.read_bytes() == b"the recording"
+    assert not (tmp_path / "x.eaf").exists() and notes.read_text() == "mine"
+    run = subprocess.run([sys.executable, "-m", "core.cli", "analyze", str(video), "-o", str(tmp_path / "out"),
+                          "--chunk", "-5"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "argument --chunk: must be 0 or more" in run.stderr, run.stderr
 
 
 @needs_shared

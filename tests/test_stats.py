@@ -191,11 +191,11 @@ def test_times_and_segment_files(tmp_path):
     assert read_segments(headless) == [Segment("a", 1, 2), Segment("b", 2, 3)]
     # as clinicians' spreadsheets save them: semicolons or tabs, columns named in any order, notes
     expected = [Segment("rest", 0, 12.5), Segment("task", 12.5, 70)]
-    for name, text in (("excel_eu.csv", "Name;Start;End\nrest;0;12,5\ntask;12,5;01:10\n"),
-                       ("tabs.tsv.csv", "name\tstart\tend\nrest\t0\t12.5\ntask\t12.5\t01:10\n"),
-                       ("ordered.csv", "start,end,segment,notes\n0,12.5,rest,calm\n12.5,01:10,task,\"reading, aloud\"\n")):
-        if name == "excel_eu.csv":
-            text = text.replace("12,5", "12.5")  # decimal commas are not times: a decimal point in either format
+    for name, text in (("excel_eu.csv", "Name;Start;End\nrest;0;12,5\ntask;12,5;01:10\n"),  # decimal commas
+                       ("excel_eu_plain.csv", "rest;0,0;12,50\ntask;12,5;1:10,0\n"),
+                       ("tabs.tsv.csv", "name\tstart\tend\nrest\t0\t12,5\ntask\t12.5\t01:10\n"),
+                       ("ordered.csv", "start,end,segment,notes\n0,12.5,rest,calm\n12.5,01:10,task,\"reading, aloud\"\n"),
+                       ("other_header.csv", "part,from,to\nrest,0,12.5\ntask,12.5,70\n")):  # names we do not know
         path = tmp_path / name
         path.write_text(text)
         assert read_segments(path) == expected, name
@@ -207,6 +207,10 @@ def test_times_and_segment_files(tmp_path):
 def test_bad_segment_files(tmp_path):
     cases = {"back.csv": ("a,5,4\n", "line 1", "not after its start"),
              "time.csv": ("name,start,end\na,0,1\nb,x,2\n", "line 3", "is not a time"),
+             # a bad first row is not taken for a header: its segment would be lost without a word
+             "first.csv": ("baseline,-0.5,1\ntask,3,6\n", "line 1", "'-0.5' or '1' is not a time"),
+             "first_eu.csv": ("baseline;0,5s;2\ntask;3;6\n", "line 1", "is not a time"),
+             "first_colons.csv": ("baseline,0,1:2:3:4\ntask,3,6\n", "line 1", "is not a time"),
              "cells.csv": ("a,0,1,2\n", "line 1 has 4 cells", "header line naming the columns"),
              "empty.csv": ("name,start,end\n", "no segments"),
              "noname.csv": ("a,0,1\n,1,2\n", "line 2", "no name"),

@@ -42,11 +42,18 @@ def test_missing_file(tmp_path):
         open_source(tmp_path / "missing.mp4")
 
 
-def test_text_file_named_mp4(tmp_path):
+def test_text_file_named_mp4(tmp_path, face_clip):
     fake = tmp_path / "notes.mp4"
     fake.write_text("this is not a video\n")
     with pytest.raises(InputError, match=r"notes\.mp4: not a readable video"):
         open_source(fake)
+    cut = tmp_path / "cut.mp4"  # a recording stopped before its index (written last) was: told apart from junk
+    data = face_clip.read_bytes()
+    assert data.rfind(b"moov") > len(data) // 2
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(InputError, match=r"cut\.mp4: truncated or unfinished recording: an MP4/MOV file without its "
+                                         r"index \(no 'moov' box"):
+        open_source(cut)
     empty = tmp_path / "empty.mp4"  # a copy that never started
     empty.write_bytes(b"")
     with pytest.raises(InputError, match=r"empty\.mp4: empty file \(0 bytes\)"):

@@ -21,10 +21,12 @@ from pympi.Elan import Eaf, to_string
 from ..outputs import AtomicOutput
 from ..results import Result
 from ..segments import SEGMENT_TYPE, Segment, overlap_rows
+from ..video import VIDEO_SUFFIXES
 
 EMOTION_TYPE, AU_TYPE = "emotion", "action unit"
 SEGMENTS_TIER = "segments"
 # the MIME types ELAN's players know by name; others as the system names them
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | {".wav", ".mp3", ".m4a", ".aif", ".aiff"}  # what may be linked as the media
 MIME_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mpg": "video/mpeg",
               ".mpeg": "video/mpeg", ".wav": "audio/x-wav"}
 
