@@ -50,6 +50,7 @@ class JobResult:
     face_frames: int = 0        # of which with at least one face
     error: str | None = None    # one line; with `output` set, the rows before the damage were kept
     skipped: str | None = None  # one line: left to another run, which wrote it or is writing it (`skip_done`)
+    interrupted: bool = False   # a file cut short by Ctrl-C or a stop signal (a camera's recording just ends)
     notes: list[str] = field(default_factory=list)  # one line each: images skipped and similar
 
     @property
@@ -171,9 +172,11 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                 if source.live:
                     result.notes.append(stopped)
                     stopped = False
+                else:
+                    result.interrupted = True
             finally:
                 frames.close()  # its face thread ends here, before the tracker is closed under it
-            result.notes += tracker.notes if chunks is None else chunks.notes
+            result.notes += [f"{spec}: {note}" for note in (tracker.notes if chunks is None else chunks.notes)]
         release()
         if seen and seen - in_segment:
             result.notes.append(missed_segment(spec, scorer.baseline, len(seen - in_segment), len(seen)))
@@ -234,7 +237,16 @@ def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str], list[str]]:
             jobs.append(spec)
         if not videos and not images:
             errors.append(f"{path}: folder holds no videos or images")
-    return jobs, errors, skipped
+    seen: dict[str, str] = {}
+    once = []
+    for job in jobs:  # overlapping globs and folders name a file twice: its CSV would be written twice
+        first = seen.setdefault(input_identity(job), job)
+        if len(seen) > len(once):
+            once.append(job)
+        else:
+            skipped.append(f"{job}: given more than once, analysed once (skipped)" if job == first
+                           else f"{job}: the same file as {first}, analysed once (skipped)")
+    return once, errors, skipped
 
 
 def _kind(path: Path) -> str:
@@ -277,15 +289,17 @@ INPUTS_FILE = ".mf2-inputs.json"  # in an output folder: which input each CSV th
 
 
 def input_identity(spec: str) -> str:
-    """What names an input across runs: its absolute path (a camera: its spec)."""
-    return spec if camera_index(spec) is not None else str(Path(spec).absolute())
+    """What names an input across runs: its absolute path with symbolic links resolved, so a
+    share reached through a link is the same input (a camera: its spec)."""
+    return spec if camera_index(spec) is not None else str(Path(spec).resolve())
 
 
 def written_inputs(out_dir: Path) -> dict[str, str]:
     """CSV name -> the input it was written from, as earlier runs recorded (empty if none did)."""
     try:
         data = json.loads((Path(out_dir) / INPUTS_FILE).read_text(encoding="utf-8"))
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        # earlier runs recorded absolute paths with their links: compared as they resolve now
+        return {str(k): input_identity(str(v)) for k, v in data.items()} if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
 

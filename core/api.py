@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .analyze import AnalyzeOptions, analyze_input
+from .analyze import AnalyzeOptions, analyze_input, plan_jobs
 from .baseline import BaselineMode
 from .errors import InputError
 from .faces.tracker import DETECT_EVERY
@@ -43,8 +43,8 @@ from .results import REQUIRED, TEXT_COLUMNS, Result, read_result
 from .segments import Segment, checked_segment, in_order, read_segments
 from .stats import MAX_GAP_S, MIN_EPISODE_S, WHOLE_RECORDING, Statistics, compute_statistics
 
-__all__ = ["analyze", "read_csv", "statistics", "statistics_table", "to_result", "read_segments", "Segment",
-           "WHOLE_RECORDING"]
+__all__ = ["analyze", "read_csv", "statistics", "statistics_table", "to_result", "au_checks", "read_segments",
+           "Segment", "WHOLE_RECORDING"]
 
 INT_COLUMNS = ("frame", "face_id", "success")
 SOURCE = "source"  # DataFrame.attrs key: the file (or video) a table came from
@@ -67,7 +67,9 @@ def analyze(video: str | Path, model: str | Path | None = default_model_dir(),
 
     InputError when nothing could be analysed. A video damaged part way gives the rows before the
     damage, with a `UserWarning` saying where it broke; so do the notes `mf2 analyze` prints
-    (images skipped in a folder and similar).
+    (images skipped in a folder and similar), and a folder's videos and other files, which are not
+    read here (`mf2 analyze FOLDER` reads each video; here, call this on each). Interrupting the
+    kernel raises KeyboardInterrupt (a camera: ends the recording and returns its table).
     """
     from .device import resolve_device
 
@@ -79,9 +81,21 @@ def analyze(video: str | Path, model: str | Path | None = default_model_dir(),
                              device=resolve_device(device), duration=duration,
                              model=None if model is None else str(model), baseline=str(BaselineMode.parse(baseline)),
                              detect_every=_positive(detect_every, "detect_every"), chunk_s=0, threads=threads)
+    if Path(video).is_dir():
+        jobs, _, skipped = plan_jobs([str(video)])
+        videos = [job for job in jobs if job != str(video)]
+        for line in skipped + ([f"{video}: its {len(videos)} video(s) are not read here, only its images as one "
+                                f"sequence (e.g. {Path(videos[0]).name}): call api.analyze on each video"]
+                               if videos else []):
+            warnings.warn(line, stacklevel=2)
+        if videos and str(video) not in jobs:
+            raise InputError(f"{video}: a folder of videos and no images: call api.analyze on each video "
+                             f"(e.g. {videos[0]})")
     with tempfile.TemporaryDirectory(prefix="mf2-api-") as folder:
         with native_stderr_silenced():  # MediaPipe's C++ log lines, which would fill the cell
             result = analyze_input(str(video), Path(folder) / "analysis.csv", options, progress)
+        if result.interrupted:  # the kernel interrupted: stop the caller's loop too, as any call would
+            raise KeyboardInterrupt(result.error)
         for line in result.notes + ([result.error] if result.error and result.output else []):
             warnings.warn(line, stacklevel=2)
         if result.output is None:

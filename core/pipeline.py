@@ -36,9 +36,9 @@ def analysed_frames(source: Source, tracker: FaceTracker, scorer=None, every: in
     and scored, each person's first rows settled in a video file (`core.model.settle`)."""
     frames = read_frames(source, tracker, scorer, every, threads)
     try:
-        # a camera is read as it comes; photos have no person to wait for (their faces' keys are positions)
+        # a camera is read as it comes; photos have no person to wait for, and no rest of their own
         yield from settled_frames(frames if tracker.static else People().frames(frames), scorer,
-                                  not (source.live or tracker.static))
+                                  not source.live, photos=tracker.static)
     finally:
         frames.close()  # its face thread stops here, whoever holds the frames between
 

@@ -129,6 +129,8 @@ class VideoFile(Source):
                                  "index (no 'moov' box, which is written last), so no frame can be found in it; "
                                  "a repair tool such as untrunc can rebuild one from a good file of the same "
                                  "camera") from None
+            if self.path.suffix.lower() not in VIDEO_SUFFIXES:  # notes.txt given by name: tried, as a .mts would be
+                raise InputError(f"{self.path}: not a video or image file ({_reason(e)})") from None
             raise InputError(f"{self.path}: not a readable video ({_reason(e)})") from None
         if not self._container.streams.video:
             self._container.close()

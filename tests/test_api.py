@@ -2,6 +2,7 @@
 mf2's and OpenFace's CSVs alike (checked against pandas' own parse of the files), `statistics`
 are core.stats' figures, and bad input is one InputError line."""
 import math
+import shutil
 import subprocess
 import sys
 
@@ -253,3 +254,51 @@ def test_au_checks_are_the_reports_figures(tmp_path, analysed_d0):
     (tmp_path / "config.json").write_text('{"version": "mf2-tuned-by-me"}')
     with pytest.raises(InputError, match="mf2-tuned-by-me has no check on real video of its own"):
         api.au_checks(tmp_path)
+
+
+def test_photos_of_a_folder_are_read_each_alone(tmp_path, face_crop):
+    """A folder of photos is a sequence of unrelated shots: a photo reads the same alone as after
+    others (no person baseline carries from one photo's face to the next photo's), and each face
+    is a track of its own, so statistics never pool different people's photos as one 'face 0'."""
+    import cv2
+
+    last = tmp_path / "many" / "z_last.png"
+    last.parent.mkdir()
+    cv2.imwrite(str(last), cv2.cvtColor(face_crop, cv2.COLOR_RGB2BGR))
+    for i, stretch in enumerate((1.3, 1.25, 1.2, 1.3)):  # other faces: taller, so their geometry differs
+        other = cv2.resize(face_crop, None, fx=1.0, fy=stretch)
+        cv2.imwrite(str(tmp_path / "many" / f"a{i}.png"), cv2.cvtColor(other, cv2.COLOR_RGB2BGR))
+    (tmp_path / "alone").mkdir()
+    shutil.copy(last, tmp_path / "alone")
+    many, alone = (api.analyze(tmp_path / name, device="cpu", threads=1) for name in ("many", "alone"))
+    assert len(many) == 5 and many.success.all() and many.face_id.tolist() == [0, 1, 2, 3, 4]
+    readings = [n for n in many.columns if n.startswith(("AU", "emotion_"))]
+    pd.testing.assert_frame_equal(many[readings].iloc[[-1]].reset_index(drop=True), alone[readings])
+    stats = api.statistics(many)
+    assert sorted(stats.person) == [f"face {i}" for i in range(5)] and (stats.face_frames == 1).all()
+
+
+def test_a_folder_says_what_it_does_not_read_and_an_interrupt_stops_the_caller(tmp_path, face_crop, face_clip):
+    import cv2
+
+    folder = tmp_path / "session"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "photo.png"), cv2.cvtColor(face_crop, cv2.COLOR_RGB2BGR))
+    shutil.copy(face_clip, folder / "clip.mp4")
+    (folder / "notes.txt").write_text("mine")
+    with pytest.warns(UserWarning) as said:
+        df = api.analyze(folder, model=None, device="cpu", threads=1)
+    assert len(df) == 1
+    lines = [str(w.message) for w in said]
+    assert lines == [f"{folder / 'notes.txt'}: not a video or image file (skipped)",
+                     f"{folder}: its 1 video(s) are not read here, only its images as one sequence (e.g. clip.mp4): "
+                     "call api.analyze on each video"]
+    (folder / "photo.png").unlink()
+    with pytest.warns(UserWarning):
+        one_line_error(lambda: api.analyze(folder, model=None), folder, "a folder of videos and no images")
+
+    def interrupt(done, expected):  # the kernel interrupted mid-video: the caller's loop must stop too
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match="stopped by Ctrl-C"):
+        api.analyze(face_clip, model=None, device="cpu", threads=1, progress=interrupt)

@@ -67,6 +67,13 @@ def test_a_batch_run_again_skips_what_it_wrote_with_the_same_model_and_baseline(
     assert run.stdout.splitlines() == [f"1 of 2 inputs already written to {out} by model {version} with baseline auto: "
                                        "skipped", f"{out / 'second.csv'}: 12 frames, face found in 12"]
     assert (out / "first.csv").stat().st_mtime_ns == written
+    # the same file through a linked folder (a share's mount), and named twice: one input, written already
+    (tmp_path / "link").symlink_to(tmp_path)
+    run = mf2("analyze", tmp_path / "link" / "first.mp4", first, first, "-o", out, "--skip-done")
+    assert run.returncode == 0 and run.stdout.startswith("1 of 1 inputs already written"), run.stdout + run.stderr
+    assert run.stderr.splitlines() == 2 * [f"mf2: {first}: the same file as {tmp_path / 'link' / 'first.mp4'}, "
+                                           "analysed once (skipped)"]
+    assert (out / "first.csv").stat().st_mtime_ns == written
     run = mf2("analyze", first, "-o", out, "--skip-done", "--baseline", "none")  # other readings: written again
     assert run.returncode == 0 and (out / "first.csv").stat().st_mtime_ns != written
     assert {r["baseline"] for r in read_rows(out / "first.csv")[1]} == {"none"}
@@ -144,6 +151,7 @@ def test_same_named_recordings_of_two_participants_never_replace_each_others_res
     assert (out / "session.csv").read_bytes() == first and (out / "session_2.csv").is_file()
     run = mf2("analyze", p02 / "session.mp4", p01 / "session.mp4", "-o", out, "--skip-done")  # each to its own
     assert run.returncode == 0 and run.stdout.startswith("2 of 2 inputs already written"), run.stdout + run.stderr
+    assert run.stderr == ""  # no "writing session_2.csv" for an input left as it was
 
 
 def test_header_matches_real_openface_file(tmp_path, face_clip):

@@ -71,7 +71,7 @@ def test_a_small_face_in_a_huge_photo_is_found(tmp_path, face_crop):
     cv2.imwrite(str(path), cv2.cvtColor(photo, cv2.COLOR_RGB2BGR))
     result = analyze_input(str(path), tmp_path / "group.csv", AnalyzeOptions())
     assert result.ok and result.face_frames == 1
-    assert result.notes == ["frames of 8000x6000 pixels were scaled down to 2048x1536 for face detection"]
+    assert result.notes == [f"{path}: frames of 8000x6000 pixels were scaled down to 2048x1536 for face detection"]
     row = read_rows(tmp_path / "group.csv")[1][0]
     assert 5600 < float(row["x_30"]) < 6000 and 4100 < float(row["y_30"]) < 4500  # the nose, in photo pixels
 

@@ -47,6 +47,9 @@ def test_text_file_named_mp4(tmp_path, face_clip):
     fake.write_text("this is not a video\n")
     with pytest.raises(InputError, match=r"notes\.mp4: not a readable video"):
         open_source(fake)
+    fake = fake.rename(tmp_path / "notes.txt")  # named as what it is: not taken for a damaged video
+    with pytest.raises(InputError, match=r"notes\.txt: not a video or image file \("):
+        open_source(fake)
     cut = tmp_path / "cut.mp4"  # a recording stopped before its index (written last) was: told apart from junk
     data = face_clip.read_bytes()
     assert data.rfind(b"moov") > len(data) // 2

@@ -66,7 +66,8 @@ class FaceTracker:
 
     def __init__(self, max_faces: int = 8, static: bool = False, min_confidence: float = 0.5,
                  start_confidence: float = 0.7, detect_every: int = DETECT_EVERY, hands: bool = True):
-        """``static=True`` treats every frame as an unrelated photo (image folders, stills). In
+        """``static=True`` treats every frame as an unrelated photo (image folders, stills): each
+        face found is a track of its own, numbered on from the photos before, left to right. In
         video the detectors run every ``detect_every`` frames; in between each tracked face is
         followed by its own mesh in a crop moved with its landmarks (as MediaPipe's face mesh
         does), and a new face is picked up at the next detection (1: detect on every frame).
@@ -93,6 +94,7 @@ class FaceTracker:
         # (MediaPipe lets go of Python's lock), next to the faces of the frame before
         self._hand_thread = ThreadPoolExecutor(1, "hands") if hands and not static else None
         self._boxes: list[np.ndarray] = []  # the faces of the frame before
+        self._photo_faces = 0  # static: faces numbered so far
 
     def _mesh_for(self, track_id: int):
         key = -1 if self.static else track_id
@@ -182,8 +184,9 @@ class FaceTracker:
     def _detect_and_mesh(self, rgb: np.ndarray) -> list[tuple[Face, np.ndarray]]:
         """(face, its detection box) for every face the detectors find and the mesh confirms."""
         boxes, scores = self._detect(rgb)
-        if self.static:
-            ids = list(range(len(boxes)))  # photos are unrelated: number faces left to right
+        if self.static:  # photos are unrelated: a face is one shot, never another photo's face 0
+            ids = list(range(self._photo_faces, self._photo_faces + len(boxes)))
+            self._photo_faces += len(boxes)
         else:
             ids = self._ids.assign(boxes, [score >= self.start_confidence for score in scores])
             gone = set(self._meshes) - self._ids.active_ids

@@ -18,13 +18,17 @@ from ..baseline import SETTLE_S, baseline_key
 from ..errors import InputError
 
 
-def settled_frames(items: Iterator[tuple], scorer=None, settle: bool = True) -> Iterator[FrameResult]:
+def settled_frames(items: Iterator[tuple], scorer=None, settle: bool = True, photos: bool = False
+                   ) -> Iterator[FrameResult]:
     """(index, timestamp, faces, model readings or None) items in frame order, scored by
     ``scorer``, each person's first rows settled when its baseline is automatic and ``settle``
-    (a file: a camera's rows are read as they come). A damaged input's error comes out after
-    the frames before it, settled on what was seen."""
-    if scorer is None or scorer.baseline.kind != "auto" or not settle:
+    (a file: a camera's rows are read as they come). ``photos``: each frame an unrelated photo,
+    read as one alone is (nothing of one photo's faces is any other's rest). A damaged input's
+    error comes out after the frames before it, settled on what was seen."""
+    if scorer is None or scorer.baseline.kind != "auto" or not settle or photos:
         for index, timestamp, faces, raw in items:
+            if photos and scorer:
+                scorer.reset()
             yield frame_result(index, timestamp, faces, scorer.score_read(faces, raw, timestamp) if scorer and faces else None)
         return
     held: deque = deque()   # (index, timestamp, faces, scores) not given out yet
