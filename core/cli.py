@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_analyze(args) -> int:
     from .analyze import (AnalyzeOptions, done_before, input_identity, output_paths, plan_jobs, record_inputs,
                           written_inputs)
-    from .video import camera_index
+    from .video import camera_index, expected_frames
     from .batch import run_jobs
     from .device import resolve_device
     from .baseline import BaselineMode
@@ -276,7 +276,7 @@ def cmd_analyze(args) -> int:
                              model=str(model) if model else None, baseline=baseline, detect_every=args.detect_every,
                              chunk_s=args.chunk, threads=args.threads, shared_model=shared,
                              embeddings=args.embeddings, skip_done=args.skip_done)
-    display = ProgressLine(len(jobs))
+    display = ProgressLine(len(jobs), expected=lambda: {job: expected_frames(job, args.every) for job in jobs})
     if args.ray:
         from .cluster import run_jobs_ray
 

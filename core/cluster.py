@@ -545,7 +545,7 @@ class _Run:
     def _done(self, job: int, result: JobResult) -> None:
         self.results[job] = result
         if self.display:
-            self.display.update(result.input, result.frames, None)
+            self.display.update(result.input, result.frames, result.frames)  # done: its frames are its total
             self.display.job_finished()
 
     def _cancel(self, ref) -> None:

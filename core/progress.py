@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import Callable, TextIO
 
 
 def _clock(seconds: float) -> str:
@@ -15,13 +15,16 @@ def _clock(seconds: float) -> str:
 class ProgressLine:
     """Redraws one line on a terminal; prints nothing when the stream is not a terminal."""
 
-    def __init__(self, n_jobs: int, stream: TextIO = sys.stderr, min_interval: float = 0.1):
+    def __init__(self, n_jobs: int, stream: TextIO = sys.stderr, min_interval: float = 0.1,
+                 expected: Callable[[], dict[str, int | None]] | None = None):
+        """``expected``: gives each input's frames as estimated before it begins (asked only when
+        the line is shown), so the percentage and ETA cover every input from the start."""
         self.stream = stream
         self.enabled = stream.isatty()
         self.n_jobs = n_jobs
         self.min_interval = min_interval
         self._done: dict[str, int] = {}
-        self._total: dict[str, int | None] = {}
+        self._total: dict[str, int | None] = dict(expected()) if expected and self.enabled else {}
         self._finished = 0
         self._t0 = time.monotonic()
         self._last_draw = 0.0
@@ -43,7 +46,7 @@ class ProgressLine:
         fps = done / elapsed
         text = f"[{self._finished}/{self.n_jobs} inputs] {done} frames, {fps:.1f} fps"
         totals = list(self._total.values())
-        if totals and all(t for t in totals):
+        if totals and all(t is not None for t in totals) and sum(totals):
             total = sum(totals)
             pct = min(100.0, 100.0 * done / total)
             bar = "#" * int(pct / 5) + "-" * (20 - int(pct / 5))

@@ -375,6 +375,32 @@ def open_source(spec: str | Path, duration: float | None = None, paced: bool = F
     return PacedVideo(path) if paced else VideoFile(path)
 
 
+def expected_frames(spec: str, every: int = 1) -> int | None:
+    """About how many frames ``spec`` will give, from its container's header or its folder's
+    listing, nothing decoded: what the progress line counts for an input not begun yet (None:
+    a camera, endless; 0: what cannot be opened, which will fail at once)."""
+    if camera_index(spec) is not None:
+        return None
+    path = Path(spec)
+    try:
+        if path.is_dir():
+            n = sum(1 for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            n = 1
+        else:
+            import av
+
+            with av.open(str(path)) as container:
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate
+                seconds = float(stream.duration * stream.time_base) if stream.duration else \
+                    (container.duration or 0) / av.time_base
+                n = stream.frames or round(seconds * float(rate or 0))
+    except Exception:  # noqa: BLE001 -- any failure here is the input's own error, said when it is analysed
+        return 0
+    return -(-n // every)
+
+
 def upright(rgb: np.ndarray, rotation: float) -> np.ndarray:
     """Pixels as the video is meant to be shown: phones store portrait video sideways with a
     display matrix; ``rotation`` is its angle, counter-clockwise (PyAV's ``VideoFrame.rotation``)."""

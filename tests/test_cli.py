@@ -256,6 +256,22 @@ def test_progress_line_shows_percent_fps_and_eta():
     assert "\r" in stream.getvalue()
 
 
+def test_progress_line_counts_every_input_from_the_start(face_clip, tmp_path):
+    """Inputs not begun yet count with their header's frames: the percentage never goes back."""
+    from core.video import expected_frames
+
+    (tmp_path / "junk.mp4").write_text("not a video")
+    assert expected_frames(str(face_clip)) == 12 and expected_frames(str(face_clip), every=5) == 3
+    assert expected_frames(str(tmp_path / "junk.mp4")) == 0 and expected_frames("cam:0") is None
+    jobs = [str(face_clip), str(tmp_path / "junk.mp4"), "next.mp4"]
+    line = ProgressLine(3, FakeTerminal(), min_interval=0, expected=lambda: {jobs[0]: 12, jobs[1]: 0, jobs[2]: 48})
+    line.update(jobs[0], 6, 12)
+    assert "10.0% 6/60 frames" in line.line(line._t0 + 1.0)
+    line.update(jobs[2], 6, 50)  # its own count, once it began
+    assert "19.4% 12/62 frames" in line.line(line._t0 + 2.0)
+    assert ProgressLine(1, io.StringIO(), expected=lambda: 1 / 0)._total == {}  # off a terminal: never asked
+
+
 def test_progress_line_is_silent_off_a_terminal():
     stream = io.StringIO()
     ProgressLine(1, stream, min_interval=0).update("a.mp4", 5, 10)
