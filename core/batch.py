@@ -332,6 +332,9 @@ def _die_with_parent(parent: int) -> None:
 def _death(exitcode: int | None) -> str:
     if exitcode is not None and exitcode < 0:
         name = signal_name(-exitcode)
+        if -exitcode in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            # a stop (Ctrl-C reaches the whole process group: a worker still starting dies of it)
+            return f"stopped by {name}"
         return f"the worker analysing it crashed ({name}{' inside a native library' if name in ('SIGSEGV', 'SIGBUS', 'SIGABRT', 'SIGFPE', 'SIGILL') else ''})"
     return f"the worker analysing it ended unexpectedly (exit code {exitcode})"
 

@@ -240,3 +240,13 @@ def test_a_full_disk_keeps_the_earlier_csv(tmp_path, face_clip, monkeypatch, fai
     assert result.error == f"{out}: cannot write (No space left on device)" and result.output is None
     assert out.read_text() == "earlier\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.csv"]
+
+
+def test_a_worker_ended_by_a_stop_signal_is_stopped_not_crashed():
+    """Ctrl-C reaches every process of the terminal's group: a worker still starting dies of it
+    before it can say so, and its input is 'stopped', as the others' are."""
+    from core.batch import _death
+
+    assert _death(-signal.SIGINT) == "stopped by SIGINT" and _death(-signal.SIGTERM) == "stopped by SIGTERM"
+    assert _death(-signal.SIGSEGV) == "the worker analysing it crashed (SIGSEGV inside a native library)"
+    assert _death(-signal.SIGKILL) == "the worker analysing it crashed (SIGKILL)"
