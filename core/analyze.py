@@ -71,12 +71,14 @@ def join_chunks(spec: str, out_path: Path, options: AnalyzeOptions, chunks: Chun
         chunks.close()
 
 
-def missed_segment(spec: str, segment, missed: int, people: int) -> str:
-    """The note for people the neutral segment never showed (so read as with ``--baseline auto``)."""
+def missed_segment(spec: str, segment, missed: int, people: int, last_time: float) -> str:
+    """The note for people the neutral segment never showed (so read as with ``--baseline auto``);
+    ``last_time``: the last frame's time, said when the segment begins after it."""
     who = "the one person" if people == 1 else f"{missed} of the {people} people" if missed < people \
         else f"all {people} people"
-    return (f"{spec}: {who} had no face in the neutral segment {segment} s, so read against their own running "
-            "estimate, as with --baseline auto (their rows say auto in the baseline column)")
+    after = f" (it begins after the recording's last frame, at {last_time:.2f} s)" if segment.start > last_time else ""
+    return (f"{spec}: {who} had no face in the neutral segment {segment} s{after}, so read against their own "
+            "running estimate, as with --baseline auto (their rows say auto in the baseline column)")
 
 
 def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: ProgressFn | None = None,
@@ -138,6 +140,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
 
     embeddings = [] if options.embeddings and scorer else None  # (frame, time, face id, person, embedding) a face
     stopped = damaged = False
+    last_time = 0.0
     try:
         with source, (FaceTracker(max_faces=options.max_faces, static=source.static, detect_every=options.detect_every)
                       if chunks is None else nullcontext()) as tracker:
@@ -158,6 +161,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                         write_result(writer, analysed, aus, emotions, in_segment)
                     result.frames += 1
                     result.face_frames += bool(analysed.faces)
+                    last_time = analysed.timestamp
                     if progress and (result.frames % 8 == 0 or result.frames == expected):
                         progress(result.frames, expected)
             except OutputError:
@@ -179,7 +183,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
             result.notes += [f"{spec}: {note}" for note in (tracker.notes if chunks is None else chunks.notes)]
         release()
         if seen and seen - in_segment:
-            result.notes.append(missed_segment(spec, scorer.baseline, len(seen - in_segment), len(seen)))
+            result.notes.append(missed_segment(spec, scorer.baseline, len(seen - in_segment), len(seen), last_time))
         result.notes += getattr(source, "skipped", [])
         kept = f"; the earlier {out_path} is kept" if out_path.exists() else ""
         if stopped:

@@ -21,7 +21,6 @@ person's neutral geometry:
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,14 +49,21 @@ class BaselineMode:
 
     @classmethod
     def parse(cls, text: str) -> "BaselineMode":
-        """``auto``, ``none`` or ``START-END`` in seconds (``12.5-30``); InputError otherwise."""
+        """``auto``, ``none`` or ``START-END``, each time in seconds or ``[HH:]MM:SS[.mmm]`` as in a
+        segments file (``12.5-30``, ``1:05-1:20``); InputError otherwise."""
+        from .segments import parse_time
+
         text = str(text).strip()
         if text in ("auto", "none"):
             return cls(text)
-        m = re.fullmatch(r"(\d+(?:\.\d*)?)\s*-\s*(\d+(?:\.\d*)?)", text)
-        if not m or float(m[1]) >= float(m[2]):
-            raise InputError(f"baseline {text!r}: use auto, none or START-END in seconds with START < END (e.g. 0-20)")
-        return cls("segment", float(m[1]), float(m[2]))
+        try:
+            start, end = (parse_time(t) for t in text.split("-"))
+        except ValueError:  # not two times (a third part, a word, nothing)
+            start = end = None
+        if start is None or start >= end:
+            raise InputError(f"baseline {text!r}: use auto, none or START-END with START < END, in seconds or "
+                             "MM:SS (e.g. 0-20 or 1:05-1:20)")
+        return cls("segment", start, end)
 
     def covers(self, times: np.ndarray) -> np.ndarray:
         """(N,) bool: which of these times (seconds) lie in the neutral segment (none for auto or none)."""

@@ -197,8 +197,8 @@ def test_analyze_with_a_neutral_segment_writes_what_the_studio_reads_after_marki
     # a segment where nobody is (past the end of the clip) is said: those people are read as with auto
     missed = analyze_input(str(face_clip), tmp_path / "late.csv", AnalyzeOptions(model=str(default_model_dir()),
                                                                                 baseline="100-200"))
-    assert missed.ok and missed.notes == [f"{face_clip}: the one person had no face in the neutral segment 100-200 s, "
-                                          "so read against their own running estimate, as with --baseline auto "
+    assert missed.ok and missed.notes == [f"{face_clip}: the one person had no face in the neutral segment 100-200 s "
+                                          "(it begins after the recording's last frame, at 0.44 s), so read against their own running estimate, as with --baseline auto "
                                           "(their rows say auto in the baseline column)"]
     late = (tmp_path / "late.csv").read_text().splitlines()
     assert all(row.split(",")[-2] == "auto" for row in late[1:])  # what they were read against, row by row

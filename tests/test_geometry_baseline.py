@@ -59,7 +59,8 @@ def test_baseline_modes_parse_or_say_why():
     assert str(BaselineMode.parse("auto")) == "auto" and str(BaselineMode.parse("none")) == "none"
     seg = BaselineMode.parse("2.5-10")
     assert (seg.kind, seg.start, seg.end, str(seg)) == ("segment", 2.5, 10.0, "2.5-10")
-    for bad in ("10-2", "soon", "-3-4", ""):
+    assert str(BaselineMode.parse("1:05-1:20.5")) == "65-80.5" and str(BaselineMode.parse(" 0 - 0:01 ")) == "0-1"
+    for bad in ("10-2", "soon", "-3-4", "", "--", "0-1-2", "1:75-2:00"):
         with pytest.raises(InputError, match="baseline"):
             BaselineMode.parse(bad)
 
