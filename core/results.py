@@ -92,6 +92,11 @@ class Result:
             raise KeyError(f"{self.path}: no column {name!r}") from None
 
     @property
+    def every(self) -> int:
+        """Every how many source frames one was analysed (`mf2 analyze --every`; 1 when unknown)."""
+        return max(int(np.median(np.diff(self.frames))), 1) if len(self.frames) > 1 else 1
+
+    @property
     def duration(self) -> float:
         """Seconds the analysed frames stand for (each until the next one; see `frame_durations`)."""
         return float(self.frame_durations.sum())
@@ -208,3 +213,8 @@ def _top_emotion(probabilities: np.ndarray, face: np.ndarray) -> np.ndarray:
     readable = face & np.isfinite(probabilities).any(1)
     top = np.argmax(np.where(np.isnan(probabilities), -np.inf, probabilities), 1)
     return np.where(readable, top, -1)
+
+
+def ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"

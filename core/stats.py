@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from .outputs import AtomicOutput
-from .results import Result
+from .results import Result, ordinal
 from .segments import WHOLE_RECORDING, Segment
 
 NEUTRAL = "neutral"
@@ -83,6 +83,7 @@ class Statistics:
     people: list[str]
     segments: list[Segment]
     ranges: list[RangeStats]
+    every: int = 1  # every how many source frames one was analysed (`mf2 analyze --every`)
 
     def to_dict(self) -> dict:
         """Plain JSON types (None for NaN)."""
@@ -119,7 +120,7 @@ def compute_statistics(result: Result, segments: Sequence[Segment] = (), min_epi
     out = [_range_stats(result, person, name, spans, inside, min_episode, max_gap)
            for person in people for name, spans, inside in ranges]
     return Statistics(str(result.path), None if math.isnan(result.fps) else result.fps, n, result.duration,
-                      people, list(segments), out)
+                      people, list(segments), out, result.every)
 
 
 def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float, float]], inside: np.ndarray,
@@ -221,8 +222,9 @@ def summary_cells(r: RangeStats, missing: str = "-") -> dict[str, str]:
 
 def format_table(stats: Statistics) -> str:
     """The figures as text: one line per person and range, then the AUs present in any of them."""
-    lines = [f"{stats.source}: {stats.frames} frames"
-             + (f" at {stats.fps:g} fps" if stats.fps else "") + f" ({stats.seconds:.2f} s), "
+    rate = "" if not stats.fps else f" at {stats.fps:g} fps" if stats.every == 1 else \
+        f" of a {stats.fps:g} fps video, every {ordinal(stats.every)}"
+    lines = [f"{stats.source}: {stats.frames} frames{rate} ({stats.seconds:.2f} s), "
              + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]
     if not stats.ranges:
         return "\n".join(lines + ["no face in any frame"])

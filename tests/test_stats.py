@@ -10,7 +10,7 @@ import pytest
 from core.errors import InputError
 from core.results import read_result
 from core.segments import Segment, parse_time, read_segments
-from core.stats import WHOLE_RECORDING, compute_statistics
+from core.stats import WHOLE_RECORDING, compute_statistics, format_table
 
 from .conftest import SHARED_DATA, needs_shared
 
@@ -283,3 +283,16 @@ def test_real_clip_stats_command(analysed_d0, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "78 frames at 25 fps (3.12 s), 1 person" in run.stdout and "78/78 100%" in run.stdout
     assert json.loads((tmp_path / "d0.json").read_text())["ranges"][0]["face_frames"] == 78
+
+
+def test_a_csv_of_every_nth_frame_says_so(tmp_path):
+    """`mf2 analyze --every 3` numbers its rows by source frame: the figures say 12 frames of a
+    30 fps video, not 12 frames at 30 fps."""
+    lines = small_csv(tmp_path).read_text().splitlines()
+    every3 = [lines[0]] + [",".join([str(3 * int(c[0]) - 2)] + c[1:]) for c in (line.split(",") for line in lines[1:])]
+    path = tmp_path / "every3.csv"
+    path.write_text("\n".join(every3) + "\n")
+    result = read_result(path)
+    assert (result.every, result.fps) == (3, 30.0) and read_result(small_csv(tmp_path)).every == 1
+    assert format_table(compute_statistics(result)).splitlines()[0] == \
+        f"{path}: 12 frames of a 30 fps video, every 3rd (1.20 s), 2 people"
