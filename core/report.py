@@ -274,8 +274,8 @@ def _trust_section(stats: Statistics, model: str | None, validation: Validation 
                     f"<td data-key=false_alarms class=num>{_pct(check.false_alarms)}</td>"
                     f"<td data-key=frames class=num>{counts}</td><td data-key=at_rest class=num>{_pct(check.at_rest)}</td></tr>")
     return f"""{head}
-<p>The model's own check ({_e(model)}): {validation.frames} video frames of {validation.people} people it never
-trained on, on which {_e(", ".join(f"AU{n}" for n, c in sorted(validation.aus.items()) if c.labelled))} were
+<p>The model's own check ({_e(model)}): {validation.frames} video frames of {validation.people} people whose frames no AU setting or
+weight of it was trained on, on which {_e(", ".join(f"AU{n}" for n, c in sorted(validation.aus.items()) if c.labelled))} were
 judged by eye, each against the person's own neutral face (where they could be judged), and separately
 {validation.rest_frames} frames of the same people judged to show a face at rest, with no facial action.
 <b>F1</b>: how well the AU is found where it shows (1 is perfect).

@@ -3,7 +3,7 @@ beside its weights (``validation.json``) and shown where people read the AUs (th
 the studio's AU tooltips and heatmaps, `core.api.au_checks`).
 
 `scripts/video_au_check.py --validation` writes it from frames labelled by eye of people the
-model never trained on (the REPORT and EXTRA clips): per AU the F1 and the false alarms where it
+model's AU side never trained on (the REPORT and EXTRA clips): per AU the F1 and the false alarms where it
 was judged, and for every AU the model reports, how often it is read on faces judged at rest. An
 AU nobody labelled there is "not checked", not "good". Fine-tuned weights are another model: the
 figures hold for the ``model`` version they were measured on only.
