@@ -78,7 +78,7 @@ def analyze(video: str | Path, model: str | Path | None = default_model_dir(),
     if isinstance(baseline, (tuple, list)):
         baseline = "-".join(f"{float(t):.3f}" for t in baseline)
     options = AnalyzeOptions(every=_positive(every, "every"), max_faces=_positive(max_faces, "max_faces"),
-                             device=resolve_device(device), duration=duration,
+                             device=resolve_device(device, "device={!r}"), duration=duration,
                              model=None if model is None else str(model), baseline=str(BaselineMode.parse(baseline)),
                              detect_every=_positive(detect_every, "detect_every"), chunk_s=0, threads=threads)
     if Path(video).is_dir():

@@ -203,7 +203,8 @@ def test_bad_inputs(tmp_path, face_clip):
     for kwargs, words in (({"baseline": "soon"}, "baseline 'soon'"), ({"baseline": (5, 2)}, "START < END"),
                           ({"max_faces": 0}, "max_faces=0"), ({"every": 1.5}, "every=1.5"),
                           ({"threads": 3}, "threads=3"),
-                          ({"device": "tpu"}, "tpu"), ({"model": tmp_path}, str(tmp_path))):
+                          ({"device": "tpu"}, "device='tpu': choose one of auto, cpu, cuda"),
+                          ({"model": tmp_path}, str(tmp_path))):
         with pytest.raises(InputError) as e:
             api.analyze(face_clip, **kwargs)
         assert "\n" not in str(e.value) and words in str(e.value), (kwargs, str(e.value))
