@@ -5,7 +5,6 @@ line's inputs (files, folders, cameras) into such jobs, and the errors for what 
 """
 from __future__ import annotations
 
-import json
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ from .baseline import baseline_key
 from .search import embeddings_path, write_embeddings
 from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
-from .outputs import NAME_MAX, FileLock, OutputBusy, OutputError, cannot_write, write_durably
+from .input_record import input_identity
+from .outputs import NAME_MAX, OutputBusy, OutputError, cannot_write
 from .pipeline import analysed_frames
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
@@ -287,42 +287,6 @@ def done_before(path: Path, spec: str, version: str | None, baseline: str, every
             return not damaged and source.frame_count is not None and last > source.frame_count - every
     except InputError:
         return False
-
-
-INPUTS_FILE = ".mf2-inputs.json"  # in an output folder: which input each CSV there was written from
-
-
-def input_identity(spec: str) -> str:
-    """What names an input across runs: its absolute path with symbolic links resolved, so a
-    share reached through a link is the same input (a camera: its spec)."""
-    return spec if camera_index(spec) is not None else str(Path(spec).resolve())
-
-
-def written_inputs(out_dir: Path) -> dict[str, str]:
-    """CSV name -> the input it was written from, as earlier runs recorded (empty if none did)."""
-    try:
-        data = json.loads((Path(out_dir) / INPUTS_FILE).read_text(encoding="utf-8"))
-        # earlier runs recorded absolute paths with their links: compared as they resolve now
-        return {str(k): input_identity(str(v)) for k, v in data.items()} if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def record_inputs(out_dir: Path, written: dict[str, str]) -> None:
-    """Add CSV name -> input pairs to the folder's record (best effort: a folder that cannot take
-    it keeps its CSVs, and the next run names its outputs as before)."""
-    if written:
-        try:  # runs side by side (--skip-done) each add theirs: one at a time
-            lock = FileLock(Path(out_dir) / f"{INPUTS_FILE}.lock", "").acquire(wait=True)
-        except OutputError:
-            return
-        try:
-            text = json.dumps({**written_inputs(out_dir), **written}, indent=0, sort_keys=True)
-            write_durably(Path(out_dir) / INPUTS_FILE, text.encode())
-        except OSError:
-            pass
-        finally:
-            lock.release()
 
 
 def output_paths(jobs: list[str], out_dir: Path, taken: dict[str, str] | None = None) -> list[Path]:

@@ -210,8 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_analyze(args) -> int:
-    from .analyze import (AnalyzeOptions, done_before, input_identity, output_paths, plan_jobs, record_inputs,
-                          written_inputs)
+    from .analyze import AnalyzeOptions, done_before, output_paths, plan_jobs
+    from .input_record import follow_moves, input_identity, record_inputs
     from .video import camera_index, expected_frames
     from .batch import run_jobs
     from .device import resolve_device
@@ -253,7 +253,7 @@ def cmd_analyze(args) -> int:
         from .training.checkpoint import load_model
 
         version = load_model(model).cfg.version  # a bad --model is one error up front, not one per input
-    taken = written_inputs(args.output)
+    taken = follow_moves(args.output, jobs)  # CSV name -> its input (a recording moved since: where it is now)
     paths = output_paths(jobs, args.output, taken)
     done = 0
     if args.skip_done:  # a long batch run again after a stop: what is written stays
@@ -284,7 +284,7 @@ def cmd_analyze(args) -> int:
     else:
         results = run_jobs(jobs, paths, options, args.workers, display)
     display.clear()
-    record_inputs(args.output, {Path(r.output).name: input_identity(r.input) for r in results if r.output})
+    record_inputs(args.output, {Path(r.output).name: r.input for r in results if r.output})
     written = 0
     for r in results:
         for note in r.notes:

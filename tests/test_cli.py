@@ -299,3 +299,27 @@ def test_real_clips(tmp_path):
     assert "".join(r["success"] for r in rows)[:80] == "1" * 72 + "0" * 8
     _, rows = read_rows(tmp_path / "noface_face.csv")
     assert "".join(r["success"] for r in rows)[88:110] == "0" * 8 + "1" * 14
+
+
+def test_skip_done_knows_a_recording_whose_folder_was_moved(tmp_path, face_clip, blank_clip):
+    """A share reorganised: the same recording at a new path keeps its CSV; another recording
+    of the same name, where the old one was, does not take it over."""
+    import json
+
+    old, out = tmp_path / "2025", tmp_path / "out"
+    old.mkdir()
+    shutil.copy(face_clip, old / "first.mp4")
+    assert mf2("analyze", old / "first.mp4", "-o", out).returncode == 0
+    written = (out / "first.csv").stat().st_mtime_ns
+    new = old.rename(tmp_path / "archive")
+    run = mf2("analyze", new / "first.mp4", "-o", out, "--skip-done")
+    assert run.returncode == 0 and run.stdout.startswith("1 of 1 inputs already written"), run.stdout + run.stderr
+    assert (out / "first.csv").stat().st_mtime_ns == written
+    record = json.loads((out / ".mf2-inputs.json").read_text())["first.csv"]
+    assert record["input"] == str(new / "first.mp4") and record["fingerprint"].startswith(f"{(new / 'first.mp4').stat().st_size}:")
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(blank_clip, other / "first.mp4")  # same name, other recording
+    (new / "first.mp4").unlink()
+    run = mf2("analyze", other / "first.mp4", "-o", out, "--skip-done")
+    assert run.returncode == 0 and (out / "first_2.csv").is_file() and (out / "first.csv").stat().st_mtime_ns == written
