@@ -14,6 +14,8 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog
 
 from core.errors import InputError
+from core.outputs import output_file
+from core.video import camera_index
 
 from .frame_view import to_qimage
 from .overlay import render_annotated
@@ -45,6 +47,20 @@ class Exports(QObject):
         w.settings.setValue("export_dir", str(Path(path).parent))
         return Path(path)
 
+    def _checked(self, path: Path | None, suffix: str) -> Path | None:
+        """``path`` as `mf2`'s own outputs are checked (core.outputs.output_file): never the open
+        video, never an existing file of another kind (a recording, an analysis CSV under a report's
+        name); None, said in one line, when it may not be written."""
+        if path is None:
+            return None
+        source = self.session.source
+        video = Path(source) if source and camera_index(source) is None else None
+        try:
+            return output_file(Path(path), suffix, {"video": video}, "open in the studio")
+        except InputError as e:
+            self.window._fail(str(e))
+            return None
+
     def _analysed(self) -> bool:
         analysis = self.session.analysis
         if not analysis or not len(analysis):
@@ -58,7 +74,7 @@ class Exports(QObject):
         names in the ``person`` column)."""
         if not self._analysed():
             return None
-        path = path or self._save_path("Export CSV", ".csv", "CSV (*.csv)")
+        path = self._checked(path or self._save_path("Export CSV", ".csv", "CSV (*.csv)"), ".csv")
         if path:
             try:
                 self.session.write_csv(path)
@@ -71,7 +87,9 @@ class Exports(QObject):
         return path
 
     def export_timelines(self, path: Path | None = None) -> Path | None:
-        path = path or self._save_path("Export timelines", ".png", "PNG image (*.png)")
+        if not self._analysed():
+            return None
+        path = self._checked(path or self._save_path("Export timelines", ".png", "PNG image (*.png)"), ".png")
         if path and self._save_image(self.window.timelines.grab(), path):
             return path
         return None
@@ -82,7 +100,7 @@ class Exports(QObject):
         if w.frame is None:
             w._fail("No frame to export yet")
             return None
-        path = path or self._save_path("Export snapshot", ".png", "PNG image (*.png)")
+        path = self._checked(path or self._save_path("Export snapshot", ".png", "PNG image (*.png)"), ".png")
         if not path:
             return None
         analysis = self.session.analysis
@@ -96,7 +114,7 @@ class Exports(QObject):
         if not self.session.segments:
             self.window._fail("No segments to export: drag in the segments lane, or I and O at the playhead")
             return None
-        path = path or self._save_path("Export segments", "_segments.csv", "CSV (*.csv)")
+        path = self._checked(path or self._save_path("Export segments", "_segments.csv", "CSV (*.csv)"), ".csv")
         if path:
             try:
                 self.session.write_segments_csv(path)
@@ -130,7 +148,7 @@ class Exports(QObject):
         opened meanwhile); ``ask``: the save dialog's title, suffix and filter when no path is given."""
         if not self._analysed():
             return None
-        path = Path(path) if path else self._save_path(*ask)
+        path = self._checked(Path(path) if path else self._save_path(*ask), ask[1][ask[1].rfind("."):])
         if path:
             snapshot = self.session.snapshot()
             self._start(what, lambda: (write(snapshot, path), path)[1], f"Writing {name} {path.name}…")

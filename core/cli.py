@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from .errors import InputError
+from .outputs import output_file
 from .model.shipped import default_model_dir  # also imported from here by app/, scripts/ and tests
 
 DEFAULT_BENCH_VIDEO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "videos" / "WolfgangLanger_Pexels.mp4"
@@ -541,22 +542,6 @@ def cmd_search(args) -> int:
         name = names.get(m.person)
         print(f"{int(m.time // 60):02d}:{m.time % 60:06.3f}  frame {m.frame + 1:>7}  {name or who:<16} {m.score:.3f}")
     return 0
-
-
-def output_file(path: Path, suffix: str, inputs: dict[str, Path | None]) -> Path:
-    """``path``, checked before anything is written to it: never one of the command's ``inputs``
-    (role -> path), never an existing file of another kind than ``suffix`` (a typo must not turn an
-    analysis or a recording into a report); its folder is made when missing, as `analyze` does."""
-    for role, given in inputs.items():
-        if given is not None and path.exists() and given.exists() and os.path.samefile(path, given):
-            raise InputError(f"{path}: is the {role} of this command; not overwritten (choose another output name)")
-    if path.is_file() and path.suffix.lower() != suffix:
-        raise InputError(f"{path}: exists and is not a {suffix} file; not overwritten (choose a name ending {suffix})")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{path.parent}: cannot create the output folder ({e.strerror or e})") from None
-    return path
 
 
 def segments_of(args, result) -> list:

@@ -240,3 +240,20 @@ def sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def output_file(path: Path, suffix: str, inputs: dict[str, Path | None], whose: str = "of this command") -> Path:
+    """``path``, checked before anything is written to it: never one of the command's ``inputs``
+    (role -> path), never an existing file of another kind than ``suffix`` (a typo must not turn an
+    analysis or a recording into a report); its folder is made when missing, as `analyze` does.
+    The CLI's stats, elan and report and the studio's exports all ask it."""
+    for role, given in inputs.items():
+        if given is not None and path.exists() and given.exists() and os.path.samefile(path, given):
+            raise InputError(f"{path}: is the {role} {whose}; not overwritten (choose another output name)")
+    if path.is_file() and path.suffix.lower() != suffix:
+        raise InputError(f"{path}: exists and is not a {suffix} file; not overwritten (choose a name ending {suffix})")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{path.parent}: cannot create the output folder ({e.strerror or e})") from None
+    return path

@@ -1,4 +1,5 @@
 """The studio window, offscreen, on real faces: open, analyse, seek, overlays, export, cache, live."""
+import shutil
 import subprocess
 import sys
 import time
@@ -179,6 +180,31 @@ def test_export_writes_the_analyze_csv_timelines_and_snapshot(window, qtbot, fac
     assert shot.shape == (360, 480, 3)  # the frame at full resolution
     plain = cv2.cvtColor(open_source(face_clip).__iter__().__next__().rgb, cv2.COLOR_RGB2BGR)
     assert np.abs(shot.astype(int) - plain).mean() > 2  # overlays drawn on it
+
+
+def test_exports_never_write_over_the_video_or_a_file_of_another_kind(window, qtbot, face_clip, tmp_path):
+    """As `mf2 report/elan -o` refuse: a save dialog's slip must not turn the recording or an
+    analysis CSV into a report."""
+    errors = []
+    window.failed.connect(errors.append)
+    assert window.exports.export_timelines(tmp_path / "empty.png") is None  # nothing open yet
+    assert errors == ["Nothing analysed yet to export"] and not (tmp_path / "empty.png").exists()
+    video = tmp_path / "session.mp4"
+    shutil.copy(face_clip, video)
+    open_and_analyse(window, qtbot, video)
+    csv = window.export_csv(tmp_path / "session.csv")
+    kept = video.read_bytes(), csv.read_bytes()
+    other = tmp_path / "other.mp4"
+    shutil.copy(face_clip, other)
+    kept = kept + (other.read_bytes(),)
+    for export, path, words in ((window.exports.export_elan, video, "is the video open in the studio"),
+                                (window.export_csv, other, "exists and is not a .csv file"),
+                                (window.exports.export_report, csv, "exists and is not a .html file"),
+                                (window.export_snapshot, csv, "exists and is not a .png file")):
+        assert export(path) is None
+        assert errors[-1].startswith(f"{path}: {words}; not overwritten"), errors[-1]
+    qtbot.wait(200)  # a report or ELAN job, had one started, would have written by now
+    assert (video.read_bytes(), csv.read_bytes(), other.read_bytes()) == kept
 
 
 def test_reopening_a_video_loads_its_analysis_from_the_cache(window, qtbot, face_clip, tmp_path, monkeypatch):
