@@ -102,19 +102,22 @@ class Events:
 class UserWork:
     """What the user did on one video: names (person -> name), merges and splits (in order, as
     `operations`: ``{"op": "merge", "keep", "other"}``, ``{"op": "split", "track", "frame",
-    "time", "person"}``) and segments."""
+    "time", "person"}``), segments and the baseline the readings are relative to (a neutral
+    segment marked, `BaselineMode` as text)."""
     names: dict[int, str] = field(default_factory=dict)
     operations: list[dict] = field(default_factory=list)
     segments: list[Segment] = field(default_factory=list)
+    baseline: str = "auto"
 
     def empty(self) -> bool:
-        return not (self.names or self.operations or self.segments)
+        return not (self.names or self.operations or self.segments) and self.baseline == "auto"
 
     def to_json(self, video: str = "") -> bytes:
         data = {"format": FORMAT, "video": video, "saved": _time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "names": {str(p): n for p, n in sorted(self.names.items())},
                 "operations": self.operations,
-                "segments": [{"name": s.name, "start": s.start, "end": s.end} for s in self.segments]}
+                "segments": [{"name": s.name, "start": s.start, "end": s.end} for s in self.segments],
+                "baseline": self.baseline}
         return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode()
 
     @classmethod
@@ -135,7 +138,8 @@ class UserWork:
             else:
                 raise ValueError(f"unknown operation {op['op']!r}")
         segments = [Segment(str(s["name"]), float(s["start"]), float(s["end"])) for s in data["segments"]]
-        return cls(names, operations, in_order(segments))
+        baseline = str(BaselineMode.parse(data.get("baseline", "auto")))  # none before 2026-12-03: auto
+        return cls(names, operations, in_order(segments), baseline)
 
 
 class WorkStore:
@@ -380,6 +384,9 @@ class Session:
             raise InputError("A baseline can be set on a finished analysis of a video (wait for it, or open one)")
         self.scorer.recalibrate(self.analysis, mode)
         self.events.baseline.emit(mode)
+        if self.work.baseline != str(mode):  # kept with the work: a reopened or re-analysed video reads the same
+            self.work.baseline = str(mode)
+            self._save()
         covered = self.analysis.in_segment()
         everyone = set(self.analysis.face_people().tolist())
         if covered is not None and everyone - covered:
@@ -422,6 +429,7 @@ class Session:
         self.work = saved
         if self.analysis is not None and self.analysis.complete:
             self._replay()
+            self._restore_baseline()
         self.events.segments.emit()
         self.events.people.emit()
 
@@ -438,6 +446,8 @@ class Session:
         if analysis is not self.analysis:
             self._set_analysis(analysis)
         skipped = self._replay() if analysis.complete else []
+        if analysis.complete:
+            self._restore_baseline()
         self.events.finished.emit(analysis.complete)
         self.events.people.emit()
         return skipped
@@ -451,6 +461,17 @@ class Session:
         self._drop_search()
         self.history.clear()  # its people steps were made on the analysis that went
         self.events.analysis.emit(analysis)
+
+    def _restore_baseline(self) -> None:
+        """The neutral segment the user marked on this video before (kept with the work), made on
+        an analysis read from the cache or made again, which comes with the automatic baseline."""
+        mode = BaselineMode.parse(self.work.baseline)
+        if self.live or self.analysis is None or self.analysis.baseline == str(mode) or not self._can_read_again():
+            return
+        self.scorer.recalibrate(self.analysis, mode)
+        self.events.baseline.emit(mode)
+        self.events.notes.emit(f"Readings relative to your neutral segment {mode} s, as you marked it "
+                               "(Analysis > Automatic Baseline goes back)")
 
     def _replay(self) -> list[str]:
         """Make the saved merges and splits on the analysis (one just made, or read from the

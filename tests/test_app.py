@@ -449,6 +449,13 @@ def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(windo
     window.export_csv(tmp_path / "out.csv")
     header, row = (tmp_path / "out.csv").read_text().splitlines()[:2]
     assert header.endswith(", baseline, model") and row.endswith(f",0-0.2,{window.scorer.version}")
+    marked = window.analysis.frames()[-1].faces[0].au
+    messages = []
+    window.statusBar().messageChanged.connect(messages.append)
+    open_and_analyse(window, qtbot, face_clip)  # reopened (from the cache, read with auto): the segment is kept
+    assert window.analysis.baseline == "0-0.2" and window.analysis.frames()[-1].faces[0].au == pytest.approx(marked)
+    assert "Readings relative to your neutral segment 0-0.2 s, as you marked it (Analysis > Automatic Baseline " \
+           "goes back)" in messages
     window.set_baseline(BaselineMode("auto"))
     assert window.analysis.baseline == "auto"
     again = window.analysis.frames()[-1].faces[0]  # frames are built on demand: read it again

@@ -168,6 +168,8 @@ def test_the_work_is_made_again_on_a_new_analysis_of_the_same_video(tmp_path):
 
     # an analysis where the split's new id comes out otherwise: names follow the person, not the number
     work = UserWork.from_json((tmp_path / f"{DIGEST}.json").read_bytes())
+    assert work.baseline == "auto" and UserWork(baseline="0:01-0:02.5").empty() is False
+    assert UserWork.from_json(UserWork(baseline="1-2.5").to_json()).baseline == "1-2.5"
     work.operations[0]["person"] = 7
     work.names = {0: "Patient", 7: "Visitor"}
     store.save(DIGEST, work)
