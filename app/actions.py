@@ -234,9 +234,9 @@ class Actions:
         chosen, ok = QInputDialog.getItem(w, "Merge people", f"Who else is {s.label(keep)}? (their faces become "
                                           f"{s.label(keep)}'s)", labels, 0, False)
         if ok and chosen in labels:
-            other = others[labels.index(chosen)]
+            other, into = others[labels.index(chosen)], s.label(keep)  # named before: keep may take the other's name
             if self._attempt(lambda: s.merge(keep, other)):
-                w.statusBar().showMessage(f"{chosen} merged into {s.label(keep)} (Ctrl+Alt+Z to undo)")
+                w.statusBar().showMessage(f"{chosen} merged into {into} (Ctrl+Alt+Z to undo)")
 
     def split_person(self) -> None:
         s, w = self.session, self.window

@@ -61,7 +61,8 @@ class Annotator(QObject):
         w._action(menu, "Choose &Dataset Folder…", self.choose_dataset, "Ctrl+Shift+D")
         w._action(menu, "&Accept Caption", self.accept, ("Ctrl+Return", "Ctrl+Enter"))
         w._action(menu, "&Undo", self.undo, QKeySequence.StandardKey.Undo)
-        w._action(menu, "&Redo", self.redo, (QKeySequence.StandardKey.Redo, "Ctrl+Y"))
+        # spelt out: StandardKey.Redo gives one binding, which one depending on the platform
+        w._action(menu, "&Redo", self.redo, ("Ctrl+Shift+Z", "Ctrl+Y"))
         menu.addSeparator()
         for text, keys, kind, step in (("Caption: Next Frame", "Alt+Right", "frame", 1),
                                        ("Caption: Previous Frame", "Alt+Left", "frame", -1),
@@ -194,7 +195,7 @@ class Annotator(QObject):
                 return
             self.window.select_track(target.face, target.frame)
             self.window.player.seek_index(target.frame)
-            self.window.statusBar().showMessage(f"{what} on face {target.face}, frame {target.frame + 1}")
+        self.window.statusBar().showMessage(f"{what} on face {target.face}, frame {target.frame + 1}")
         self.editor.show_draft(self._title)
 
     def go(self, kind: str, step: int) -> None:

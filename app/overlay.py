@@ -104,6 +104,7 @@ def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayO
 
 def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: float, labels: bool) -> None:
     points = face.landmarks * scale
+    names = []  # (centre, text) of each active AU, drawn over all the fills so none hides another's
     for p, region, members in _region_activations(face, aus):
         color = activation_color(p)
         painter.setPen(QPen(color.darker(130), 1.0))
@@ -113,9 +114,10 @@ def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: fl
             painter.drawPolygon(QPolygonF([QPointF(float(x), float(y)) for x, y in poly]))
         if labels and p >= AU_THRESHOLD:  # name the active AU at its region: colour is not the only cue
             strongest = max(members, key=lambda n: face.au[n])
-            cx, cy = polygons[0].mean(axis=0)
-            painter.setPen(QColor(255, 255, 255))
-            painter.drawText(QPointF(float(cx) - 12, float(cy) + 4), f"AU{strongest}")
+            names.append((polygons[0].mean(axis=0), f"AU{strongest}"))
+    for (cx, cy), text in names:  # on a dark box: readable on any fill
+        width = painter.fontMetrics().horizontalAdvance(text)
+        _paint_label(painter, text, QPointF(float(cx) - width / 2, float(cy) + 6), QColor(255, 255, 255))
 
 
 def _paint_label(painter: QPainter, text: str, bottom_left: QPointF, color: QColor) -> None:

@@ -78,6 +78,30 @@ def segment_color(name: str, names: list[str]) -> str:
     return SEGMENT_COLOURS[names.index(name) % len(SEGMENT_COLOURS)] if name in names else SEGMENT_COLOURS[0]
 
 
+class _Heatmap(pg.ImageItem):
+    """The AU heatmap; hovering a cell names its AU, time and activation, since not every row
+    can carry its name on the axis (23 AUs in a lane a hundred pixels high)."""
+
+    def __init__(self, names):
+        super().__init__(axisOrder="row-major")
+        self.names = names                     # () -> the rows' AU names, bottom up
+        self.values = np.zeros((0, 0))         # (AUs, columns) activations, NaN where not read
+        self.times = np.zeros(0)               # each column's start, seconds
+
+    def hoverEvent(self, event) -> None:
+        if event.isExit() or not self.values.size:
+            self.setToolTip("")
+            return
+        row, column = int(event.pos().y()), int(event.pos().x())
+        names = self.names()
+        if not (0 <= row < min(len(names), self.values.shape[0]) and 0 <= column < self.values.shape[1]):
+            self.setToolTip("")
+            return
+        value = self.values[row, column]
+        self.setToolTip(f"{names[row]} at {self.times[column]:.2f} s: "
+                        + ("not read" if value != value else f"{value:.2f}"))
+
+
 class Lane:
     """One person's plots: emotion lines above, AU heatmap below (and, with ``search``, the
     similarity to the search text under it)."""
@@ -104,7 +128,7 @@ class Lane:
         for plot in self.plots:
             plot.getAxis("bottom").setStyle(showValues=False)  # the time axis is the segments lane's
             plot.getAxis("bottom").setHeight(6)
-        self.heatmap = pg.ImageItem(axisOrder="row-major")
+        self.heatmap = _Heatmap(self.au_names)
         self.au_plot.addItem(self.heatmap)
         self.au_plot.getViewBox().sigResized.connect(lambda _: self._au_ticks())
         self.playheads = [pg.InfiniteLine(0, movable=True, pen=pg.mkPen("#ff5a36", width=2)) for _ in self.plots]
@@ -187,10 +211,12 @@ class Lane:
         if len(times) and len(aus):
             grid, columns = uniform_columns(times, au)
             self.heatmap.setImage(heatmap_rgba(columns.T), autoLevels=False)  # rows: AUs
+            self.heatmap.values, self.heatmap.times = columns.T, grid
             self.heatmap.setRect(float(grid[0]), 0.0, float(grid[-1] - grid[0]) + float(grid[1] - grid[0]),
                                  float(len(aus)))
         else:
             self.heatmap.clear()
+            self.heatmap.values = np.zeros((0, 0))
 
     def _au_ticks(self) -> None:
         """AU names down the heatmap: every row's when they fit, else every second's, fourth's..."""
@@ -211,6 +237,7 @@ class Lane:
         for curve in self.curves.values():
             curve.setData([], [])
         self.heatmap.clear()
+        self.heatmap.values = np.zeros((0, 0))
         if self.search_plot is not None:
             self.set_search(np.zeros(0), np.zeros(0), [], (0.0, 1.0))
 

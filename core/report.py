@@ -36,7 +36,7 @@ from .results import EMOTION_PREFIX, Result, ordinal
 from .segments import SEGMENT_COLOURS, Segment
 from .stats import MAX_GAP_S, MIN_EPISODE_S, POSE_AXES, WHOLE_RECORDING, RangeStats, Statistics, compute_statistics
 from .taxonomy import AU_BY_NUMBER
-from .validation import FAIR, FEW, GOOD, Validation
+from .validation import FAIR, FEW, GOOD, Validation, share
 
 PACKAGE = "mf2-studio"
 SMOOTH_S = 0.3          # the time courses: a centred moving average over this many seconds
@@ -648,14 +648,8 @@ def _swatch(colour: str) -> str:
 
 
 def _pct(value: float | None) -> str:
-    """A share as a whole percentage; ``<1%`` and ``>99%`` for what would round to 0 or 100."""
-    if value is None or not math.isfinite(value):
-        return "–"
-    if 0 < value < 0.005:
-        return "&lt;1%"
-    if 0.995 <= value < 1:
-        return "&gt;99%"
-    return f"{value:.0%}"
+    """`core.validation.share`, for HTML."""
+    return _e(share(value))
 
 
 def _number(value: float | None, decimals: int) -> str:

@@ -59,9 +59,21 @@ class AuCheck:
         """One line for a tooltip: the rating, its figures, and resting faces where it lights up."""
         text = self.rating
         if self.f1 is not None and self.false_alarms is not None:
-            text += (f" (F1 {self.f1:.2f}, {self.false_alarms:.0%} false alarms, {self.present} "
+            text += (f" (F1 {self.f1:.2f}, {share(self.false_alarms)} false alarms, {self.present} "
                      f"frame{'s' if self.present != 1 else ''} showing it)")
-        return text + (f"; read on {self.at_rest:.0%} of resting faces" if self.lit_at_rest else "")
+        return text + (f"; read on {share(self.at_rest)} of resting faces" if self.lit_at_rest else "")
+
+
+def share(value: float | None) -> str:
+    """A share as a whole percentage, ``<1%`` and ``>99%`` for what would round to 0 or 100 (the
+    report's tables and the studio's tooltips say a figure alike); ``–`` for none."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    if 0 < value < 0.005:
+        return "<1%"
+    if 0.995 <= value < 1:
+        return ">99%"
+    return f"{value:.0%}"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 """The studio window, offscreen, on real faces: open, analyse, seek, overlays, export, cache, live."""
+import re
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,25 @@ def test_opening_a_clip_analyses_every_frame_and_fills_the_views(window, qtbot, 
     # and the heatmap marks † the AUs that did not hold
     names = window.timelines.lanes[0].au_names()
     assert "AU17†" in names and "AU12" in names and "AU45" in names and "AU2†" in names
+    # not every row can be named on the axis: hovering a cell names it
+    from PySide6.QtCore import QPointF
+
+    heatmap, row = window.timelines.lanes[0].heatmap, names.index("AU12")
+
+    class Hover:
+        def __init__(self, x, y, exit=False):
+            self.at, self.exit = QPointF(x, y), exit
+
+        def isExit(self):
+            return self.exit
+
+        def pos(self):
+            return self.at
+
+    heatmap.hoverEvent(Hover(heatmap.values.shape[1] - 1, row + 0.5))
+    assert re.fullmatch(r"AU12 at \d+\.\d\d s: (\d\.\d\d|not read)", heatmap.toolTip()), heatmap.toolTip()
+    heatmap.hoverEvent(Hover(0, 0, exit=True))
+    assert heatmap.toolTip() == ""
     # a live face read against an average face (its person's first seconds) says so
     from dataclasses import replace
 
@@ -470,3 +490,11 @@ def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(windo
     assert window.statusBar().currentMessage().startswith("1 of 1 people had no face in the neutral segment 100-200 s")
     window.export_csv(tmp_path / "late.csv")
     assert (tmp_path / "late.csv").read_text().splitlines()[1].endswith(f",auto,{window.scorer.version}")
+
+
+def test_caption_redo_answers_both_usual_keys(window):
+    """Qt's StandardKey.Redo is one binding, chosen by platform: both are bound, as README lists."""
+    from PySide6.QtGui import QAction
+
+    redo = next(a for a in window.findChildren(QAction) if a.text() == "&Redo")
+    assert [k.toString() for k in redo.shortcuts()] == ["Ctrl+Shift+Z", "Ctrl+Y"]
