@@ -108,6 +108,14 @@ def _header(row: list[str]) -> list[int] | None:
     return [found[k] for k in ("name", "start", "end")] if {"name", "start", "end"} <= found.keys() else None
 
 
+def _is_time(text: str) -> bool:
+    try:
+        parse_time(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _delimiter(lines: list[str]) -> str:
     """Semicolons or tabs where every line has two or more (then a comma is a decimal comma, as
     Excel writes in much of Europe), else commas."""
@@ -147,8 +155,10 @@ def _read_csv(path: Path) -> list[Segment]:
         except ValueError:
             if line == 1 and not any(c.isdigit() for c in start + end):  # a header of other names
                 continue
-            raise InputError(f"{path}: line {line}: {start!r} or {end!r} is not a time "
-                             "(seconds, MM:SS.mmm or HH:MM:SS.mmm)") from None
+            bad = [t for t in (start, end) if not _is_time(t)]
+            raise InputError(f"{path}: line {line}: {' and '.join(map(repr, bad))} "
+                             f"{'is' if len(bad) == 1 else 'are'} not a time (seconds from 0, MM:SS.mmm or "
+                             "HH:MM:SS.mmm)") from None
         segments.append(_segment(path, f"line {line}", name, *times))
     if not segments:
         raise InputError(f"{path}: no segments in it (rows of name,start,end)")

@@ -206,9 +206,9 @@ def test_times_and_segment_files(tmp_path):
 
 def test_bad_segment_files(tmp_path):
     cases = {"back.csv": ("a,5,4\n", "line 1", "not after its start"),
-             "time.csv": ("name,start,end\na,0,1\nb,x,2\n", "line 3", "is not a time"),
+             "time.csv": ("name,start,end\na,0,1\nb,x,2\n", "line 3: 'x' is not a time"),
              # a bad first row is not taken for a header: its segment would be lost without a word
-             "first.csv": ("baseline,-0.5,1\ntask,3,6\n", "line 1", "'-0.5' or '1' is not a time"),
+             "first.csv": ("baseline,-0.5,1\ntask,3,6\n", "line 1", "line 1: '-0.5' is not a time (seconds from 0"),
              "first_eu.csv": ("baseline;0,5s;2\ntask;3;6\n", "line 1", "is not a time"),
              "first_colons.csv": ("baseline,0,1:2:3:4\ntask,3,6\n", "line 1", "is not a time"),
              "cells.csv": ("a,0,1,2\n", "line 1 has 4 cells", "header line naming the columns"),
