@@ -17,7 +17,7 @@ from .search import embeddings_path, write_embeddings
 from .chunks import CHUNK_S, ChunkFeed, WorkerLost
 from .errors import InputError
 from .input_record import input_identity
-from .outputs import NAME_MAX, OutputBusy, OutputError, cannot_write
+from .outputs import NAME_MAX, OutputBusy, OutputError, cannot_write, write_durably
 from .pipeline import analysed_frames
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
@@ -200,6 +200,7 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
                     write_embeddings(embeddings_path(out_path), embeddings, out_path.stat().st_size)
                 except OSError as e:
                     result.notes.append(str(cannot_write(embeddings_path(out_path), e)))
+            write_listing(spec, out_path, result, source)
         else:
             writer.discard()
     except OutputError as e:
@@ -287,6 +288,27 @@ def done_before(path: Path, spec: str, version: str | None, baseline: str, every
             return not damaged and source.frame_count is not None and last > source.frame_count - every
     except InputError:
         return False
+
+
+def images_path(csv: Path) -> Path:
+    """Where the CSV of a folder of photos has its ``frame,image`` listing: beside it."""
+    return Path(csv).with_suffix(".images.csv")
+
+
+def write_listing(spec: str, out_path: Path, result: JobResult, source=None) -> None:
+    """Beside the CSV of a folder of photos, which file each frame number is (a note in
+    ``result`` when it cannot be written); nothing for other inputs."""
+    if source is None and not Path(spec).is_dir():
+        return
+    try:
+        source = source or open_source(spec)
+    except InputError:
+        return
+    if hasattr(source, "listing"):
+        try:
+            write_durably(images_path(out_path), source.listing())
+        except OSError as e:
+            result.notes.append(str(cannot_write(images_path(out_path), e)))
 
 
 def output_paths(jobs: list[str], out_dir: Path, taken: dict[str, str] | None = None) -> list[Path]:

@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks
+from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks, write_listing
 from .chunks import CHUNKS_PER_PROCESS
 from .errors import InputError
 from .outputs import AtomicOutput, OutputError
@@ -608,4 +608,5 @@ def write_back(result: JobResult, data: bytes | None, out: Path) -> JobResult:
         result.error = str(e)
         return result
     result.output = str(out)
+    write_listing(result.input, out, result)
     return result

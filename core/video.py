@@ -277,6 +277,17 @@ class ImageSequence(Source):
         self.frame_count = len(self.paths)
         self.skipped: list[str] = []  # one line per unreadable image, for the caller to report
 
+    def listing(self) -> bytes:
+        """``frame,image`` rows, the CSV's frame numbers (1-based) and each one's file name: a folder
+        of photos is one CSV, and its rows must be traceable to the photos."""
+        import csv
+
+        text = io.StringIO()
+        rows = csv.writer(text, lineterminator="\n")
+        rows.writerow(["frame", "image"])
+        rows.writerows((i + 1, path.name) for i, path in enumerate(self.paths))
+        return text.getvalue().encode("utf-8", "surrogateescape")
+
     def __iter__(self) -> Iterator[Frame]:
         for i, path in enumerate(self.paths):
             try:

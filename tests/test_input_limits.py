@@ -59,8 +59,10 @@ def test_bad_inputs_are_one_line_each_and_the_others_are_analysed(tmp_path, face
         f"mf2: {huge}: 30000x30000 pixels is over the limit of {MAX_PIXELS / 1e6:.0f} megapixels (scale it down first)",
         f"mf2: {fifo}: not a regular file (a FIFO)",
     ]), lines
-    assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "face.csv", "photos.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "face.csv", "photos.csv", "photos.images.csv"]
     assert {r["success"] for r in read_rows(out / "photos.csv")[1]} == {"1"}
+    # which photo each frame number is: one CSV for the folder, traceable to its files
+    assert (out / "photos.images.csv").read_text() == "frame,image\n1,a.png\n"
 
 
 def test_a_small_face_in_a_huge_photo_is_found(tmp_path, face_crop):
