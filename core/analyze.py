@@ -19,6 +19,7 @@ from .errors import InputError
 from .input_record import input_identity
 from .outputs import NAME_MAX, OutputBusy, OutputError, cannot_write, write_durably
 from .pipeline import analysed_frames
+from .results import images_path
 from .faces import FaceTracker
 from .faces.tracker import DETECT_EVERY
 from .video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, camera_index, open_source
@@ -288,11 +289,6 @@ def done_before(path: Path, spec: str, version: str | None, baseline: str, every
             return not damaged and source.frame_count is not None and last > source.frame_count - every
     except InputError:
         return False
-
-
-def images_path(csv: Path) -> Path:
-    """Where the CSV of a folder of photos has its ``frame,image`` listing: beside it."""
-    return Path(csv).with_suffix(".images.csv")
 
 
 def write_listing(spec: str, out_path: Path, result: JobResult, source=None) -> None:

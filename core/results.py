@@ -218,3 +218,8 @@ def _top_emotion(probabilities: np.ndarray, face: np.ndarray) -> np.ndarray:
 def ordinal(n: int) -> str:
     """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def images_path(csv: Path) -> Path:
+    """Where the CSV of a folder of photos has its ``frame,image`` listing (`mf2 analyze`): beside it."""
+    return Path(csv).with_suffix(".images.csv")

@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from .outputs import AtomicOutput
-from .results import Result, ordinal
+from .results import Result, images_path, ordinal
 from .segments import WHOLE_RECORDING, Segment
 
 NEUTRAL = "neutral"
@@ -84,6 +84,7 @@ class Statistics:
     segments: list[Segment]
     ranges: list[RangeStats]
     every: int = 1  # every how many source frames one was analysed (`mf2 analyze --every`)
+    photos: bool = False  # a folder of photos (its `.images.csv` listing beside the CSV): no time figures
 
     def to_dict(self) -> dict:
         """Plain JSON types (None for NaN)."""
@@ -120,7 +121,7 @@ def compute_statistics(result: Result, segments: Sequence[Segment] = (), min_epi
     out = [_range_stats(result, person, name, spans, inside, min_episode, max_gap)
            for person in people for name, spans, inside in ranges]
     return Statistics(str(result.path), None if math.isnan(result.fps) else result.fps, n, result.duration,
-                      people, list(segments), out, result.every)
+                      people, list(segments), out, result.every, images_path(result.path).is_file())
 
 
 def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float, float]], inside: np.ndarray,
@@ -224,8 +225,11 @@ def format_table(stats: Statistics) -> str:
     """The figures as text: one line per person and range, then the AUs present in any of them."""
     rate = "" if not stats.fps else f" at {stats.fps:g} fps" if stats.every == 1 else \
         f" of a {stats.fps:g} fps video, every {ordinal(stats.every)}"
-    lines = [f"{stats.source}: {stats.frames} frames{rate} ({stats.seconds:.2f} s), "
-             + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]
+    if stats.photos:  # unrelated photos: each face its own 'person', and no time passes between them
+        lines = [f"{stats.source}: {stats.frames} photos, {len(stats.people)} faces"]
+    else:
+        lines = [f"{stats.source}: {stats.frames} frames{rate} ({stats.seconds:.2f} s), "
+                 + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]
     if not stats.ranges:
         return "\n".join(lines + ["no face in any frame"])
     header = ("person", "segment", "face frames", "seconds", "top emotions (share of time)", "episodes",
@@ -236,6 +240,9 @@ def format_table(stats: Statistics) -> str:
         rows.append((r.person, r.segment,
                      f"{r.face_frames}/{r.frames}" + (f" {r.face_share:.0%}" if r.face_share is not None else ""),
                      f"{r.seconds:.2f}", cells["emotions"], cells["episodes"], cells["blinks"], cells["head"]))
+    if stats.photos:
+        keep = (0, 2, 4)  # face, photos, top emotion
+        header, rows = ("face", "photos", "top emotion"), [tuple(row[i] for i in keep) for row in rows]
     lines += _columns(header, rows)
     aus = sorted({au for r in stats.ranges for au, v in r.au_occurrence.items() if v and v >= 0.05})
     if aus:

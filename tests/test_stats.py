@@ -296,3 +296,13 @@ def test_a_csv_of_every_nth_frame_says_so(tmp_path):
     assert (result.every, result.fps) == (3, 30.0) and read_result(small_csv(tmp_path)).every == 1
     assert format_table(compute_statistics(result)).splitlines()[0] == \
         f"{path}: 12 frames of a 30 fps video, every 3rd (1.20 s), 2 people"
+
+
+def test_a_csv_of_photos_gets_no_time_figures(tmp_path):
+    """A folder of photos (its `.images.csv` listing beside the CSV, as `mf2 analyze` writes it):
+    no fps, seconds, episodes or blinks, which mean nothing between unrelated photos."""
+    path = small_csv(tmp_path)
+    (tmp_path / "small.images.csv").write_text("frame,image\n" + "".join(f"{i},p{i}.jpg\n" for i in range(1, 13)))
+    lines = format_table(compute_statistics(read_result(path))).splitlines()
+    assert lines[0] == f"{path}: 12 photos, 2 faces" and lines[1].split() == ["face", "photos", "top", "emotion"]
+    assert "blinks" not in "\n".join(lines) and "seconds" not in lines[1]
