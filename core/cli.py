@@ -589,9 +589,12 @@ def cmd_elan(args) -> int:
 
 def cmd_report(args) -> int:
     from .report import model_version, recorded_model, report_column, write_report
-    from .results import read_result
+    from .results import images_path, read_result
     from .validation import model_validation
 
+    if images_path(args.result).is_file():  # time courses, episodes and blinks of unrelated photos mean nothing
+        raise InputError(f"{args.result}: the analysis of a folder of photos ({images_path(args.result).name} beside "
+                         "it); the session report is for recordings: read the CSV, or `mf2 stats` for each face")
     output_file(args.output, ".html", {"analysis CSV": args.result, "segments file": args.segments})
     result = read_result(args.result, keep=report_column)
     segments = segments_of(args, result)

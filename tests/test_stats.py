@@ -306,3 +306,7 @@ def test_a_csv_of_photos_gets_no_time_figures(tmp_path):
     lines = format_table(compute_statistics(read_result(path))).splitlines()
     assert lines[0] == f"{path}: 12 photos, 2 faces" and lines[1].split() == ["face", "photos", "top", "emotion"]
     assert "blinks" not in "\n".join(lines) and "seconds" not in lines[1]
+    run = subprocess.run([sys.executable, "-m", "core.cli", "report", str(path), "-o", str(tmp_path / "r.html")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.startswith(f"mf2: {path}: the analysis of a folder of photos")
+    assert not (tmp_path / "r.html").exists()
