@@ -243,16 +243,16 @@ def plan_jobs(inputs: list[str]) -> tuple[list[str], list[str], list[str]]:
             jobs.append(spec)
         if not videos and not images:
             errors.append(f"{path}: folder holds no videos or images")
-    seen: dict[str, str] = {}
-    once = []
+    first: dict[str, str] = {}  # identity -> the job that names it first
     for job in jobs:  # overlapping globs and folders name a file twice: its CSV would be written twice
-        first = seen.setdefault(input_identity(job), job)
-        if len(seen) > len(once):
-            once.append(job)
+        identity = input_identity(job)
+        if identity not in first:
+            first[identity] = job
+        elif job == first[identity]:
+            skipped.append(f"{job}: given more than once, analysed once (skipped)")
         else:
-            skipped.append(f"{job}: given more than once, analysed once (skipped)" if job == first
-                           else f"{job}: the same file as {first}, analysed once (skipped)")
-    return once, errors, skipped
+            skipped.append(f"{job}: the same file as {first[identity]}, analysed once (skipped)")
+    return list(first.values()), errors, skipped
 
 
 def _kind(path: Path) -> str:

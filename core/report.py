@@ -32,7 +32,7 @@ from matplotlib.ticker import FuncFormatter, MultipleLocator, PercentFormatter
 
 from .errors import InputError
 from .outputs import AtomicOutput
-from .results import EMOTION_PREFIX, Result, ordinal
+from .results import EMOTION_PREFIX, Result, rate_words
 from .segments import SEGMENT_COLOURS, Segment
 from .stats import MAX_GAP_S, MIN_EPISODE_S, POSE_AXES, WHOLE_RECORDING, RangeStats, Statistics, compute_statistics
 from .taxonomy import AU_BY_NUMBER
@@ -155,8 +155,7 @@ def render_report(result: Result, segments: Sequence[Segment] = (), model_versio
 def _facts(result: Result, stats: Statistics, model: str | None, made: datetime) -> str:
     people = ", ".join(f"{_e(p)} ({_duration(stats.get(p).seconds)}, {_pct(stats.get(p).face_share)} of frames)"
                        for p in stats.people) or "none (no face found)"
-    fps = "" if not math.isfinite(result.fps) else f" at {result.fps:g} fps" if result.every == 1 else \
-        f" of a {result.fps:g} fps video, every {ordinal(result.every)}"
+    fps = rate_words(result.fps, result.every)
     rows = [("Source file", _e(str(result.path.absolute()))),
             ("Report made", _e(_when(made))),
             ("Recording", f"{_duration(result.duration)} ({_clock(result.duration)}), "

@@ -11,6 +11,8 @@ No Qt, no pandas: a few numpy arrays, read in a few seconds for an hour of video
 """
 from __future__ import annotations
 
+import math
+
 import csv
 import io
 from dataclasses import dataclass, field
@@ -215,7 +217,15 @@ def _top_emotion(probabilities: np.ndarray, face: np.ndarray) -> np.ndarray:
     return np.where(readable, top, -1)
 
 
-def ordinal(n: int) -> str:
+def rate_words(fps: float | None, every: int) -> str:
+    """`` at 25 fps``, or `` of a 25 fps video, every 5th`` for a CSV of every Nth frame (``every``);
+    nothing when the rate is unknown. The statistics and the report say it alike."""
+    if fps is None or not math.isfinite(fps) or not fps:
+        return ""
+    return f" at {fps:g} fps" if every == 1 else f" of a {fps:g} fps video, every {_ordinal(every)}"
+
+
+def _ordinal(n: int) -> str:
     """1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st."""
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 

@@ -39,7 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from .outputs import AtomicOutput
-from .results import Result, images_path, ordinal
+from .results import Result, images_path, rate_words
 from .segments import WHOLE_RECORDING, Segment
 
 NEUTRAL = "neutral"
@@ -223,12 +223,10 @@ def summary_cells(r: RangeStats, missing: str = "-") -> dict[str, str]:
 
 def format_table(stats: Statistics) -> str:
     """The figures as text: one line per person and range, then the AUs present in any of them."""
-    rate = "" if not stats.fps else f" at {stats.fps:g} fps" if stats.every == 1 else \
-        f" of a {stats.fps:g} fps video, every {ordinal(stats.every)}"
     if stats.photos:  # unrelated photos: each face its own 'person', and no time passes between them
         lines = [f"{stats.source}: {stats.frames} photos, {len(stats.people)} faces"]
     else:
-        lines = [f"{stats.source}: {stats.frames} frames{rate} ({stats.seconds:.2f} s), "
+        lines = [f"{stats.source}: {stats.frames} frames{rate_words(stats.fps, stats.every)} ({stats.seconds:.2f} s), "
                  + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]
     if not stats.ranges:
         return "\n".join(lines + ["no face in any frame"])
