@@ -565,9 +565,10 @@ def cmd_stats(args) -> int:
         output_file(args.json, ".json", {"analysis CSV": args.result, "segments file": args.segments})
     result = read_result(args.result)
     stats = compute_statistics(result, segments_of(args, result))
+    if args.json:  # before the table: a reader that stops reading it (`| head`) must not cost the file
+        stats.write_json(args.json)
     print(format_table(stats))
     if args.json:
-        stats.write_json(args.json)
         print(f"{args.json}: figures written")
     return 0
 
@@ -597,6 +598,9 @@ def cmd_report(args) -> int:
                          "it); the session report is for recordings: read the CSV, or `mf2 stats` for each face")
     output_file(args.output, ".html", {"analysis CSV": args.result, "segments file": args.segments})
     result = read_result(args.result, keep=report_column)
+    if len(result.frames) == 1:
+        raise InputError(f"{args.result}: one analysed frame (a photo); the session report is for recordings: "
+                         "`mf2 stats` gives its figures")
     segments = segments_of(args, result)
     version = recorded_model(result) or (model_version(args.model) if args.model is not None else None)
     write_report(result, args.output, segments, model_version=version,

@@ -84,7 +84,8 @@ class Statistics:
     segments: list[Segment]
     ranges: list[RangeStats]
     every: int = 1  # every how many source frames one was analysed (`mf2 analyze --every`)
-    photos: bool = False  # a folder of photos (its `.images.csv` listing beside the CSV): no time figures
+    photos: bool = False  # a folder of photos (its `.images.csv` listing beside the CSV) or one photo (one
+    # analysed frame): no time figures
 
     def to_dict(self) -> dict:
         """Plain JSON types (None for NaN)."""
@@ -121,7 +122,13 @@ def compute_statistics(result: Result, segments: Sequence[Segment] = (), min_epi
     out = [_range_stats(result, person, name, spans, inside, min_episode, max_gap)
            for person in people for name, spans, inside in ranges]
     return Statistics(str(result.path), None if math.isnan(result.fps) else result.fps, n, result.duration,
-                      people, list(segments), out, result.every, images_path(result.path).is_file())
+                      people, list(segments), out, result.every, is_photos(result))
+
+
+def is_photos(result: Result) -> bool:
+    """Whether the CSV holds photos, between which no time passes: a folder's (its `.images.csv`
+    listing beside it) or a single one (one analysed frame)."""
+    return len(result.frames) == 1 or images_path(result.path).is_file()
 
 
 def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float, float]], inside: np.ndarray,
@@ -134,9 +141,10 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
     frames = int(inside.sum())
     stats = RangeStats(person, name, spans, frames, len(rows), len(rows) / frames if frames else None, seconds)
     top = result.top_emotion[rows]
-    readable_time = durations[top >= 0].sum()
+    weights = durations if seconds > 0 else np.ones(len(rows))  # one frame (a photo) lasts no time: it counts once
+    readable_time = weights[top >= 0].sum()
     for j, emotion in enumerate(result.emotions):
-        stats.emotion_share[emotion] = float(durations[top == j].sum() / readable_time) if readable_time else None
+        stats.emotion_share[emotion] = float(weights[top == j].sum() / readable_time) if readable_time else None
         stats.emotion_mean[emotion] = _mean(result.column(f"emotion_{emotion}")[rows])
     for number in result.au_numbers:
         stem = f"AU{number:02d}"
@@ -224,7 +232,8 @@ def summary_cells(r: RangeStats, missing: str = "-") -> dict[str, str]:
 def format_table(stats: Statistics) -> str:
     """The figures as text: one line per person and range, then the AUs present in any of them."""
     if stats.photos:  # unrelated photos: each face its own 'person', and no time passes between them
-        lines = [f"{stats.source}: {stats.frames} photos, {len(stats.people)} faces"]
+        lines = [f"{stats.source}: {stats.frames} photo{'s' * (stats.frames != 1)}, "
+                 f"{len(stats.people)} face{'s' * (len(stats.people) != 1)}"]
     else:
         lines = [f"{stats.source}: {stats.frames} frames{rate_words(stats.fps, stats.every)} ({stats.seconds:.2f} s), "
                  + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]

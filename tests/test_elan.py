@@ -7,10 +7,11 @@ import xml.etree.ElementTree as ET
 from pympi.Elan import Eaf
 
 from core.errors import InputError
-from core.export.elan import write_elan
+from core.export.elan import media_descriptor, write_elan
 from core.outputs import OutputError
 from core.results import read_result
 from core.segments import Segment, read_segments
+from core.video import VIDEO_SUFFIXES
 
 from .conftest import SHARED_DATA, needs_shared
 from .test_stats import one_line_error, small_csv
@@ -41,14 +42,15 @@ def check_elan_structure(path):
 
 
 def test_tiers_computed_by_hand(tmp_path):
-    media = tmp_path / "session 1.mp4"
+    media = tmp_path / "séance 1 (Ü).mp4"
     media.write_bytes(b"")
     out = tmp_path / "small.eaf"
     written = write_elan(read_result(small_csv(tmp_path, {"0": "Anna", "1": "Ben"})), out, media, SEGMENTS)
     root, tiers = check_elan_structure(out)
     (descriptor,) = root.find("HEADER").iter("MEDIA_DESCRIPTOR")
-    assert descriptor.get("MEDIA_URL") == media.resolve().as_uri() == f"file://{tmp_path.resolve()}/session%201.mp4"
-    assert descriptor.get("RELATIVE_MEDIA_URL") == "./session 1.mp4" and descriptor.get("MIME_TYPE") == "video/mp4"
+    # as ELAN writes and reads it: the path as it is, never percent-encoded (ELAN does not decode it)
+    assert descriptor.get("MEDIA_URL") == f"file://{tmp_path.resolve()}/séance 1 (Ü).mp4"
+    assert descriptor.get("RELATIVE_MEDIA_URL") == "./séance 1 (Ü).mp4" and descriptor.get("MIME_TYPE") == "video/mp4"
     assert list(tiers) == ["Anna: emotion", "Anna: AU12", "Anna: AU45", "Ben: emotion", "Ben: AU12", "Ben: AU45",
                            "segments", "segments 2"]
     # Anna (face 0): N H H H N . H H S - S, one frame = 100 ms; AU12 in frames 2-4 and 7; AU45 in 3, 7, 9, 11
@@ -139,6 +141,14 @@ def test_elan_and_stats_never_write_over_their_inputs(tmp_path):
     assert run.returncode == 2 and "argument --chunk: must be 0 or more" in run.stderr, run.stderr
 
 
+def test_every_video_the_analysis_reads_links_as_video(tmp_path):
+    """ELAN picks the player and its "Locate media" filter from the MIME type: the host's MIME
+    database calls .ts a Qt translation file and .3gp audio."""
+    types = {suffix: media_descriptor(tmp_path / f"v{suffix}", tmp_path / "a.eaf")["MIME_TYPE"] for suffix in VIDEO_SUFFIXES}
+    assert all(t.startswith("video/") for t in types.values()), types
+    assert types[".mov"] == "video/quicktime" and media_descriptor(tmp_path / "a.mp3", tmp_path / "a.eaf")["MIME_TYPE"] == "audio/*"
+
+
 @needs_shared
 def test_real_clip_to_elan_and_back(analysed_d0, tmp_path):
     """liveportrait_d0, labelled by eye: happy at frames 25-65 (1.0-2.6 s), neutral at 5, 15 and 75."""
@@ -150,7 +160,7 @@ def test_real_clip_to_elan_and_back(analysed_d0, tmp_path):
                           str(video), "--segments", str(segments)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     root, tiers = check_elan_structure(out)
-    assert root.find("HEADER").find("MEDIA_DESCRIPTOR").get("MEDIA_URL") == video.resolve().as_uri()
+    assert root.find("HEADER").find("MEDIA_DESCRIPTOR").get("MEDIA_URL") == f"file://{video.resolve()}"
     (person,) = read_result(analysed_d0).people()
     emotion = tiers[f"{person}: emotion"]
     assert emotion[0][0] == 0 and emotion[-1][1] == 3120 and all(a[1] == b[0] for a, b in zip(emotion, emotion[1:]))

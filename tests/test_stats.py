@@ -310,3 +310,17 @@ def test_a_csv_of_photos_gets_no_time_figures(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.startswith(f"mf2: {path}: the analysis of a folder of photos")
     assert not (tmp_path / "r.html").exists()
+
+
+def test_one_photo_has_its_top_emotion(tmp_path):
+    """A single photo is one analysed frame, which lasts no time: its face still counts once for the
+    emotion shares (they were empty), it is said as a photo, and the session report declines it."""
+    path = tmp_path / "photo.csv"
+    path.write_text(HEADER + "\n" + ROWS.splitlines()[1] + "\n")
+    stats = compute_statistics(read_result(path))
+    assert stats.photos and stats.get("face 0").emotion_share == {"neutral": 0.0, "happy": 1.0, "sad": 0.0}
+    lines = format_table(stats).splitlines()
+    assert lines[0] == f"{path}: 1 photo, 1 face" and lines[2].split() == ["face", "0", "1/1", "100%", "happy", "100%"]
+    run = subprocess.run([sys.executable, "-m", "core.cli", "report", str(path), "-o", str(tmp_path / "r.html")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and run.stderr.startswith(f"mf2: {path}: one analysed frame (a photo)")

@@ -10,7 +10,6 @@ and installed complete or not at all (`AtomicOutput`).
 """
 from __future__ import annotations
 
-import mimetypes
 import os
 from pathlib import Path
 from typing import Sequence
@@ -25,8 +24,10 @@ from ..video import VIDEO_SUFFIXES
 
 EMOTION_TYPE, AU_TYPE = "emotion", "action unit"
 SEGMENTS_TIER = "segments"
-# the MIME types ELAN's players know by name; others as the system names them
-MEDIA_SUFFIXES = VIDEO_SUFFIXES | {".wav", ".mp3", ".m4a", ".aif", ".aiff"}  # what may be linked as the media
+AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aif", ".aiff"}
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | AUDIO_SUFFIXES  # what may be linked as the media
+# the MIME types ELAN's players know by name; other media as ELAN's generic video or audio type
+# (not the host's MIME database, which calls .ts a Qt translation file)
 MIME_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mpg": "video/mpeg",
               ".mpeg": "video/mpeg", ".wav": "audio/x-wav"}
 
@@ -41,11 +42,14 @@ def au_tier(person: str, number: int) -> str:
 
 def media_descriptor(media: Path, eaf_path: Path) -> dict[str, str]:
     """The MEDIA_DESCRIPTOR attributes linking ``media``: its absolute file URL, its path relative
-    to the ``.eaf`` (ELAN looks there when the absolute one is gone) and its MIME type."""
+    to the ``.eaf`` (ELAN looks there when the absolute one is gone) and its MIME type. The URL is
+    written as ELAN writes it, ``file:///`` and the path as it is: ELAN opens ``file:`` URLs as
+    plain paths and never decodes ``%20``, so a percent-encoded name would not be found."""
     media = Path(media).resolve()
     relative = Path(os.path.relpath(media, Path(eaf_path).resolve().parent)).as_posix()
-    mime = MIME_TYPES.get(media.suffix.lower()) or mimetypes.guess_type(media.name)[0] or "unknown"
-    return {"MEDIA_URL": media.as_uri(),
+    suffix = media.suffix.lower()
+    mime = MIME_TYPES.get(suffix) or ("audio/*" if suffix in AUDIO_SUFFIXES else "video/*")
+    return {"MEDIA_URL": "file:///" + media.as_posix().lstrip("/"),
             "RELATIVE_MEDIA_URL": relative if relative.startswith("../") else f"./{relative}", "MIME_TYPE": mime}
 
 
