@@ -99,6 +99,19 @@ def test_dfn_finetune_trains_only_the_chosen_heads(tmp_path):
     assert load_model(tmp_path / "ft").cfg.trained_aus == (1,)
 
 
+def test_the_shipped_model_finetunes_on_au_labels(tmp_path):
+    """The shipped model has fewer AU heads than the taxonomy has AUs (AU43 is read from the
+    eyelids): labels are matched to its heads by number (`mf2 finetune --au-csv` crashed)."""
+    from core.cli import default_model_dir
+
+    model = load_model(default_model_dir())
+    assert len(model.cfg.aus) < len(ACTION_UNITS)
+    before = [p.detach().clone() for p in model.head_parameters(("au",))]
+    train(model, tiny_data(), tmp_path / "ft", TrainSettings(phase="finetune", epochs=1, batch_size=16, tasks=("au",)))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.head_parameters(("au",))))
+    assert 1 in load_model(tmp_path / "ft").cfg.trained_aus
+
+
 def test_pretraining_learns_and_resumes(tmp_path, monkeypatch):
     import io
     import sys

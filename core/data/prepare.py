@@ -39,6 +39,13 @@ class Prepared:
     def __len__(self) -> int:
         return len(self.images)
 
+    def au_labels(self, numbers) -> np.ndarray:
+        """(N, len(numbers)) the AU labels in the order of ``numbers`` (a model's ``aus``), NaN for
+        an AU these samples have no column for."""
+        missing = np.full(len(self.aus), np.nan, np.float32)
+        return np.stack([self.aus[:, AU_NUMBERS.index(n)] if n in AU_NUMBERS else missing for n in numbers], 1) \
+            if len(numbers) else np.zeros((len(self.aus), 0), np.float32)
+
     def aus_with_positives(self) -> list[int]:
         """AU numbers labelled present in at least one sample: the only ones a head can learn or be scored on."""
         return [n for n, col in zip(AU_NUMBERS, self.aus.T) if np.nansum(col > 0) > 0]

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ..baseline import QUANTILES
-from ..data.prepare import AU_NUMBERS, prepare
+from ..data.prepare import prepare
 from ..data.sources import Sample, load_emotion_folder
 from ..data.splits import group_folds
 from ..evaluate import au_scores, f1_score
@@ -150,8 +150,7 @@ def ferplus_rest_faces(model: MF2, folder, votes_csv, count: int | None = None) 
 def ckplus_au_data(model: MF2, samples: list[Sample]) -> AuData:
     """AU-labelled photos (CK+: several per subject) with geometry relative to each subject's rest."""
     data = prepare(samples, model.cfg.input_size)
-    cols = [AU_NUMBERS.index(n) if n in AU_NUMBERS else None for n in model.cfg.aus]
-    labels = np.stack([data.aus[:, c] if c is not None else np.full(len(data), np.nan) for c in cols], 1)
+    labels = data.au_labels(model.cfg.aus)
     geometry = data.geometry - person_rest(data.geometry, data.subjects)
     return AuData(backbone_maps(model, data.images), data.centers, np.nan_to_num(geometry), labels,
                   np.array(["ck:" + s for s in data.subjects]))

@@ -154,7 +154,7 @@ def train(model: MF2, data: Prepared, out: Path, settings: TrainSettings, resume
     images = torch.as_tensor(data.images)
     centers = torch.as_tensor(data.centers)
     emotions = torch.as_tensor(data.emotions)
-    aus = torch.as_tensor(data.aus)
+    aus = torch.as_tensor(data.au_labels(model.cfg.aus))  # the data's columns in the heads' order
     counts = np.bincount(data.emotions[data.emotions >= 0], minlength=len(EMOTIONS)).astype(np.float64)
     class_weight = torch.as_tensor(np.where(counts > 0, (counts.sum() / np.maximum(counts, 1)) ** 0.5, 0.0),
                                    dtype=torch.float32, device=device)
