@@ -96,7 +96,7 @@ class Annotator(QObject):
         if self.store is not None:
             self.store.close()
         self.store = store
-        self.session.store = store
+        self.session.use_store(store)
         self.window.settings.setValue("dataset", str(folder))
         self.dock.raise_()
         self._dataset_label()
@@ -127,6 +127,7 @@ class Annotator(QObject):
         face = w.session.face_of(result, w.session.selected)
         live = w.session.live  # a camera's frames, during the live view and after it stopped
         if w.player.playing or face is None or not face.au or live or w.source_spec is None:
+            self._leave()
             self.session.close()
             why = "playing: pause to edit" if w.player.playing else \
                 "live view: open a video to annotate" if live else "no analysed face here"
@@ -134,11 +135,17 @@ class Annotator(QObject):
             return
         target = Target(self._video(), result.index, face.track_id, result.timestamp)
         if self.session.current is None or self.session.current.target != target:
+            self._leave()
             crop, landmarks = crop_face(w.frame.rgb, face.box, face.landmarks)
             self.session.open(target, crop, landmarks, face.au, face.emotion)
         who = w.session.label(w.session.key_of(face))
         self._title = f"{who} (face {face.track_id}) · frame {result.index + 1} · {result.timestamp:.2f} s"
         self.editor.show_draft(self._title)
+
+    def _leave(self) -> None:
+        """Moving off the face on show: AUs typed in the line without Enter stay in its draft."""
+        if self.session.current is not None:
+            self.editor.apply_typing()
 
     def _video(self) -> str:
         """The open video as samples name it: its absolute path."""
@@ -156,6 +163,9 @@ class Annotator(QObject):
             self.choose_dataset()
             if self.store is None:
                 return
+        if not self.editor.apply_typing():  # AUs typed without Enter are part of what is accepted
+            self.window.statusBar().showMessage("Not accepted: the AUs typed cannot be read")
+            return
         try:
             sample = self.session.accept()
         except InputError as e:
@@ -176,13 +186,19 @@ class Annotator(QObject):
         if not self.session.can_undo():
             self.window.statusBar().showMessage("Nothing to undo")
             return
-        self._went_to(self.session.undo(), "Undone")
+        try:
+            self._went_to(self.session.undo(), "Undone")
+        except InputError as e:  # the sample changed elsewhere (another program on the dataset)
+            self.window.statusBar().showMessage(f"Cannot undo: {e}")
 
     def redo(self) -> None:
         if not self.session.can_redo():
             self.window.statusBar().showMessage("Nothing to redo")
             return
-        self._went_to(self.session.redo(), "Redone")
+        try:
+            self._went_to(self.session.redo(), "Redone")
+        except InputError as e:
+            self.window.statusBar().showMessage(f"Cannot redo: {e}")
 
     def _went_to(self, target: Target, what: str) -> None:
         self._dataset_label()
@@ -233,12 +249,10 @@ class Annotator(QObject):
         self.browser.show()
         self.browser.raise_()
 
-    def _browser_changed(self) -> None:
+    def _browser_changed(self, video: str, frame: int, face: int) -> None:
+        """A sample edited or deleted in the browser: that face shows what is stored now."""
         self._dataset_label()
-        target = self.session.current.target if self.session.current else None
-        if target is not None:  # the browser may have edited or deleted the face on show
-            self.session.drafts.pop(target, None)
-            self.session.close()
+        self.session.changed_elsewhere(Target(video, frame, face))
         self.refresh()
 
     def _browser_go_to(self, video: str, frame: int, face: int) -> None:

@@ -64,6 +64,7 @@ class CaptionEditor(QWidget):
         self.session: CaptionSession | None = None
         self.checks: Validation | None = None  # the model's own check on real video, in each AU toggle's tooltip
         self._showing = False
+        self._shown = None  # the target whose draft is on show: typing in the AU line belongs to it
         self.header = QLabel("No face selected")
         self.header.setWordWrap(True)
         self.dataset_button = QPushButton("Choose dataset folder…", clicked=self.choose_dataset.emit)
@@ -145,6 +146,10 @@ class CaptionEditor(QWidget):
         self.header.setText(title)
         if draft is None:
             return
+        target = self.session.current.target
+        if target != self._shown:  # another face: what was typed in the AU line was not its
+            self._shown = target
+            self.au_line.setModified(False)
         self._showing = True
         self.emotion.setCurrentIndex(self.emotion.findData(draft.emotion))
         aus = draft.states()
@@ -208,20 +213,27 @@ class CaptionEditor(QWidget):
         reading = 1.0 if self.session.current.strengths.get(number, 0) >= AU_THRESHOLD else 0.0
         self._call("set_au", number, reading if unscored else None)
 
-    def _au_line_entered(self) -> None:
-        """``6 12 25 ?26``: AUs present, ``?`` for not scorable; every other AU shown is absent."""
+    def _au_line_entered(self) -> bool:
+        """``6 12 25 ?26``: AUs present, ``?`` for not scorable; every other AU shown is absent.
+        False (and said) when the line cannot be read."""
         shown = set(self.au_buttons)
         try:
             marks = parse_au_marks(self.au_line.text())
         except ValueError:
             self.state.setText("AUs: type numbers such as 6 12 25 (?26: not scorable)")
-            return
+            return False
         unknown = set(marks) - shown
         if unknown:
             self.state.setText(f"not shown for this model: {', '.join(f'AU{n}' for n in sorted(unknown))}")
-            return
+            return False
         self.au_line.setModified(False)
         self._call("set_aus", {n: marks.get(n, 0.0) for n in shown})
+        return True
+
+    def apply_typing(self) -> bool:
+        """Take AUs typed in the line but not entered (Enter) into the draft, as accepting must:
+        False when they cannot be read (nothing is to be accepted then)."""
+        return not self.au_line.isModified() or self._au_line_entered()
 
     def set_emotion_key(self, index: int) -> None:
         """Alt+1..8 picks an emotion."""

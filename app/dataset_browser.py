@@ -19,7 +19,7 @@ THUMB = 56
 
 
 class DatasetBrowser(QDialog):
-    changed = Signal()                 # a sample was edited or deleted
+    changed = Signal(str, int, int)    # a sample was edited or deleted: its video, frame, face
     go_to = Signal(str, int, int)      # video, frame, face
 
     def __init__(self, store: DatasetStore, parent=None):
@@ -171,7 +171,7 @@ class DatasetBrowser(QDialog):
         except InputError as e:
             QMessageBox.warning(self, "Dataset", str(e))
             return
-        self.changed.emit()
+        self.changed.emit(s.video, s.frame, s.face)
         self.reload()
 
     def _delete(self) -> None:
@@ -181,7 +181,7 @@ class DatasetBrowser(QDialog):
         if answer != QMessageBox.StandardButton.Yes:
             return
         self.store.delete(s.id)
-        self.changed.emit()
+        self.changed.emit(s.video, s.frame, s.face)
         self.reload()
 
     def _go(self) -> None:

@@ -225,3 +225,57 @@ def test_browser_goes_to_a_sample_of_another_video(annotating, qtbot, face_clip,
     qtbot.waitUntil(lambda: Path(window.source_spec).name == face_clip.name and window.frame is not None
                     and window.frame.index == 6, timeout=SLOW)
     window.annotator.browser.close()
+
+
+def test_typed_aus_are_accepted_without_enter_and_stay_with_their_face(annotating, qtbot):
+    """AUs typed in the line and accepted at once (Ctrl+Enter, no Enter) are what is saved; typed
+    and left for another frame, they stay in that face's draft and the next face shows its own."""
+    window = annotating
+    editor, store, session = window.annotator.editor, window.annotator.store, window.annotator.session
+    editor.advance.setCurrentIndex(editor.advance.findData("stay"))
+    editor.au_line.setFocus()
+    editor.au_line.selectAll()
+    qtbot.keyClicks(editor.au_line, "4 7")
+    qtbot.keyClick(editor.au_line, Qt.Key.Key_Return, CTRL)
+    saved = store.samples()[0].aus
+    assert {n for n, v in saved.items() if v > 0} == {4, 7} and "saved in the dataset" in editor.state.text()
+
+    editor.au_line.selectAll()
+    qtbot.keyClicks(editor.au_line, "6 12")
+    pause_on(window, qtbot, 3)
+    assert editor.au_line.text() != "6 12", "frame 3 shows its own AUs"
+    pause_on(window, qtbot, 2)
+    assert {n for n, v in session.draft.states().items() if v} == {6, 12} and "not saved" in editor.state.text()
+
+
+def test_the_browser_leaves_other_drafts_and_undo_goes_on_past_its_changes(annotating, qtbot, monkeypatch, tmp_path):
+    window = annotating
+    annotator = window.annotator
+    editor, session = annotator.editor, annotator.session
+    editor.advance.setCurrentIndex(editor.advance.findData("stay"))
+    annotator.editor.set_emotion_key(2)  # frame 2: happy, accepted twice (a new sample, then updated)
+    annotator.accept()
+    annotator.editor.set_emotion_key(3)
+    annotator.accept()
+    pause_on(window, qtbot, 4)
+    field = editor.captions["global_text"]
+    field.setPlainText("Typed at frame 4, not accepted.")
+    annotator.browse()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    annotator.browser.table.selectRow(0)
+    annotator.browser.delete_button.click()  # frame 2's sample
+    assert len(annotator.store) == 0 and field.toPlainText() == "Typed at frame 4, not accepted."
+    annotator.undo()  # the typing at frame 4; the accepts of the deleted sample are out of the history
+    assert field.toPlainText() != "Typed at frame 4, not accepted."
+    annotator.undo()
+    annotator.undo()  # the two emotion picks at frame 2
+    qtbot.waitUntil(lambda: session.current.target.frame == 2, timeout=10000)
+    assert not session.can_undo() and len(annotator.store) == 0
+    annotator.browser.close()
+
+    annotator.editor.set_emotion_key(5)
+    annotator.accept()  # into ds, then another dataset: undo there touches neither
+    assert annotator.open_dataset(tmp_path / "other")
+    annotator.undo()
+    assert "Nothing to undo" in window.statusBar().currentMessage()
+    assert annotator.open_dataset(tmp_path / "ds") and len(annotator.store) == 1

@@ -100,6 +100,24 @@ class CaptionSession:
     def close(self) -> None:
         self.current, self.draft = None, None
 
+    def use_store(self, store: DatasetStore | None) -> None:
+        """Save into another dataset from now on. The history's accepts went into the one before,
+        where undoing or redoing them belongs, so the history starts again; drafts stay."""
+        self.store = store
+        self.history.clear()
+        self.position = 0
+
+    def changed_elsewhere(self, target: Target) -> None:
+        """``target``'s sample was edited or deleted outside the session (the dataset browser):
+        its draft gives way to what is stored, and the steps that accepted it, which would undo
+        or redo over that change, leave the history. Other faces' drafts and steps stay."""
+        gone = [step.kind == "accept" and step.target == target for step in self.history]
+        self.position -= sum(gone[:self.position])
+        self.history = [step for step, g in zip(self.history, gone) if not g]
+        self.drafts.pop(target, None)
+        if self.current is not None and self.current.target == target:
+            self.close()
+
     def _typed(self, draft: Draft) -> frozenset[str]:
         auto = captions_for(draft.au_dict(), draft.emotion, self.current.strengths, self.current.seed)
         return frozenset(level for level in Captions.LEVELS
@@ -201,10 +219,15 @@ class CaptionSession:
         if step.kind == "edit":
             self._set(step.target, step.before)
         else:
-            if step.before is None:
-                self.store.delete(step.after.id)
-            else:
-                self.store.update(step.before)
+            try:
+                if step.before is None:
+                    self.store.delete(step.after.id)
+                else:
+                    self.store.update(step.before)
+            except InputError:  # changed elsewhere: this step can no longer be undone, the ones before can
+                del self.history[self.position - 1]
+                self.position -= 1
+                raise
             self._set(step.target, step.draft)
         self.position -= 1
         return step.target
@@ -216,10 +239,14 @@ class CaptionSession:
         if step.kind == "edit":
             self._set(step.target, step.after)
         else:
-            if step.before is None:
-                self.store.add(step.after)
-            else:
-                self.store.update(step.after)
+            try:
+                if step.before is None:
+                    self.store.add(step.after)
+                else:
+                    self.store.update(step.after)
+            except InputError:
+                del self.history[self.position:]  # what came after it was done on top of it
+                raise
             self.drafts.pop(step.target, None)
             if self.current and self.current.target == step.target:
                 self.draft = step.draft
