@@ -161,6 +161,7 @@ def bench_model(model_dir, device: str = "cpu", batch: int = 256, repeats: int =
     import numpy as np
     import torch
 
+    from .faces.regions import EYES
     from .model.scorer import FaceInputs, FaceScorer
     from .model.transform import CANONICAL_CENTERS
 
@@ -170,7 +171,7 @@ def bench_model(model_dir, device: str = "cpu", batch: int = 256, repeats: int =
 
     def timed(n, count, step):
         faces = FaceInputs(rng.integers(0, 255, (n, size, size), dtype=np.uint8),
-                           np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n), np.zeros((n, len(scorer.cfg.regions)), bool))
+                           np.repeat(CANONICAL_CENTERS[None], n, 0), np.ones(n), np.zeros((n, len(scorer.cfg.regions) + len(EYES)), bool))
         for _ in range(5):
             scorer.read(faces, step)
         times = []

@@ -13,8 +13,8 @@ from .analysis import Analysis
 from .errors import InputError
 from .faces.tracker import DETECT_EVERY
 
-READINGS = 4  # 2: a person's first rows in a file are settled (core.model.settle); 3: hands cover regions;
-# 4: photos are read each alone, a track each
+READINGS = 5  # 2: a person's first rows in a file are settled (core.model.settle); 3: hands cover regions;
+# 4: photos are read each alone, a track each; 5: eyes a hand hides, kept with the raw readings
 
 
 def cache_dir() -> Path:

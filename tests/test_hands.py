@@ -2,6 +2,8 @@
 takes for a hand covers nothing (core.faces.hands)."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,28 @@ def test_in_video_the_palm_detector_looks_every_few_frames(monkeypatch):
     assert len(calls) == 3
     assert finder.find(frame, []) == [] and len(calls) == 3, "no face: no look"
     finder.close()
+
+
+def test_fingers_over_one_eye_hide_that_eye_alone(scorer):
+    """Her fingers lie over her right eye at frame 96 (both eyes shut as she cries): that eye counts
+    as hidden, the eyelid regions (both eyes together) do not, and closure is still read."""
+    rgb, faces = frame_and_faces("WolfgangLanger_Pexels.mp4", 96)
+    face = faces[0]
+    assert "right_eye" in face.covered and "left_eye" not in face.covered
+    assert not {"upper_eyelids", "lower_eyelids"} & set(face.covered)
+    assert not np.isnan(scorer.score(rgb, faces)[0].au[45])
+
+
+def test_eye_closure_is_read_from_the_eye_no_hand_hides(scorer):
+    """Under a hand the mesh guesses the eye, and may place it shut: on a real face with both eyes
+    open, its right eye's lids drawn shut read as a blink from both eyes, not when a hand hides
+    that eye, and nothing is read of the eyes when both are hidden."""
+    rgb, faces = frame_and_faces("liveportrait_d0.mp4", 5)
+    shut = faces[0].landmarks.copy()
+    shut[[159, 158, 160, 157, 161]] = shut[[145, 153, 144, 154, 163]]  # upper lid onto the lower one
+    guessed = replace(faces[0], landmarks=shut)
+    assert scorer.score(rgb, faces)[0].au[45] < 0.5, "her eyes are open"
+    assert scorer.score(rgb, [guessed])[0].au[45] > 0.5, "a shut right eye reads as a blink"
+    assert scorer.score(rgb, [replace(guessed, covered=("right_eye",))])[0].au[45] < 0.5
+    both = scorer.score(rgb, [replace(guessed, covered=("right_eye", "left_eye"))])[0]
+    assert np.isnan(both.au[45]) and np.isnan(both.au[43]) and not np.isnan(both.au[12])

@@ -7,7 +7,9 @@ hands, but its palm detector also takes parts of faces for hands, "hands" that l
 face. A hand in front of a face reaches it from outside, so a hand counts only when its wrist
 lies outside the face's outline (`REACH`). The hand is drawn as its palm and each finger
 as a band a finger wide; a region is covered when that hides at least half of it, as the
-visibility head's labels count it (core.training.occlusion).
+visibility head's labels count it (core.training.occlusion). An eye (`EYES`) is counted alone
+too: fingers over one eye (her right, WolfgangLanger frames 96-97 and 130) hide half of it but
+not of the eyelid regions, which span both eyes, and eye closure is then read from the other eye.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import cv2
 import numpy as np
 
 from .geometry import eye_distance
-from .regions import COVERED, REGIONS, region_cover
+from .regions import COVERED, EYES, REGIONS, eye_cover, region_cover
 
 MAX_HANDS = 2
 WRIST, MIDDLE_KNUCKLE = 0, 9
@@ -111,8 +113,8 @@ def _over(hand: np.ndarray, boxes: list[np.ndarray]) -> bool:
 
 
 def hand_cover(landmarks: np.ndarray, hands: list[np.ndarray]) -> tuple[str, ...]:
-    """Names of the face's regions (core.faces.regions) that the hands cover at least half of;
-    ``landmarks`` the face's (478, 2+) mesh points in the hands' pixels."""
+    """Names of the face's regions (core.faces.regions), then of its eyes (`EYES`), that the hands
+    cover at least half of; ``landmarks`` the face's (478, 2+) mesh points in the hands' pixels."""
     if not hands:
         return ()
     xy = np.ascontiguousarray(landmarks[:, :2], np.float32)
@@ -131,5 +133,6 @@ def hand_cover(landmarks: np.ndarray, hands: list[np.ndarray]) -> tuple[str, ...
         band = max(1, round(FINGER_WIDTH * float(np.linalg.norm(p[MIDDLE_KNUCKLE] - p[WRIST]))))
         cv2.fillConvexPoly(mask, np.round(cv2.convexHull(p[list(PALM)])).astype(np.int32), 1)
         cv2.polylines(mask, [np.round(p[list(finger)]).astype(np.int32) for finger in FINGERS], False, 1, band)
-    cover = region_cover(mask.astype(bool), (xy - low) * scale)
-    return tuple(name for name, share in zip(REGIONS, cover) if share >= COVERED)
+    mask, points = mask.astype(bool), (xy - low) * scale
+    cover = np.concatenate([region_cover(mask, points), eye_cover(mask, points)])
+    return tuple(name for name, share in zip((*REGIONS, *EYES), cover) if share >= COVERED)

@@ -32,6 +32,11 @@ REGIONS: dict[str, tuple[tuple[int, ...], ...]] = {
     "jaw": ((57, 287, 172, 136, 150, 149, 176, 148, 152, 377, 400, 378, 379, 365, 397, 288, 58),),
 }
 COVERED = 0.5  # share of a region hidden from which it counts as covered (the visibility head's labels, hands)
+# The eyes one at a time, as each side's eyelid patches: a hand can hide one eye and leave the
+# other to read eye closure from (core.faces.hands, core.model.scorer); (right, left) as
+# core.faces.geometry.eye_openings orders them.
+EYES = ("right_eye", "left_eye")
+_EYE_PATCHES = [(REGIONS["upper_eyelids"][side], REGIONS["lower_eyelids"][side]) for side in (0, 1)]
 
 
 def region_polygons(points: np.ndarray, region: str) -> list[np.ndarray]:
@@ -43,14 +48,23 @@ def region_polygons(points: np.ndarray, region: str) -> list[np.ndarray]:
 def region_cover(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
     """(n_regions,) share of each region's patches (``points`` in the mask's pixels) that
     ``mask`` (H, W bool) covers."""
-    out = np.zeros(len(REGIONS))
-    for r, name in enumerate(REGIONS):
-        area = np.zeros(mask.shape, np.uint8)
-        for polygon in region_polygons(points, name):
-            cv2.fillConvexPoly(area, np.round(polygon).astype(np.int32), 1)
-        inside = area.astype(bool)
-        out[r] = (mask & inside).sum() / max(inside.sum(), 1)
-    return out
+    return np.array([_share(mask, region_polygons(points, name)) for name in REGIONS])
+
+
+def eye_cover(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(2,) share of each eye's (`EYES`) eyelid patches that ``mask`` covers, as `region_cover`."""
+    xy = np.ascontiguousarray(points[:, :2], dtype=np.float32)
+    return np.array([_share(mask, [cv2.convexHull(xy[list(patch)]).reshape(-1, 2) for patch in patches])
+                     for patches in _EYE_PATCHES])
+
+
+def _share(mask: np.ndarray, polygons: list[np.ndarray]) -> float:
+    """Share of the union of ``polygons`` that ``mask`` (H, W bool) covers."""
+    area = np.zeros(mask.shape, np.uint8)
+    for polygon in polygons:
+        cv2.fillConvexPoly(area, np.round(polygon).astype(np.int32), 1)
+    inside = area.astype(bool)
+    return float((mask & inside).sum() / max(inside.sum(), 1))
 
 
 _PATCHES = [patch for patches in REGIONS.values() for patch in patches]

@@ -54,7 +54,7 @@ class Face:
     pose: HeadPose
     appearance: Appearance | None = None  # its look in this frame (video), evidence of who it is
     person: int = -1         # who it is, across tracks (core.faces.people); -1: not decided
-    covered: tuple[str, ...] = ()  # regions a hand covers (core.faces.hands): their AUs are not read
+    covered: tuple[str, ...] = ()  # regions and eyes a hand covers (core.faces.hands): their AUs are not read
 
     @property
     def points68(self) -> np.ndarray:

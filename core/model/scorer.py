@@ -17,6 +17,7 @@ from ..baseline import N_VALUES, BaselineMode, TrackBaseline, baseline_key, trac
 from ..faces import Face
 from ..faces.geometry import N_FEATURES, NAMES, eye_openings, face_geometries
 from ..faces.quality import READABLE, face_quality
+from ..faces.regions import EYES
 from ..taxonomy import AU_BY_NUMBER
 from .transform import PATCH_REGION, face_input
 
@@ -57,7 +58,7 @@ class FaceInputs:
     crops: np.ndarray    # (F, S, S) uint8 aligned grey crops
     centers: np.ndarray  # (F, N_PATCHES, 2) patch centres in 0..1
     checks: np.ndarray   # (F,) the weakest of each face's size, sharpness and pose checks
-    hands: np.ndarray    # (F, n_regions) bool: regions a hand covers (`Face.covered`)
+    hands: np.ndarray    # (F, n_regions + 2) bool: regions, then eyes (`EYES`), a hand covers (`Face.covered`)
 
 
 class FaceScorer:
@@ -105,7 +106,13 @@ class FaceScorer:
                        for au, feature, rise in cfg.au_gates if int(au) in self.model_aus]
         self.version = cfg.version
         self._regions = cfg.regions
-        self.raw_size = len(self.model_aus) + len(self.emotions) + (len(cfg.regions) if cfg.region_visibility else 0) + 1
+        # the raw reading (`read`): AU logits, emotion logits, each region's visible logit (models
+        # with a visibility head), whether a hand hides each eye (`EYES`), the quality checks
+        start = len(self.model_aus) + len(self.emotions)
+        self._visible = slice(start, start + (len(cfg.regions) if cfg.region_visibility else 0))
+        self._hidden_eyes = slice(self._visible.stop, self._visible.stop + len(EYES))
+        self._checks = self._hidden_eyes.stop
+        self.raw_size = self._checks + 1
         self.read_size = self.raw_size + cfg.embed_dim  # `read` also gives the face embedding, after the raw reading
         eyelids = [cfg.regions.index("upper_eyelids"), cfg.regions.index("lower_eyelids")]
         au_regions = {a: [cfg.regions.index(AU_BY_NUMBER[a].region)] for a in self.model_aus}
@@ -154,18 +161,19 @@ class FaceScorer:
         size = self.cfg.input_size
         if not faces:
             return FaceInputs(np.zeros((0, size, size), np.uint8), np.zeros((0, len(PATCH_REGION), 2), np.float32),
-                              np.zeros(0), np.zeros((0, len(self._regions)), bool))
+                              np.zeros(0), np.zeros((0, len(self._regions) + len(EYES)), bool))
         crops, centers = zip(*(face_input(rgb, f.landmarks, size) for f in faces))
         checks = [min(face_quality(f.landmarks, f.pose, crop).values()) for f, crop in zip(faces, crops)]
-        hands = [[r in f.covered for r in self._regions] for f in faces]
+        hands = [[r in f.covered for r in (*self._regions, *EYES)] for f in faces]
         return FaceInputs(np.stack(crops), np.stack(centers), np.array(checks, np.float64), np.array(hands, bool))
 
     def read(self, inputs: FaceInputs | list[FaceInputs], batch: int | None = BATCH) -> np.ndarray:
         """(F, ``read_size``) what the pixels say of each face, read at its neutral geometry: the AU
         logits (``model_aus``), the emotion logits, each region's visible logit (models with a
-        visibility head; a region a hand covers reads `HAND_COVERED`, whatever the head says) and
-        the weakest of the size, sharpness and pose checks (core.faces.quality):
-        the raw reading, ``raw_size`` values; then the unit face embedding (free-text search).
+        visibility head; a region a hand covers reads `HAND_COVERED`, whatever the head says), 1
+        for each eye a hand hides (`EYES`, else 0) and the weakest of the size, sharpness and pose
+        checks (core.faces.quality): the raw reading, ``raw_size`` values; then the unit face
+        embedding (free-text search).
 
         The faces (of one frame or of several) go through the model ``batch`` at a time, the last
         call padded to ``batch``: a face's reading then never depends on which faces shared its
@@ -200,14 +208,15 @@ class FaceScorer:
                    o["emotion_logits"].float().cpu().numpy()[:, self._emotion_index]]
             if "visible_logits" in o:
                 got.append(o["visible_logits"].float().cpu().numpy())
-            got.append(np.full((len(x), 1), np.nan, np.float32))  # the checks' place, filled below
+            got.append(np.full((len(x), len(EYES) + 1), np.nan, np.float32))  # the eyes' and checks' places, filled below
             got.append(torch.nn.functional.normalize(o["global"].float(), dim=-1).cpu().numpy())
             outputs.append(np.concatenate(got, 1)[:min(step, n - start)])
         out = np.concatenate(outputs).astype(np.float64)
-        out[:, self.raw_size - 1] = checks
-        visible = out[:, len(self.model_aus) + len(self.emotions):self.raw_size - 1]
-        if visible.shape[1] == hands.shape[1]:  # models without the visibility head have no place for it
-            visible[hands] = np.minimum(visible[hands], HAND_COVERED)
+        out[:, self._checks] = checks
+        out[:, self._hidden_eyes] = hands[:, -len(EYES):]
+        visible = out[:, self._visible]
+        if visible.shape[1]:  # models without the visibility head have no place for it
+            visible[hands[:, :-len(EYES)]] = np.minimum(visible[hands[:, :-len(EYES)]], HAND_COVERED)
         return out
 
     def read_faces(self, rgb: np.ndarray, faces: list[Face], batch: int | None = BATCH) -> np.ndarray:
@@ -220,10 +229,9 @@ class FaceScorer:
 
     def _covered_rows(self, raw: np.ndarray) -> np.ndarray:
         """(F, n_regions) bool: `_covered` of each row."""
-        visible = raw[:, len(self.model_aus) + len(self.emotions):self.raw_size - 1]
-        if visible.shape[1] != len(self._regions):
+        if self._visible.start == self._visible.stop:
             return np.zeros((len(raw), len(self._regions)), bool)
-        return visible < 0
+        return raw[:, self._visible] < 0
 
     def quality(self, raw: np.ndarray) -> float:
         """0..1: the weakest of the size, sharpness and pose checks and the share of regions not covered."""
@@ -231,7 +239,7 @@ class FaceScorer:
 
     def _qualities(self, raw: np.ndarray) -> np.ndarray:
         """(F,) float32 `quality` of each row."""
-        return np.minimum(raw[:, self.raw_size - 1], 1 - self._covered_rows(raw).mean(1)).astype(np.float32)
+        return np.minimum(raw[:, self._checks], 1 - self._covered_rows(raw).mean(1)).astype(np.float32)
 
     def rest(self, key: int) -> tuple[np.ndarray, bool]:
         """(the rest values ``key`` (`baseline_key`) is read against now, whether they are the person's own)."""
@@ -292,15 +300,19 @@ class FaceScorer:
         for j, feature, rise in self._gates:
             gate = _sigmoid((values[:, feature] - baselines[:, feature] - rise) / GATE_SOFTNESS)
             p[:, j] = np.where(known, np.fmin(p[:, j], gate), p[:, j])
-        rest = np.maximum(baselines[:, N_FEATURES:N_VALUES], 1e-3)  # eye closure against the person's own
-        closure = np.clip(1 - values[:, N_FEATURES:N_VALUES] / rest, 0, 1).max(1)
+        rest = np.maximum(baselines[:, N_FEATURES:N_VALUES], 1e-3)  # eye closure against the person's own,
+        # of the eyes no hand hides (a hidden eye's lids are the mesh's guess)
+        hidden = raw[:, self._hidden_eyes] > 0
+        closure = np.where(hidden, 0, np.clip(1 - values[:, N_FEATURES:N_VALUES] / rest, 0, 1)).max(1)
         blink = _sigmoid((closure - EYE_CLOSED) / EYE_CLOSED_SOFTNESS)
         readable = self._qualities(raw) >= READABLE  # else nothing is read
-        held = self._held_closed(closure >= EYE_CLOSED, times, readable, key)
+        eyes_seen = ~hidden.all(1)
+        held = self._held_closed(closure >= EYE_CLOSED, times, readable & eyes_seen, key)
         au = np.empty((f, len(self.aus)))
         au[:, self._model_columns] = p
-        au[:, self._blink_column] = blink
+        au[:, self._blink_column] = np.where(eyes_seen, blink, np.nan)
         au[:, self._closed_column] = np.where(held, blink, np.minimum(blink, 0.49))
+        au[~eyes_seen, self._closed_column] = np.nan
         # an AU whose skin is covered is not read (the eyelid AUs: either eyelid covered)
         au[self._covered_rows(raw).astype(np.float64) @ self._au_cover.T > 0] = np.nan
         au[~readable], emotion[~readable] = np.nan, np.nan
