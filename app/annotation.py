@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QScrollArea
 
+from core.cache import cache_dir
 from core.dataset import CaptionSession, DatasetStore, Target, crop_face
 from core.dataset.versions import active_model, set_active
 from core.errors import InputError
@@ -21,13 +22,15 @@ from .caption_editor import CaptionEditor
 from .dataset_browser import DatasetBrowser
 from .finetune import FineTuneProcess, VersionsDialog, figures_line
 
+DRAFTS_FILE = "caption_drafts.json"  # unaccepted drafts, kept between runs (core.dataset.drafts)
+
 
 class Annotator(QObject):
     def __init__(self, window):
         super().__init__(window)
         self.window = window
         self.store: DatasetStore | None = None
-        self.session = CaptionSession(None, "")
+        self.session = CaptionSession(None, "", drafts_file=cache_dir() / DRAFTS_FILE)
         self.editor = CaptionEditor()
         self.editor.session = self.session
         self.editor.accept_requested.connect(self.accept)
@@ -118,6 +121,9 @@ class Annotator(QObject):
     def refresh(self) -> None:
         """Show the selected face of the frame on screen (its draft, its sample, or the model's reading)."""
         w = self.window
+        if self.session.note:  # drafts that could not be read or written
+            w.statusBar().showMessage(self.session.note)
+            self.session.note = None
         if self._pending_goto and w.frame is not None and w.source_spec and self._pending_goto[0] == self._video():
             _, frame, face = self._pending_goto
             self._pending_goto = None

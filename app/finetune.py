@@ -149,7 +149,7 @@ class VersionsDialog(QDialog):
     def _selection(self) -> None:
         v = self._selected()
         self.use_button.setEnabled(self.table.currentRow() == 0 or (v is not None and v.usable))
-        unfinished = [u for u in self.items if u.status in ("running", "cancelled")]
+        unfinished = [u for u in self.items if u.status in ("running", "stopped", "cancelled")]
         self.resume_button.setEnabled(v is not None and bool(unfinished) and v is unfinished[-1])  # what --resume runs
 
     def _use(self) -> None:

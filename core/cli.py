@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .outputs import output_file
+from .plural import counted
 from .model.shipped import default_model_dir  # also imported from here by app/, scripts/ and tests
 
 DEFAULT_BENCH_VIDEO = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "videos" / "WolfgangLanger_Pexels.mp4"
@@ -411,6 +412,11 @@ def cmd_finetune_dataset(args) -> int:
     for key in ("emotion_accuracy", "au_accuracy", "au_mean_f1", "caption_r1", "base_emotion_accuracy"):
         if key in after:
             lines.append(f"  {key:18s} before {before.get(key, float('nan')):.3f}  after {after[key]:.3f}")
+    for problem in record["data"].get("skipped", []):
+        print(f"mf2: skipped: {problem}", file=sys.stderr)
+    lines.append(f"{'better' if record.get('improved') else 'not better'} on the held-out samples than the model it "
+                 f"started from; `mf2 dataset use {args.dataset} {version.name}` makes the studio and "
+                 f"`mf2 analyze --model {version.path}` read with it")
     if not args.json_progress:
         print("\n".join(lines))
     return 0
@@ -428,7 +434,7 @@ def cmd_dataset(args) -> int:
             added, duplicates, errors = import_jsonl(store, args.jsonl)
         for line in errors:
             print(f"mf2: {line}", file=sys.stderr)
-        print(f"{args.folder}: {added} samples imported, {duplicates} already there, {len(errors)} rows rejected")
+        print(f"{args.folder}: {added} samples imported, {duplicates} already there, {len(errors)} rows not imported")
         return 0 if not errors else 1
     with DatasetStore(args.folder, create=False) as store:
         if args.action == "export":
@@ -450,8 +456,8 @@ def cmd_dataset(args) -> int:
     if args.json:
         print(json.dumps(stats, indent=2))
         return 0
-    print(f"{args.folder}: {stats['samples']} samples ({stats['edited']} with edited captions) "
-          f"from {len(stats['videos'])} videos")
+    print(f"{args.folder}: {counted(stats['samples'], 'sample')} ({stats['edited']} with captions other than the "
+          f"model's reading gave, by typing or by changed labels) from {counted(len(stats['videos']), 'video')}")
     print("emotions: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["emotions"].items())))
     print("AUs present: " + (", ".join(f"{k} {v}" for k, v in stats["aus_present"].items()) or "none"))
     if stats["missing_crops"]:

@@ -40,6 +40,7 @@ import numpy as np
 
 from .outputs import AtomicOutput
 from .results import Result, images_path, rate_words
+from .plural import counted
 from .segments import WHOLE_RECORDING, Segment
 
 NEUTRAL = "neutral"
@@ -232,8 +233,7 @@ def summary_cells(r: RangeStats, missing: str = "-") -> dict[str, str]:
 def format_table(stats: Statistics) -> str:
     """The figures as text: one line per person and range, then the AUs present in any of them."""
     if stats.photos:  # unrelated photos: each face its own 'person', and no time passes between them
-        lines = [f"{stats.source}: {stats.frames} photo{'s' * (stats.frames != 1)}, "
-                 f"{len(stats.people)} face{'s' * (len(stats.people) != 1)}"]
+        lines = [f"{stats.source}: {counted(stats.frames, 'photo')}, {counted(len(stats.people), 'face')}"]
     else:
         lines = [f"{stats.source}: {stats.frames} frames{rate_words(stats.fps, stats.every)} ({stats.seconds:.2f} s), "
                  + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]

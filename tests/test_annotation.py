@@ -9,6 +9,7 @@ pytest.importorskip("pytestqt")
 from PySide6.QtCore import Qt  # noqa: E402
 from PySide6.QtWidgets import QMessageBox  # noqa: E402
 
+from app.main_window import MainWindow  # noqa: E402
 from core.dataset import Filter  # noqa: E402
 from core.dataset.store import DB_NAME  # noqa: E402
 from core.dataset.versions import active_model  # noqa: E402
@@ -279,3 +280,21 @@ def test_the_browser_leaves_other_drafts_and_undo_goes_on_past_its_changes(annot
     annotator.undo()
     assert "Nothing to undo" in window.statusBar().currentMessage()
     assert annotator.open_dataset(tmp_path / "ds") and len(annotator.store) == 1
+
+
+def test_drafts_not_accepted_are_there_after_the_studio_closes(annotating, qtbot, face_clip, tmp_path):
+    window = annotating
+    field = window.annotator.editor.captions["global_text"]
+    field.setPlainText("Typed, never accepted.")
+    window.annotator.editor.set_emotion_key(3)  # surprise
+    window.close()
+    again = MainWindow()
+    again.interactive = False
+    qtbot.addWidget(again)
+    assert again.annotator.open_dataset(tmp_path / "ds")
+    open_and_analyse(again, qtbot, face_clip)
+    pause_on(again, qtbot, 2)
+    editor = again.annotator.editor
+    assert editor.captions["global_text"].toPlainText() == "Typed, never accepted."
+    assert again.annotator.session.draft.emotion == "surprise" and "not saved" in editor.state.text()
+    again.close()

@@ -1,6 +1,7 @@
 """The dataset store, the caption session, MFA JSONL exchange and `mf2 dataset`, on real faces."""
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -226,6 +227,18 @@ def test_jsonl_export_import_round_trip_and_bad_rows(tmp_path, clip_faces, capsy
         assert np.array_equal(a.crop, b.crop) and np.allclose(a.landmarks, b.landmarks, atol=0.01)
     assert import_jsonl(copy, path)[:2] == (0, 3)  # importing again adds nothing
 
+    # rows without ids (written by hand or by another tool) are known by their face: again, nothing
+    # is added; a row already there with other labels is said, and the dataset's labels are kept
+    plain = tmp_path / "plain" / "mfa.jsonl"
+    shutil.copytree(path.parent / "images", plain.parent / "images")
+    plain.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "id"}) + "\n" for r in rows))
+    third = DatasetStore(tmp_path / "plain_ds")
+    assert import_jsonl(third, plain)[:2] == (3, 0) and import_jsonl(third, plain)[:2] == (0, 3) and len(third) == 3
+    plain.write_text(json.dumps({**{k: v for k, v in rows[0].items() if k != "id"}, "emotion": "sad"}) + "\n")
+    added, duplicates, errors = import_jsonl(third, plain)
+    assert (added, duplicates) == (0, 1) and len(errors) == 1 and "already in the dataset with other labels" in errors[0]
+    assert {s.emotion for s in third.samples()} == {"surprise"}
+
     assert main(["--verbose", "dataset", "import", str(tmp_path / "third"), str(path)]) == 1
     out = capsys.readouterr()
     assert "3 samples imported" in out.out and out.err.count("mf2: ") == 7
@@ -262,3 +275,18 @@ def test_au_marks_parse_present_and_not_scorable():
     assert parse_au_marks("") == {}
     with pytest.raises(ValueError, match="unknown Action Unit '99'"):
         parse_au_marks("6 99")
+
+
+def test_caption_drafts_outlive_the_session_and_a_bad_file_is_kept_aside(tmp_path, clip_faces):
+    file = tmp_path / "drafts.json"
+    target, crop, landmarks, aus, emotion = clip_faces[0]
+    first = CaptionSession(None, "", drafts_file=file)
+    first.open(target, crop, landmarks, aus, emotion)
+    first.set_caption("global_text", "Kept on disk.")
+    first.set_au(12, None)
+    second = CaptionSession(None, "", drafts_file=file)
+    draft = second.open(target, crop, landmarks, aus, emotion)
+    assert draft == first.draft and draft.captions.global_text == "Kept on disk." and draft.states()[12] is None
+    file.write_text("{not json")
+    third = CaptionSession(None, "", drafts_file=file)
+    assert third.drafts == {} and "could not be read" in third.note and (tmp_path / "drafts.json.unreadable").is_file()

@@ -343,9 +343,11 @@ def test_fuzzed_jsonl_never_breaks_the_import(fuzz_export, data):
         try:
             store = DatasetStore(Path(tmp) / "ds")
             added, duplicates, errors = import_jsonl(store, path)  # anything raised fails the test
-            assert row["id"] in store.ids() and duplicates == 0
+            assert row["id"] in store.ids()
             assert added == len(store) and all(isinstance(e, str) and "\n" not in e for e in errors)
-            assert added + len(errors) == sum(1 for x in lines if x.strip())
+            # each line is added, already there (a copy without its id), or said; said too when there with other labels
+            conflicts = sum("already in the dataset with other labels" in e for e in errors)
+            assert added + duplicates + len(errors) - conflicts == sum(1 for x in lines if x.strip())
             store.samples(with_crop=True)  # still readable, every crop there
             assert crops(store) == set(store.ids())
             store.close()

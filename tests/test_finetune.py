@@ -93,6 +93,9 @@ def test_cli_finetune_dataset_and_versions(corrected, capsys, tmp_path):
     assert events[0]["stage"] == "load" and events[-1]["stage"] == "done"
     assert any(e["stage"] == "train" and e["done"] == 40 for e in events)
     assert events[-1]["after"]["n"] >= 1
+    assert main(["--verbose", "finetune", "--dataset", str(corrected), "--steps", "5"]) == 0
+    said = capsys.readouterr().out
+    assert "held-out samples than the model it started from" in said and f"mf2 dataset use {corrected} v002" in said
     assert main(["--verbose", "dataset", "use", str(corrected), "v001"]) == 0
     assert main(["--verbose", "dataset", "stats", str(corrected)]) == 0
     out = capsys.readouterr().out
@@ -102,7 +105,21 @@ def test_cli_finetune_dataset_and_versions(corrected, capsys, tmp_path):
     DatasetStore(empty).close()
     assert main(["--verbose", "finetune", "--dataset", str(empty)]) == 2
     assert "accept at least 2 faces" in capsys.readouterr().err
-    assert [v.name for v in versions(corrected)] == ["v001"]
+    assert [v.name for v in versions(corrected)] == ["v001", "v002"]
+
+
+def test_a_run_whose_process_is_gone_is_stopped_not_running(tmp_path):
+    """The studio closed mid-run, or the run was killed: its record still says "running", but no
+    process holds the dataset, so it is listed as stopped (and `--resume` finishes it)."""
+    from core.dataset.versions import _only_run
+
+    DatasetStore(tmp_path / "ds").close()
+    (tmp_path / "ds" / "models" / "v001").mkdir(parents=True)
+    (tmp_path / "ds" / "models" / "v001" / "run.json").write_text('{"status": "running"}')
+    assert [v.status for v in versions(tmp_path / "ds")] == ["stopped"]
+    with _only_run(tmp_path / "ds"):
+        assert [v.status for v in versions(tmp_path / "ds")] == ["running"]
+    assert main(["--verbose", "dataset", "stats", str(tmp_path / "ds")]) == 0
 
 
 def test_a_version_is_only_swapped_in_when_no_reported_figure_drops():

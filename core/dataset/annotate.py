@@ -4,16 +4,20 @@ Kept free of Qt so it can be driven and tested headless; the studio's editor wid
 `CaptionSession` and forwards keys to it. One history covers everything the annotator does
 (label and caption edits, accepts), across faces and frames: undoing a step on another face
 returns that face's `Target` so the window can go back there. Unaccepted drafts are kept per
-target, so moving away and back never loses typing.
+target, so moving away and back never loses typing, and on disk (`core.dataset.drafts`), so
+closing the studio does not either.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
 from ..export import AU_THRESHOLD
+from ..outputs import OutputError
+from .drafts import load_drafts, save_drafts
 from .sample import Captions, DatasetSample, captions_for
 from .store import DatasetStore
 
@@ -64,12 +68,14 @@ class _Step:
 
 
 class CaptionSession:
-    def __init__(self, store: DatasetStore | None = None, model_version: str = ""):
+    def __init__(self, store: DatasetStore | None = None, model_version: str = "", drafts_file: Path | None = None):
+        """``drafts_file``: where unaccepted drafts are kept between runs (none: in memory only)."""
         self.store = store
         self.model_version = model_version
         self.current: _Open | None = None
         self.draft: Draft | None = None
-        self.drafts: dict[Target, Draft] = {}        # unaccepted edits, per target
+        self.drafts_file = drafts_file
+        self.drafts, self.note = load_drafts(drafts_file) if drafts_file else ({}, None)  # unaccepted edits, per target
         self.history: list[_Step] = []
         self.position = 0                            # steps before this are done; after it, redoable
 
@@ -114,7 +120,7 @@ class CaptionSession:
         gone = [step.kind == "accept" and step.target == target for step in self.history]
         self.position -= sum(gone[:self.position])
         self.history = [step for step, g in zip(self.history, gone) if not g]
-        self.drafts.pop(target, None)
+        self._drop_draft(target)
         if self.current is not None and self.current.target == target:
             self.close()
 
@@ -171,8 +177,21 @@ class CaptionSession:
 
     def _set(self, target: Target, draft: Draft) -> None:
         self.drafts[target] = draft
+        self._keep()
         if self.current and self.current.target == target:
             self.draft = draft
+
+    def _drop_draft(self, target: Target) -> None:
+        if self.drafts.pop(target, None) is not None:
+            self._keep()
+
+    def _keep(self) -> None:
+        """The drafts to disk, whole, after each change."""
+        if self.drafts_file is not None:
+            try:
+                save_drafts(self.drafts_file, self.drafts)
+            except OutputError as e:  # kept in memory; said where the window shows notes
+                self.note = f"unsaved caption drafts could not be written: {e}"
 
     # accepting -----------------------------------------------------------------------------------
     def accept(self) -> DatasetSample:
@@ -192,7 +211,7 @@ class CaptionSession:
         del self.history[self.position:]
         self.history.append(_Step("accept", cur.target, before, sample, draft=draft))
         self.position = len(self.history)
-        self.drafts.pop(cur.target, None)
+        self._drop_draft(cur.target)
         return sample
 
     def is_saved(self) -> bool:
@@ -247,7 +266,7 @@ class CaptionSession:
             except InputError:
                 del self.history[self.position:]  # what came after it was done on top of it
                 raise
-            self.drafts.pop(step.target, None)
+            self._drop_draft(step.target)
             if self.current and self.current.target == step.target:
                 self.draft = step.draft
         self.position += 1

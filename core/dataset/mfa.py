@@ -226,9 +226,12 @@ def export_jsonl(store: DatasetStore, out: Path, skipped: list[str] | None = Non
 
 
 def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
-    """Add the good rows of a JSONL file to ``store``: (added, already there, messages for bad rows).
-    A row without landmarks has its face found in the image. Each row is checked whole before
-    its crop is written, and a row the store refuses leaves no crop behind."""
+    """Add the good rows of a JSONL file to ``store``: (added, already there, messages for bad rows
+    and for rows already there with other labels, which are left as the dataset has them).
+    A row is already there when the store holds its id or, without an id, a sample of the same
+    face (video or image name, frame, face): importing a file again adds nothing. A row without
+    landmarks has its face found in the image. Each row is checked whole before its crop is
+    written, and a row the store refuses leaves no crop behind."""
     from ..faces import FaceTracker
 
     path = Path(path)
@@ -238,8 +241,14 @@ def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
     tracker = None
     try:
         for row in rows:
-            if row.id and row.id in existing:
+            src = row.source
+            there = store.get(row.id, with_crop=False) if row.id in existing else \
+                None if row.id else store.find(src["video"] or row.image.name, src["frame"], src["face"], with_crop=False)
+            if there is not None:
                 duplicates += 1
+                if (there.emotion, there.aus, there.captions) != (row.emotion, row.aus, _row_captions(row)):
+                    errors.append(f"{path}:{row.line}: sample {there.id} is already in the dataset with other labels; "
+                                  "kept as it is there (delete it there to import this row)")
                 continue
             try:
                 crop = decode_image(read_file(row.image, path.parent), row.image)
@@ -250,11 +259,9 @@ def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
                     if not faces:
                         raise InputError(f"no face found in {row.image.name}")
                     landmarks = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).landmarks[:, :2]
-                src = row.source
                 extra = {"id": row.id} if row.id else {}
                 store.add(DatasetSample(
-                    crop, np.asarray(landmarks, np.float32), row.emotion, row.aus,
-                    row.captions if row.captions.text else row.generated, row.generated,
+                    crop, np.asarray(landmarks, np.float32), row.emotion, row.aus, _row_captions(row), row.generated,
                     src["video"] or row.image.name, src["frame"],
                     float("nan") if src["timestamp"] is None else float(src["timestamp"]), src["face"], src["model"],
                     **extra, **row.times))
@@ -266,3 +273,8 @@ def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
         if tracker is not None:
             tracker.close()
     return added, duplicates, errors
+
+
+def _row_captions(row: Row) -> Captions:
+    """The captions a row's sample gets: its own, or the generated ones where it has none."""
+    return row.captions if row.captions.text else row.generated

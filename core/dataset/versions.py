@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from ..outputs import FileLock, write_durably
+from ..outputs import FileLock, OutputBusy, write_durably
+from ..plural import counted
 from .store import DatasetStore
 
 MODELS = "models"
@@ -55,7 +56,9 @@ def _now() -> str:
 
 
 def versions(folder: Path) -> list[Version]:
-    """Every version of the dataset in ``folder``, oldest first."""
+    """Every version of the dataset in ``folder``, oldest first. A run left "running" by a
+    process that is gone (killed, or the studio closed before it stopped) is "stopped": it can be
+    finished with ``--resume``."""
     root = Path(folder) / MODELS
     out = []
     for path in sorted(root.glob("v[0-9][0-9][0-9]*")) if root.is_dir() else []:
@@ -68,7 +71,18 @@ def versions(folder: Path) -> list[Version]:
         if not isinstance(record, dict):
             record = {"status": "broken", "problem": "not a JSON object"}
         out.append(Version(path.name, path, record))
+    if any(v.status == "running" for v in out) and not _run_held(folder):
+        out = [Version(v.name, v.path, {**v.record, "status": "stopped"}) if v.status == "running" else v for v in out]
     return out
+
+
+def _run_held(folder: Path) -> bool:
+    """Whether a fine-tuning run (this process's own included) holds the dataset's lock now."""
+    try:
+        FileLock(Path(folder) / MODELS / LOCK, "").acquire().release()
+    except OutputBusy:
+        return True
+    return False
 
 
 def new_version(folder: Path) -> Path:
@@ -190,7 +204,7 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     with ExitStack() as held:
         with DatasetStore(folder, create=False) as store:
             held.enter_context(_only_run(folder))  # a dataset, so its models folder may be made
-            unfinished = [v for v in versions(folder) if v.status in ("running", "cancelled", "broken")]
+            unfinished = [v for v in versions(folder) if v.status in ("running", "stopped", "cancelled", "broken")]
             if resume and not unfinished:
                 raise InputError(f"{folder}: no unfinished fine-tuning run to resume")
             if resume:
@@ -199,7 +213,7 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
             else:
                 train_ids, test_ids = split(store.ids())
                 if len(train_ids) < 1 or len(test_ids) < 1:
-                    raise InputError(f"{folder}: {len(store)} samples; accept at least 2 faces before fine-tuning")
+                    raise InputError(f"{folder}: {counted(len(store), 'sample')}; accept at least 2 faces before fine-tuning")
             report("load", 0, len(train_ids) + len(test_ids), {})
             samples, skipped = {}, []
             for sid in train_ids + test_ids:
