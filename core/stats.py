@@ -137,7 +137,11 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
     positions, rows = result.face_rows(person)
     keep = inside[positions]
     positions, rows = positions[keep], rows[keep]
-    durations = result.frame_durations[positions]
+    times = result.frame_times[positions]
+    limit = np.full(len(times), np.inf)  # a frame stands for the time until the next one, within its span
+    for start, end in spans:
+        limit[(times >= start - _EPS) & (times < end - _EPS)] = end
+    durations = np.minimum(result.frame_durations[positions], limit - times)
     seconds = float(durations.sum())
     frames = int(inside.sum())
     stats = RangeStats(person, name, spans, frames, len(rows), len(rows) / frames if frames else None, seconds)
@@ -157,7 +161,7 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
     block = _blocks(inside)[positions]  # frames are joined only within one contiguous part of the range
     for j, emotion in enumerate(result.emotions):
         if emotion != NEUTRAL:
-            lengths = _episodes(result.frame_times[positions], durations, block, top == j, min_episode, max_gap)
+            lengths = _episodes(times, durations, block, top == j, min_episode, max_gap)
             stats.episodes[emotion] = Episodes(len(lengths), float(np.mean(lengths)) if lengths else None)
     if "AU45_c" in result and seconds > 0:
         held = result.column("AU43_c")[rows] >= 0.5 if "AU43_c" in result else None

@@ -118,10 +118,11 @@ def test_statistics_computed_by_hand(tmp_path):
 
     task = stats.get("face 0", "task")  # frames 1-4 and 10-12 pooled
     assert task.spans == [(0.0, 0.35), (0.9, 1.2)]
-    assert (task.frames, task.face_frames, task.seconds) == (7, 6, pytest.approx(0.6))
-    assert task.emotion_share == pytest.approx({"neutral": 0.2, "happy": 0.6, "sad": 0.2})
-    assert task.episodes["happy"].count == 0  # 0.3 s
-    assert task.blinks_per_minute == pytest.approx(100.0)  # 2->3 only, in 0.6 s
+    # frame 4 (0.3 s) stands for 0.05 s, cut at the span's end (0.35 s): 0.35 + 0.2 (frames 10, 11)
+    assert (task.frames, task.face_frames, task.seconds) == (7, 6, pytest.approx(0.55))
+    assert task.emotion_share == pytest.approx({"neutral": 2 / 9, "happy": 5 / 9, "sad": 2 / 9})  # of 0.45 s
+    assert task.episodes["happy"].count == 0  # 0.25 s
+    assert task.blinks_per_minute == pytest.approx(60 / 0.55)  # 2->3 only, in 0.55 s
     rest = stats.get("face 0", "rest")  # frames 5-8
     assert (rest.frames, rest.face_frames, rest.face_share) == (4, 3, 0.75)
     assert rest.emotion_share == pytest.approx({"neutral": 1 / 3, "happy": 2 / 3, "sad": 0.0})
