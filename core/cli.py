@@ -426,12 +426,13 @@ def cmd_dataset(args) -> int:
     import json
 
     from .dataset import DatasetStore
-    from .dataset.mfa import export_jsonl, import_jsonl
+    from .dataset.mfa import export_jsonl, import_jsonl, read_jsonl
     from .dataset.versions import active_model, set_active, versions
 
     if args.action == "import":
+        read = read_jsonl(args.jsonl)  # first: a file that cannot be read makes no dataset folder
         with DatasetStore(args.folder) as store:
-            added, duplicates, errors = import_jsonl(store, args.jsonl)
+            added, duplicates, errors = import_jsonl(store, args.jsonl, read)
         for line in errors:
             print(f"mf2: {line}", file=sys.stderr)
         print(f"{args.folder}: {added} samples imported, {duplicates} already there, {len(errors)} rows not imported")

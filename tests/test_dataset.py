@@ -17,11 +17,14 @@ from core.analysis import analyze_frame
 from core.cli import default_model_dir, main
 from core.dataset import CaptionSession, Captions, DatasetStore, Filter, Target, crop_face
 from core.dataset.mfa import export_jsonl, import_jsonl
+from core.dataset.sample import CROP_MAX
 from core.dataset.store import DB_NAME
 from core.errors import InputError
 from core.faces import FaceTracker
 from core.model.scorer import FaceScorer
 from core.video import open_source
+
+from .conftest import SHARED_DATA, needs_shared
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -290,3 +293,20 @@ def test_caption_drafts_outlive_the_session_and_a_bad_file_is_kept_aside(tmp_pat
     file.write_text("{not json")
     third = CaptionSession(None, "", drafts_file=file)
     assert third.drafts == {} and "could not be read" in third.note and (tmp_path / "drafts.json.unreadable").is_file()
+
+
+@needs_shared
+def test_a_photo_row_without_landmarks_becomes_a_face_crop(tmp_path, capsys):
+    """A row written by another tool names a whole photo: its largest face is found and cropped as
+    the studio crops faces (not the whole 1524x1036 photo stored as the "crop"). A file that cannot
+    be read makes no dataset folder."""
+    shutil.copy(SHARED_DATA / "images" / "multi_face.jpg", tmp_path / "group.jpg")
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"image": "group.jpg", "emotion": "happy"}) + "\n")
+    store = DatasetStore(tmp_path / "ds")
+    assert import_jsonl(store, tmp_path / "rows.jsonl") == (1, 0, [])
+    (sample,) = store.samples(with_crop=True)
+    assert max(sample.crop.shape[:2]) <= CROP_MAX and sample.crop.shape[0] == sample.crop.shape[1]
+    inside = (sample.landmarks >= 0) & (sample.landmarks < sample.crop.shape[0])
+    assert inside.all() and sample.video == "group.jpg"
+    assert main(["--verbose", "dataset", "import", str(tmp_path / "new"), str(tmp_path / "missing.jsonl")]) == 2
+    assert "missing.jsonl" in capsys.readouterr().err and not (tmp_path / "new").exists()

@@ -27,7 +27,7 @@ from ..errors import InputError
 from ..outputs import durable_file, write_durably
 from ..taxonomy import canonical_emotion, parse_au
 from ..video import decode_image
-from .sample import (MAX_AU_VALUE, MAX_ID_BYTES, Captions, DatasetSample, encodable, landmarks_problem,
+from .sample import (MAX_AU_VALUE, MAX_ID_BYTES, Captions, DatasetSample, crop_face, encodable, landmarks_problem,
                      valid_id)
 from .store import DatasetStore, read_file
 
@@ -225,25 +225,30 @@ def export_jsonl(store: DatasetStore, out: Path, skipped: list[str] | None = Non
     return target, count
 
 
-def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
+def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[str]] | None = None
+                 ) -> tuple[int, int, list[str]]:
     """Add the good rows of a JSONL file to ``store``: (added, already there, messages for bad rows
     and for rows already there with other labels, which are left as the dataset has them).
     A row is already there when the store holds its id or, without an id, a sample of the same
     face (video or image name, frame, face): importing a file again adds nothing. A row without
     landmarks has its face found in the image. Each row is checked whole before its crop is
-    written, and a row the store refuses leaves no crop behind."""
+    written, and a row the store refuses leaves no crop behind. ``read``: `read_jsonl` of ``path``
+    if done already. A photo without landmarks (a row from another tool) gets its largest face
+    found and cropped as the studio crops faces."""
     from ..faces import FaceTracker
 
     path = Path(path)
-    rows, errors = read_jsonl(path)
+    rows, errors = read or read_jsonl(path)
     existing = set(store.ids())
     added = duplicates = 0
     tracker = None
     try:
         for row in rows:
             src = row.source
-            there = store.get(row.id, with_crop=False) if row.id in existing else \
-                None if row.id else store.find(src["video"] or row.image.name, src["frame"], src["face"], with_crop=False)
+            if row.id:
+                there = store.get(row.id, with_crop=False) if row.id in existing else None
+            else:
+                there = store.find(src["video"] or row.image.name, src["frame"], src["face"], with_crop=False)
             if there is not None:
                 duplicates += 1
                 if (there.emotion, there.aus, there.captions) != (row.emotion, row.aus, _row_captions(row)):
@@ -258,7 +263,8 @@ def import_jsonl(store: DatasetStore, path: Path) -> tuple[int, int, list[str]]:
                     faces = tracker.process(crop)
                     if not faces:
                         raise InputError(f"no face found in {row.image.name}")
-                    landmarks = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])).landmarks[:, :2]
+                    face = max(faces, key=lambda f: (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]))
+                    crop, landmarks = crop_face(crop, face.box, face.landmarks)
                 extra = {"id": row.id} if row.id else {}
                 store.add(DatasetSample(
                     crop, np.asarray(landmarks, np.float32), row.emotion, row.aus, _row_captions(row), row.generated,
