@@ -25,6 +25,7 @@ from core.errors import InputError
 from core.faces.tracker import DETECT_EVERY
 from core.live import LiveAnalyzer
 from core.model.shipped import default_model_dir
+from core.plural import counted
 from core.session import Session
 from core.validation import model_validation
 from core.video import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_cameras
@@ -570,14 +571,21 @@ class MainWindow(QMainWindow):
         self.analysis_job = None
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
-        self.session.finish_analysis(analysis)
+        notes: list[str] = []  # what finishing says (saved work unreadable, a neutral segment applied...)
+        self.session.events.notes.connect(notes.append)
+        try:
+            self.session.finish_analysis(analysis)
+        finally:
+            self.session.events.notes.disconnect(notes.append)
         people = self.session.people()
         if stopped:
-            self.statusBar().showMessage(f"{stopped}; the {len(analysis)} frames analysed are shown and can be exported")
+            line = f"{stopped}; the {counted(len(analysis), 'frame')} analysed are shown and can be exported"
         else:
-            self.statusBar().showMessage(f"Analysed {len(analysis)} frames: {len(people)} "
-                                         f"{'face(s)' if self.session.by_track or len(people) < 2 else 'people'}"
-                                         + (f", model {analysis.model_version}" if analysis.model_version else ""))
+            found = "no face found" if not people else counted(len(people), "face") if self.session.by_track \
+                else counted(len(people), "person", "people")
+            line = f"Analysed {counted(len(analysis), 'frame')}: {found}" \
+                + (f", model {analysis.model_version}" if analysis.model_version else "")
+        self.statusBar().showMessage(" · ".join([line, *notes]))  # the notes after it, not hidden by it
         self._refresh_timelines(force=True)
         self._update_frame_view()
         self.analysis_done.emit(stopped)

@@ -37,7 +37,7 @@ import json
 import re
 import tempfile
 import time as _time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -710,6 +710,9 @@ class Session:
         if step is None:
             raise InputError(f"Nothing to {verb} (names, merges, splits and segments)")
         what, (work, people, person_map, corrected) = step
+        # the neutral segment is not a step of this history (marking it reads every face again):
+        # going back over names, merges and segments keeps the baseline on screen, and saved
+        work = replace(work, baseline=self.work.baseline)
         if people is not None and self.analysis is not None:
             before = self.analysis.people_state()[0]
             self.analysis.restore_people(people)

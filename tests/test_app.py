@@ -243,7 +243,7 @@ def test_reopening_a_video_loads_its_analysis_from_the_cache(window, qtbot, face
     open_and_analyse(window, qtbot, face_clip)
     assert analysed == ["face.mp4"]  # the second opening analysed nothing: the cache answered
     assert "Checking the cache for face.mp4…" in messages and not any(m.startswith("Analysing") for m in messages)
-    assert messages[-1] == f"Analysed 12 frames: 1 face(s), model {first.model_version}"
+    assert messages[-1] == f"Analysed 12 frames: 1 person, model {first.model_version}"
     cached = window.analysis
     assert cached is not first and cached.complete and len(cached) == 12  # read back from the disk
     assert window.export_csv(tmp_path / "cached.csv").read_bytes() == first_csv  # every figure the same
@@ -474,8 +474,9 @@ def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(windo
     window.statusBar().messageChanged.connect(messages.append)
     open_and_analyse(window, qtbot, face_clip)  # reopened (from the cache, read with auto): the segment is kept
     assert window.analysis.baseline == "0-0.2" and window.analysis.frames()[-1].faces[0].au == pytest.approx(marked)
-    assert "Readings relative to your neutral segment 0-0.2 s, as you marked it (Analysis > Automatic Baseline " \
-           "goes back)" in messages
+    # said after the analysis' own line, not hidden by it
+    assert window.statusBar().currentMessage().endswith(
+        "Readings relative to your neutral segment 0-0.2 s, as you marked it (Analysis > Automatic Baseline goes back)")
     window.set_baseline(BaselineMode("auto"))
     assert window.analysis.baseline == "auto"
     again = window.analysis.frames()[-1].faces[0]  # frames are built on demand: read it again
@@ -490,6 +491,18 @@ def test_a_marked_neutral_segment_rereads_the_faces_and_the_export_says_so(windo
     assert window.statusBar().currentMessage().startswith("1 of 1 people had no face in the neutral segment 100-200 s")
     window.export_csv(tmp_path / "late.csv")
     assert (tmp_path / "late.csv").read_text().splitlines()[1].endswith(f",auto,{window.scorer.version}")
+
+
+def test_undoing_a_name_keeps_the_neutral_segment(window, qtbot, face_clip, monkeypatch):
+    """The neutral segment is not a step of the names-and-segments history: undoing a rename made
+    before it kept the readings on screen but saved `auto`, so reopening read them otherwise."""
+    open_and_analyse(window, qtbot, face_clip)
+    window.session.rename(window.session.people()[0], "Ana")
+    monkeypatch.setattr("app.main_window.QInputDialog.getText", lambda *a, **k: ("0-0.2", True))
+    window.ask_neutral_segment()
+    window.session.undo_work()
+    assert window.session.names == {} and window.analysis.baseline == "0-0.2"
+    assert window.session.work.baseline == "0-0.2"  # what is saved for the video
 
 
 def test_caption_redo_answers_both_usual_keys(window):
