@@ -15,6 +15,8 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QMenu
 
 from core.baseline import BaselineMode
 from core.errors import InputError
+from core.plural import counted
+from core.segments import outside
 
 from .dialogs import AuPicker, ShortcutsDialog
 
@@ -290,7 +292,9 @@ class Actions:
         added = []
         if not self._attempt(lambda: added.append(self.session.import_segments(Path(path)))):
             return None
-        w.statusBar().showMessage(f"{Path(path).name}: {added[0]} new segments ({len(self.session.segments)} in all)")
+        late = outside(self.session.segments, w.player.duration) if w.player.duration else []
+        w.statusBar().showMessage("; ".join([f"{Path(path).name}: {counted(added[0], 'new segment')} "
+                                             f"({len(self.session.segments)} in all)", *late]))
         return added[0]
 
     def _segment_here(self):

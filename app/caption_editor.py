@@ -145,6 +145,7 @@ class CaptionEditor(QWidget):
         self.setEnabled(draft is not None)
         self.header.setText(title)
         if draft is None:
+            self._clear()
             return
         target = self.session.current.target
         if target != self._shown:  # another face: what was typed in the AU line was not its
@@ -180,6 +181,22 @@ class CaptionEditor(QWidget):
         saved = self.session.is_saved()
         self.state.setText("✔ saved in the dataset" if saved else "not saved: Ctrl+Enter accepts")
         self.state.setStyleSheet("color: #2a8a2a" if saved else "color: #b06000")
+
+    def _clear(self) -> None:
+        """No face to edit: no labels or captions of the one before are left on show."""
+        self._showing = True
+        self._shown = None
+        self.emotion.setCurrentIndex(0)
+        self.au_line.setText("")
+        self.au_line.setModified(False)
+        for b in self.au_buttons.values():
+            b.setChecked(False)
+        for edit in self.captions.values():
+            edit.setPlainText("")
+        for mark in self.edited_marks.values():
+            mark.setVisible(False)
+        self.state.setText("")
+        self._showing = False
 
     def _build_au_buttons(self, numbers: list[int]) -> None:
         for b in self.au_buttons.values():

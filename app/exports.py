@@ -47,16 +47,17 @@ class Exports(QObject):
         w.settings.setValue("export_dir", str(Path(path).parent))
         return Path(path)
 
-    def _checked(self, path: Path | None, suffix: str) -> Path | None:
+    def _checked(self, path: Path | None, suffix: str, analysis: bool = False) -> Path | None:
         """``path`` as `mf2`'s own outputs are checked (core.outputs.output_file): never the open
         video, never an existing file of another kind (a recording, an analysis CSV under a report's
-        name); None, said in one line, when it may not be written."""
+        or a segments file's name) unless ``analysis`` is written; None, said in one line, when it
+        may not be written."""
         if path is None:
             return None
         source = self.session.source
         video = Path(source) if source and camera_index(source) is None else None
         try:
-            return output_file(Path(path), suffix, {"video": video}, "open in the studio")
+            return output_file(Path(path), suffix, {"video": video}, "open in the studio", analysis)
         except InputError as e:
             self.window._fail(str(e))
             return None
@@ -74,7 +75,7 @@ class Exports(QObject):
         names in the ``person`` column)."""
         if not self._analysed():
             return None
-        path = self._checked(path or self._save_path("Export CSV", ".csv", "CSV (*.csv)"), ".csv")
+        path = self._checked(path or self._save_path("Export CSV", ".csv", "CSV (*.csv)"), ".csv", analysis=True)
         if path:
             try:
                 self.session.write_csv(path)

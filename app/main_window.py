@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QHBoxLayout,
 
 from core.analysis import Analysis
 from core.baseline import BaselineMode
+from core.cache import cache_dir
 from core.errors import InputError
 from core.faces.tracker import DETECT_EVERY
 from core.live import LiveAnalyzer
@@ -471,9 +472,10 @@ class MainWindow(QMainWindow):
             self._pending_open = (self.open, (spec,))
             self.statusBar().showMessage(f"Loading the model, then {Path(spec).name}…")
             return
+        kept = self._keep_live()
         self.stop_live()
         self.cancel_analysis()
-        self.statusBar().showMessage(f"Opening {spec}…")
+        self.statusBar().showMessage(kept + f"Opening {spec}…")
         self._run(OpenJob(spec, self.player.callbacks()), lambda reader: self._opened(spec, reader),
                   lambda message: self._open_failed(spec, message))
 
@@ -614,13 +616,14 @@ class MainWindow(QMainWindow):
         if self.model_loading:
             self._pending_open = (self.open_live, (spec, paced))
             return
+        kept = self._keep_live()
         self.stop_live()
         self.cancel_analysis()
-        self.player.close()
-        self.statusBar().showMessage(f"Opening {spec}…")
+        self.statusBar().showMessage(kept + f"Opening {spec}…")
         self._run(OpenCameraJob(spec, paced), lambda source: self._live_opened(spec, source), self._fail)
 
     def _live_opened(self, spec: str, source) -> None:
+        self.player.close()  # only now: a camera that cannot be opened leaves the video on show as it was
         self._enable_transport(False)  # a live view has no timeline to move in
         self.session.open_source(spec, live=True)
         self.session.start_analysis(Analysis.for_scorer(self.scorer, None, source.name))
@@ -632,6 +635,25 @@ class MainWindow(QMainWindow):
         self._live_counts = []
         self._live_timer.start()
         self.statusBar().showMessage(f"Live: {source.name}")
+
+    def _keep_live(self) -> str:
+        """A live session about to give way to another source has no file of its own: its CSV
+        (names in the person column) and its segments are written to ``<cache>/live/`` first, so
+        starting again never loses it. Returns what to say ("" when there was nothing to keep)."""
+        if not self.session.live or self.analysis is None or not len(self.analysis):
+            return ""
+        if self.live is not None:
+            self.stop_camera()
+        stem = cache_dir() / "live" / time.strftime("live-%Y%m%d-%H%M%S")
+        try:
+            stem.parent.mkdir(parents=True, exist_ok=True)
+            self.session.write_csv(stem.with_suffix(".csv"))
+            if self.session.segments:
+                self.session.write_segments_csv(stem.with_name(stem.name + "_segments.csv"))
+        except (InputError, OSError) as e:
+            self._fail(f"The live session could not be kept: {e}")
+            return ""
+        return f"The live session was kept as {stem.with_suffix('.csv')} · "
 
     def stop_live(self) -> None:
         if self.live is not None:

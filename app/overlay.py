@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtCore import QPointF, QRect, QRectF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QImage, QLinearGradient, QPainter, QPen, QPolygonF
 
 from core.analysis import FaceResult, FrameResult
@@ -81,25 +81,48 @@ def paint_faces(painter: QPainter, result: FrameResult | None, options: OverlayO
     font = QFont()
     font.setPixelSize(13)
     painter.setFont(font)
-    for face in result.faces:
+    boxes = [QRectF(QPointF(float(f.box[0]) * scale, float(f.box[1]) * scale),
+                    QPointF(float(f.box[2]) * scale, float(f.box[3]) * scale)) for f in result.faces]
+    labels = []  # (text, its face's box, colour): placed once every face is drawn, apart from each other
+    for face, area in zip(result.faces, boxes):
         if options.regions and face.au:
             # names only where the face is big enough on screen for them not to pile up
             _paint_regions(painter, face, options.aus, scale, (face.box[2] - face.box[0]) * scale >= LABEL_MIN_PX)
         if options.landmarks:
             painter.setPen(QPen(QColor(255, 210, 60), 2.0))
             painter.drawPoints(QPolygonF([QPointF(x * scale, y * scale) for x, y in ibug68(face.landmarks)]))
-        x0, y0, x1, y1 = (float(v) * scale for v in face.box)
         color = SELECTED_COLOR if selected is not None and key(face) == selected else BOX_COLOR
         if options.boxes:
             painter.setPen(QPen(color, 2.0))
             painter.setBrush(Qt.BrushStyle.NoBrush)
-            painter.drawRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            painter.drawRect(area)
         text = label(face)
         top = face.top_emotion()
         if options.emotion and top:
             text += f"  {top[0]} {top[1]:.0%}"
         if options.boxes or (options.emotion and top):
-            _paint_label(painter, text, QPointF(x0, y0 - 3), color)
+            labels.append((text, area, color))
+    placed: list[QRect] = []
+    for text, area, color in labels:
+        box = _label_place(painter, text, area, placed, [b for b in boxes if b is not area])
+        placed.append(box)
+        _paint_label(painter, text, QPointF(box.bottomLeft()), color)
+
+
+def _label_place(painter: QPainter, text: str, area: QRectF, placed: list[QRect], others: list[QRectF]) -> QRect:
+    """Where a face's label goes: above its box, else just inside its top, else below it; the
+    first place that covers no label drawn before and no other face's box (a crowded photo),
+    else the first that covers no label, else above."""
+    box = painter.fontMetrics().boundingRect(text).adjusted(-4, -2, 4, 2)
+    places = []
+    for bottom_left in (QPointF(area.left(), area.top() - 3), QPointF(area.left(), area.top() + 3 + box.height()),
+                        QPointF(area.left(), area.bottom() + 3 + box.height())):
+        candidate = QRect(box)
+        candidate.moveBottomLeft(bottom_left.toPoint())
+        places.append(candidate)
+    free = [c for c in places if not any(c.intersects(q) for q in placed)]
+    clear = [c for c in free if not any(QRectF(c).intersects(o) for o in others)]
+    return (clear or free or places)[0]
 
 
 def _paint_regions(painter: QPainter, face: FaceResult, aus: set[int], scale: float, labels: bool) -> None:

@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
                                QVBoxLayout, QWidget)
 
+from core.plural import counted
 from core.stats import Statistics, summary_cells
 from core.validation import Validation
 
@@ -71,9 +72,9 @@ class StatisticsPanel(QWidget):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, j, item)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        people = len(stats.people)
-        self.note.setText(f"{stats.frames} frames ({stats.seconds:.1f} s), {people} "
-                          f"{'person' if people == 1 else 'people'}, {len(stats.segments)} segments: "
+        found = counted(len(stats.people), "person", "people") if stats.people else "no face in any frame"
+        self.note.setText(f"{counted(stats.frames, 'frame')} ({stats.seconds:.1f} s), {found}, "
+                          f"{counted(len(stats.segments), 'segment')}: "
                           "the figures of `mf2 stats` on the exported CSV (README, Statistics)"
                           + ("; † an AU that did not hold on real video (the report's table)"
                              if any(self._unsure(au) for au in aus) else ""))

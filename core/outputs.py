@@ -242,18 +242,32 @@ def sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def output_file(path: Path, suffix: str, inputs: dict[str, Path | None], whose: str = "of this command") -> Path:
+def output_file(path: Path, suffix: str, inputs: dict[str, Path | None], whose: str = "of this command",
+                analysis: bool = False) -> Path:
     """``path``, checked before anything is written to it: never one of the command's ``inputs``
     (role -> path), never an existing file of another kind than ``suffix`` (a typo must not turn an
-    analysis or a recording into a report); its folder is made when missing, as `analyze` does.
-    The CLI's stats, elan and report and the studio's exports all ask it."""
+    analysis or a recording into a report), and never an analysis CSV unless an ``analysis`` is
+    what is written (segments or statistics are CSVs too); its folder is made when missing, as
+    `analyze` does. The CLI's stats, elan and report and the studio's exports all ask it."""
     for role, given in inputs.items():
         if given is not None and path.exists() and given.exists() and os.path.samefile(path, given):
             raise InputError(f"{path}: is the {role} {whose}; not overwritten (choose another output name)")
     if path.is_file() and path.suffix.lower() != suffix:
         raise InputError(f"{path}: exists and is not a {suffix} file; not overwritten (choose a name ending {suffix})")
+    if not analysis and path.is_file() and _is_analysis_csv(path):
+        raise InputError(f"{path}: is a per-frame analysis CSV; not overwritten (choose another name)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"{path.parent}: cannot create the output folder ({e.strerror or e})") from None
     return path
+
+
+def _is_analysis_csv(path: Path) -> bool:
+    """Whether ``path`` starts as a per-frame CSV does (``frame, face_id, ...``, OpenFace's too)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(64).decode("utf-8-sig", "replace")
+    except OSError:
+        return False
+    return [c.strip() for c in head.split(",")[:2]] == ["frame", "face_id"]

@@ -320,6 +320,17 @@ def search_faces(analysis: Analysis, model, encoder, text: str, by_track: bool, 
 
 # --- the session --------------------------------------------------------------------------
 
+
+def _segment_name(name: str) -> str:
+    """A segment's name as typed, spaces tidied; InputError for one the statistics could not use."""
+    name = " ".join(name.split())
+    if not name:
+        raise InputError("A segment needs a name")
+    if name.lower() == WHOLE_RECORDING:
+        raise InputError(f"A segment may not be named {WHOLE_RECORDING!r}: the statistics use that name")
+    return name
+
+
 class Session:
     """Everything the studio shows and the user changes, for one open video or camera."""
 
@@ -372,7 +383,7 @@ class Session:
         neutral face, as nothing could wait for their own (`core.model.settle`); they are now read
         again against it, as a file's first seconds are. The later rows read as they were shown.
         Returns whether anything was read again."""
-        if not self.live or not self._can_read_again() or not len(self.analysis) or self.analysis.baseline != "auto":
+        if not self.live or not self._can_read_again() or not self.people() or self.analysis.baseline != "auto":
             return False
         self.scorer.recalibrate(self.analysis, BaselineMode("auto"))
         self.events.baseline.emit(BaselineMode("auto"))
@@ -897,11 +908,7 @@ class Session:
         return list(self.work.segments)
 
     def add_segment(self, name: str, start: float, end: float) -> Segment:
-        name = " ".join(name.split())
-        if not name:
-            raise InputError("A segment needs a name")
-        if name.lower() == WHOLE_RECORDING:
-            raise InputError(f"A segment may not be named {WHOLE_RECORDING!r}: the statistics use that name")
+        name = _segment_name(name)
         start, end = sorted((max(0.0, float(start)), max(0.0, float(end))))
         if end - start < 1e-3:
             raise InputError(f"A segment needs an end after its start ({start:.2f} s)")
@@ -937,9 +944,7 @@ class Session:
         self.events.segments.emit()
 
     def rename_segment(self, segment: Segment, name: str) -> Segment:
-        name = " ".join(name.split())
-        if not name:
-            raise InputError("A segment needs a name")
+        name = _segment_name(name)
         renamed = Segment(name, segment.start, segment.end)
         self.history.record(f"Renaming of Segment “{segment.name}”", self._state())
         self.work.segments = in_order(renamed if s == segment else s for s in self.work.segments)

@@ -108,9 +108,14 @@ def test_playing_disables_the_editor_and_no_dataset_asks_for_one(window, qtbot, 
     monkeypatch.setattr(window.annotator, "choose_dataset", lambda: asked.append(True))
     window.annotator.accept()
     assert asked and window.annotator.store is None
+    editor = window.annotator.editor
+    assert editor.captions["global_text"].toPlainText()
     window.player.play()
-    qtbot.waitUntil(lambda: not window.annotator.editor.isEnabled(), timeout=5000)
-    assert "pause to edit" in window.annotator.editor.header.text()
+    qtbot.waitUntil(lambda: not editor.isEnabled(), timeout=5000)
+    assert "pause to edit" in editor.header.text()
+    # nothing of the face before is left on show, greyed or not
+    assert editor.captions["global_text"].toPlainText() == "" and editor.au_line.text() == ""
+    assert not any(b.isChecked() for b in editor.au_buttons.values()) and editor.state.text() == ""
     window.player.pause()
 
 

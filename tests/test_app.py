@@ -212,7 +212,9 @@ def test_exports_never_write_over_the_video_or_a_file_of_another_kind(window, qt
     video = tmp_path / "session.mp4"
     shutil.copy(face_clip, video)
     open_and_analyse(window, qtbot, video)
+    window.session.add_segment("task", 0, 0.2)
     csv = window.export_csv(tmp_path / "session.csv")
+    assert window.export_csv(csv) == csv  # an analysis CSV may be written again as one
     kept = video.read_bytes(), csv.read_bytes()
     other = tmp_path / "other.mp4"
     shutil.copy(face_clip, other)
@@ -220,7 +222,8 @@ def test_exports_never_write_over_the_video_or_a_file_of_another_kind(window, qt
     for export, path, words in ((window.exports.export_elan, video, "is the video open in the studio"),
                                 (window.export_csv, other, "exists and is not a .csv file"),
                                 (window.exports.export_report, csv, "exists and is not a .html file"),
-                                (window.export_snapshot, csv, "exists and is not a .png file")):
+                                (window.export_snapshot, csv, "exists and is not a .png file"),
+                                (window.exports.export_segments, csv, "is a per-frame analysis CSV")):
         assert export(path) is None
         assert errors[-1].startswith(f"{path}: {words}; not overwritten"), errors[-1]
     qtbot.wait(200)  # a report or ELAN job, had one started, would have written by now
@@ -280,6 +283,17 @@ def test_no_camera_gives_a_clear_message(window, qtbot, monkeypatch):
     window.open_live("cam:9")
     qtbot.waitUntil(lambda: len(errors) == 2, timeout=10000)
     assert errors[1] == "camera 9: no camera found at this index (not connected, or in use)"
+
+
+def test_a_camera_that_cannot_open_leaves_the_video_playable(window, qtbot, face_clip):
+    errors = []
+    window.failed.connect(errors.append)
+    open_and_analyse(window, qtbot, face_clip)
+    window.open_live("cam:9")
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert window.player.frame_count == 12 and window.play_button.isEnabled()
+    window.player.seek_index(5)
+    qtbot.waitUntil(lambda: window.frame is not None and window.frame.index == 5, timeout=10000)
 
 
 class UnpluggedCamera(Source):
@@ -353,6 +367,14 @@ def test_esc_stops_the_camera_and_keeps_what_was_analysed(window, qtbot, face_cr
     window.annotator.refresh()  # a camera's frame is no video frame to add to a dataset, stopped or not
     assert window.annotator.session.current is None
     assert window.annotator.editor.header.text() == "live view: open a video to annotate"
+    # a live session has no file: opening something else first writes it (names included) to the cache
+    window.session.rename(window.session.people()[0], "Presenter")
+    frames = len(window.analysis)
+    with qtbot.waitSignal(window.analysis_done, timeout=SLOW):
+        window.open(str(clip))
+    (kept,) = (tmp_path / "cache" / "live").glob("live-*.csv")
+    rows = kept.read_text().splitlines()
+    assert len({line.split(",")[0] for line in rows[1:]}) == frames and rows[1].split(",")[2] == "Presenter"
 
 
 def test_shortcut_help_lists_the_real_keys(window, monkeypatch):

@@ -215,6 +215,8 @@ def test_segments_are_kept_sorted_once_each_and_marked_at_the_playhead(tmp_path)
     assert session.segments == [Segment("rest", 0.1, 0.4), Segment("task one", 0.3, 0.5), Segment("talk", 0.5, 0.6)]
     assert session.segments_at(0.35) == [Segment("rest", 0.1, 0.4), Segment("task one", 0.3, 0.5)]
     session.rename_segment(Segment("talk", 0.5, 0.6), "speech")
+    with pytest.raises(InputError, match="may not be named 'whole recording'"):  # the statistics' own name
+        session.rename_segment(Segment("speech", 0.5, 0.6), " Whole  recording")
     session.remove_segment(Segment("rest", 0.1, 0.4))
     session.write_segments_csv(tmp_path / "segments.csv")
     assert read_segments(tmp_path / "segments.csv") == session.segments == [Segment("task one", 0.3, 0.5),
@@ -464,6 +466,10 @@ def test_segments_from_a_drag_the_keys_and_files_show_and_are_kept(window, qtbot
     eaf.add_annotation("tasks", 1200, 1700, "reading")
     eaf.to_file(str(tmp_path / "tasks.eaf"))
     assert window.commands.import_segments(tmp_path / "tasks.eaf") == 1
+    (tmp_path / "late.csv").write_text("name,start,end\nlater,100,200\n")  # minutes typed as seconds
+    assert window.commands.import_segments(tmp_path / "late.csv") == 1
+    assert "segment 'later' (100-200 s) lies outside the recording" in window.statusBar().currentMessage()
+    session.remove_segment(Segment("later", 100.0, 200.0))
     assert [(s.name, s.start, s.end) for s in session.segments] == [
         ("intro", 0.0, 0.4), (greeting.name, greeting.start, greeting.end), ("question", 1.0, 1.6),
         ("reading", 1.2, 1.7)]
