@@ -459,6 +459,9 @@ class Session:
         skipped = self._replay() if analysis.complete else []
         if analysis.complete:
             self._restore_baseline()
+        elif self.work.operations and not self.live:
+            self.events.notes.emit("Your merges, splits and names wait for a complete analysis (Ctrl+R): "
+                                   "people are shown as the tracker numbered them")
         self.events.finished.emit(analysis.complete)
         self.events.people.emit()
         return skipped
@@ -545,14 +548,18 @@ class Session:
 
     @property
     def names(self) -> dict[int, str]:
-        return dict(self.work.names)
+        """person -> name. Names belong to the people the user's merges and splits made: on an
+        analysis those are not made on yet (still running, or stopped before its end, where they
+        wait), a person's number may be another's, so no name is given there."""
+        holds = not self.work.operations or self._corrected is self.analysis
+        return dict(self.work.names) if holds and not self.by_track else {}
 
     def label(self, key: int | None) -> str:
         if key is None:
             return ""
         if self.by_track:
             return f"face {key}"
-        return self.work.names.get(key) or f"person {key}"
+        return self.names.get(key) or f"person {key}"
 
     def key_of(self, face: FaceResult) -> int | None:
         """The person a face is (its track where `by_track`); None: not decided."""
@@ -996,7 +1003,7 @@ class Session:
     def snapshot(self) -> "Snapshot":
         """What exports read, fixed now: a background export of it stays about this video even
         if another is opened meanwhile."""
-        names = {} if self.by_track else dict(self.work.names)
+        names = self.names
         return Snapshot(self.analysis, self.source, names, tuple(self.work.segments), self.model_dir)
 
     def write_csv(self, path: Path) -> None:

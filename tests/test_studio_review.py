@@ -176,6 +176,20 @@ def test_the_work_is_made_again_on_a_new_analysis_of_the_same_video(tmp_path):
     remapped = opened(store)
     assert remapped.names == {0: "Patient", 3: "Visitor"} and remapped.label(3) == "Visitor"
 
+    # stopped before its end, the analysis has the tracker's numbers: the split is not made on it,
+    # so its number 3 may be someone else, and no name is given (the overlay and CSV named the wrong face)
+    partial = Session(store)
+    partial.open_source("x.mp4")
+    partial.attach_digest(DIGEST)
+    said = []
+    partial.events.notes.connect(said.append)
+    stopped = analysis_of(FRAMES)
+    stopped.complete = False
+    partial.start_analysis(stopped)
+    partial.finish_analysis(stopped)
+    assert partial.names == {} and partial.label(3) == "person 3" and partial.snapshot().names == {}
+    assert said and said[0].startswith("Your merges, splits and names wait for a complete analysis")
+
 
 def test_work_that_cannot_be_read_is_kept_aside_and_a_split_that_no_longer_fits_is_named(tmp_path):
     store = WorkStore(tmp_path)
