@@ -16,6 +16,7 @@ from core.cache import cache_dir
 from core.dataset import CaptionSession, DatasetStore, Target, crop_face
 from core.dataset.versions import active_model, set_active
 from core.errors import InputError
+from core.plural import counted
 from core.taxonomy import EMOTIONS
 
 from .caption_editor import CaptionEditor
@@ -150,8 +151,9 @@ class Annotator(QObject):
 
     def _leave(self) -> None:
         """Moving off the face on show: AUs typed in the line without Enter stay in its draft."""
-        if self.session.current is not None:
-            self.editor.apply_typing()
+        if self.session.current is not None and not self.editor.apply_typing():
+            self.window.statusBar().showMessage("The AUs typed could not be read and were left out (type numbers such "
+                                                "as 6 12 25, ?26: not scorable)")
 
     def _video(self) -> str:
         """The open video as samples name it: its absolute path."""
@@ -179,7 +181,7 @@ class Annotator(QObject):
             return
         self._dataset_label()
         self.window.statusBar().showMessage(f"Saved face {sample.face} at frame {sample.frame + 1} "
-                                            f"({len(self.store)} samples in {self.store.folder.name})")
+                                            f"({counted(len(self.store), 'sample')} in {self.store.folder.name})")
         if self.browser is not None:
             self.browser.reload()
         mode = self.editor.advance_mode()

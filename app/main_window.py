@@ -70,6 +70,8 @@ class MainWindow(QMainWindow):
         self.frame = None                    # the decoded frame on screen (core.video.Frame)
         self.live: LiveAnalyzer | None = None
         self._live_shown = (-1, -1)          # (frame index, result index) on screen
+        self._live_kept: tuple = (None, "")  # the live session last written to the cache, and what was said
+        self._analysis_notes: list[str] | None = None  # notes said while an analysis runs (`_note`)
         self._live_counts: list[float] = []  # wall times of frames shown, for the fps figure
         self._timeline_refreshed = 0.0
         self._pending_open: tuple | None = None  # what to open once the model is loaded
@@ -174,7 +176,7 @@ class MainWindow(QMainWindow):
         ev.time.connect(lambda seconds, index: self.timelines.set_time(seconds))
         ev.model.connect(self._model_changed)
         ev.baseline.connect(self._baseline_changed)
-        ev.notes.connect(lambda line: self.statusBar().showMessage(line))
+        ev.notes.connect(self._note)
 
     def _analysis_replaced(self, analysis) -> None:
         self._refresh_checks()
@@ -529,6 +531,7 @@ class MainWindow(QMainWindow):
         self.cancel_analysis()
         # the job fills the analysis shown (one copy of it, however long the video)
         analysis = Analysis.for_scorer(self.scorer, self.player.frame_count, self.source_spec)
+        self._analysis_notes = []  # the session's notes from now to the end of the analysis
         self.session.start_analysis(analysis)
         job = AnalysisJob(self.source_spec, self.scorer, self.model_key, int(self.settings.value("max_faces", 8)),
                           use_cache, int(self.settings.value("detect_every", DETECT_EVERY)), analysis)
@@ -573,12 +576,8 @@ class MainWindow(QMainWindow):
         self.analysis_job = None
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
-        notes: list[str] = []  # what finishing says (saved work unreadable, a neutral segment applied...)
-        self.session.events.notes.connect(notes.append)
-        try:
-            self.session.finish_analysis(analysis)
-        finally:
-            self.session.events.notes.disconnect(notes.append)
+        self.session.finish_analysis(analysis)
+        notes, self._analysis_notes = self._analysis_notes, None
         people = self.session.people()
         if stopped:
             line = f"{stopped}; the {counted(len(analysis), 'frame')} analysed are shown and can be exported"
@@ -587,13 +586,21 @@ class MainWindow(QMainWindow):
                 else counted(len(people), "person", "people")
             line = f"Analysed {counted(len(analysis), 'frame')}: {found}" \
                 + (f", model {analysis.model_version}" if analysis.model_version else "")
-        self.statusBar().showMessage(" · ".join([line, *notes]))  # the notes after it, not hidden by it
+        self.statusBar().showMessage(" · ".join([line, *(notes or [])]))  # the notes after it, not hidden by it
         self._refresh_timelines(force=True)
         self._update_frame_view()
         self.analysis_done.emit(stopped)
 
+    def _note(self, line: str) -> None:
+        """What the session says (saved work unreadable, a neutral segment applied...): shown now,
+        and while an analysis runs also kept, to follow its 'Analysed' line rather than vanish."""
+        self.statusBar().showMessage(line)
+        if self._analysis_notes is not None:
+            self._analysis_notes.append(line)
+
     def _analysis_failed(self, message: str) -> None:
         self.analysis_job = None
+        self._analysis_notes = None
         self.progress.setVisible(False)
         self.cancel_button.setVisible(False)
         self._fail(message)
@@ -644,7 +651,14 @@ class MainWindow(QMainWindow):
             return ""
         if self.live is not None:
             self.stop_camera()
+        kept = (id(self.analysis), len(self.analysis), dict(self.session.names), tuple(self.session.segments))
+        if kept == self._live_kept[0]:  # a start that failed before: this session is kept as it is
+            return self._live_kept[1]
         stem = cache_dir() / "live" / time.strftime("live-%Y%m%d-%H%M%S")
+        for n in range(2, 1000):  # two sessions kept within one second each get their own files
+            if not stem.with_suffix(".csv").exists():
+                break
+            stem = stem.with_name(f"{time.strftime('live-%Y%m%d-%H%M%S')}-{n}")
         try:
             stem.parent.mkdir(parents=True, exist_ok=True)
             self.session.write_csv(stem.with_suffix(".csv"))
@@ -653,7 +667,8 @@ class MainWindow(QMainWindow):
         except (InputError, OSError) as e:
             self._fail(f"The live session could not be kept: {e}")
             return ""
-        return f"The live session was kept as {stem.with_suffix('.csv')} · "
+        self._live_kept = (kept, f"The live session was kept as {stem.with_suffix('.csv')} · ")
+        return self._live_kept[1]
 
     def stop_live(self) -> None:
         if self.live is not None:

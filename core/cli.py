@@ -435,7 +435,8 @@ def cmd_dataset(args) -> int:
             added, duplicates, errors = import_jsonl(store, args.jsonl, read)
         for line in errors:
             print(f"mf2: {line}", file=sys.stderr)
-        print(f"{args.folder}: {added} samples imported, {duplicates} already there, {len(errors)} rows not imported")
+        print(f"{args.folder}: {counted(added, 'sample')} imported, {duplicates} already there, "
+              f"{counted(len(errors), 'row')} not imported or not as given (above)")
         return 0 if not errors else 1
     with DatasetStore(args.folder, create=False) as store:
         if args.action == "export":
@@ -462,7 +463,7 @@ def cmd_dataset(args) -> int:
     print("emotions: " + ", ".join(f"{k} {v}" for k, v in sorted(stats["emotions"].items())))
     print("AUs present: " + (", ".join(f"{k} {v}" for k, v in stats["aus_present"].items()) or "none"))
     if stats["missing_crops"]:
-        print(f"missing face crops: {len(stats['missing_crops'])} samples")
+        print(f"missing face crops: {counted(len(stats['missing_crops']), 'sample')}")
     for name, v in stats["versions"].items():
         print(f"model {name}: {v['status']}" + (" (in use)" if name == stats["active"] else ""))
     return 0

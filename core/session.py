@@ -634,6 +634,9 @@ class Session:
         """Call a person ``name`` (blank: no name again). InputError for a name that cannot be used."""
         if not self.analysis or person not in self.people() or self.by_track:
             raise InputError(f"{self.label(person) or 'nobody'}: no such person to name")
+        if self.work.operations and self._corrected is not self.analysis:  # the numbers are the tracker's here
+            raise InputError("Names wait, with your merges and splits, for a complete analysis (Ctrl+R): "
+                             "a number here may be another person's there")
         name = check_name(name)
         if name:
             for other, given in self.work.names.items():

@@ -370,6 +370,8 @@ def test_esc_stops_the_camera_and_keeps_what_was_analysed(window, qtbot, face_cr
     # a live session has no file: opening something else first writes it (names included) to the cache
     window.session.rename(window.session.people()[0], "Presenter")
     frames = len(window.analysis)
+    said = window._keep_live()  # as a start that then fails does: kept once, however often
+    assert said.startswith("The live session was kept as") and window._keep_live() == said
     with qtbot.waitSignal(window.analysis_done, timeout=SLOW):
         window.open(str(clip))
     (kept,) = (tmp_path / "cache" / "live").glob("live-*.csv")
@@ -525,6 +527,15 @@ def test_undoing_a_name_keeps_the_neutral_segment(window, qtbot, face_clip, monk
     window.session.undo_work()
     assert window.session.names == {} and window.analysis.baseline == "0-0.2"
     assert window.session.work.baseline == "0-0.2"  # what is saved for the video
+
+
+def test_saved_work_that_cannot_be_read_is_said_after_the_analysis(window, qtbot, face_clip):
+    open_and_analyse(window, qtbot, face_clip)
+    window.session.rename(window.session.people()[0], "Ana")
+    window.session.store.path(window.session.digest).write_text("{torn")
+    open_and_analyse(window, qtbot, face_clip)
+    message = window.statusBar().currentMessage()
+    assert message.startswith("Analysed 12 frames") and "saved work unreadable" in message, message
 
 
 def test_caption_redo_answers_both_usual_keys(window):

@@ -237,6 +237,7 @@ def test_jsonl_export_import_round_trip_and_bad_rows(tmp_path, clip_faces, capsy
     plain.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "id"}) + "\n" for r in rows))
     third = DatasetStore(tmp_path / "plain_ds")
     assert import_jsonl(third, plain)[:2] == (3, 0) and import_jsonl(third, plain)[:2] == (0, 3) and len(third) == 3
+    assert import_jsonl(third, path)[:2] == (0, 3)  # the same faces with their ids: no second sample of each
     plain.write_text(json.dumps({**{k: v for k, v in rows[0].items() if k != "id"}, "emotion": "sad"}) + "\n")
     added, duplicates, errors = import_jsonl(third, plain)
     assert (added, duplicates) == (0, 1) and len(errors) == 1 and "already in the dataset with other labels" in errors[0]
@@ -290,6 +291,14 @@ def test_caption_drafts_outlive_the_session_and_a_bad_file_is_kept_aside(tmp_pat
     second = CaptionSession(None, "", drafts_file=file)
     draft = second.open(target, crop, landmarks, aus, emotion)
     assert draft == first.draft and draft.captions.global_text == "Kept on disk." and draft.states()[12] is None
+    # two studios at once: each keeps the other's drafts when it writes
+    other_target = clip_faces[1][0]
+    second.open(other_target, *clip_faces[1][1:])
+    second.set_caption("global_text", "Typed in the second studio.")
+    first.set_caption("global_text", "Kept on disk, typed on.")
+    on_disk = CaptionSession(None, "", drafts_file=file).drafts
+    assert {t: d.captions.global_text for t, d in on_disk.items()} == {
+        target: "Kept on disk, typed on.", other_target: "Typed in the second studio."}
     file.write_text("{not json")
     third = CaptionSession(None, "", drafts_file=file)
     assert third.drafts == {} and "could not be read" in third.note and (tmp_path / "drafts.json.unreadable").is_file()

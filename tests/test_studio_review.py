@@ -189,6 +189,8 @@ def test_the_work_is_made_again_on_a_new_analysis_of_the_same_video(tmp_path):
     partial.finish_analysis(stopped)
     assert partial.names == {} and partial.label(3) == "person 3" and partial.snapshot().names == {}
     assert said and said[0].startswith("Your merges, splits and names wait for a complete analysis")
+    with pytest.raises(InputError, match="Names wait"):  # it would name whoever has number 3 in the end
+        partial.rename(0, "Zed")
 
 
 def test_work_that_cannot_be_read_is_kept_aside_and_a_split_that_no_longer_fits_is_named(tmp_path):

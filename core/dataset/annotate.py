@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import InputError
 from ..export import AU_THRESHOLD
 from ..outputs import OutputError
-from .drafts import load_drafts, save_drafts
+from .drafts import keep_drafts, load_drafts
 from .sample import Captions, DatasetSample, captions_for
 from .store import DatasetStore
 
@@ -76,6 +76,7 @@ class CaptionSession:
         self.draft: Draft | None = None
         self.drafts_file = drafts_file
         self.drafts, self.note = load_drafts(drafts_file) if drafts_file else ({}, None)  # unaccepted edits, per target
+        self._dropped: set[Target] = set()  # drafts ended here (accepted...): not taken back from the file
         self.history: list[_Step] = []
         self.position = 0                            # steps before this are done; after it, redoable
 
@@ -177,11 +178,13 @@ class CaptionSession:
 
     def _set(self, target: Target, draft: Draft) -> None:
         self.drafts[target] = draft
+        self._dropped.discard(target)
         self._keep()
         if self.current and self.current.target == target:
             self.draft = draft
 
     def _drop_draft(self, target: Target) -> None:
+        self._dropped.add(target)
         if self.drafts.pop(target, None) is not None:
             self._keep()
 
@@ -189,7 +192,7 @@ class CaptionSession:
         """The drafts to disk, whole, after each change."""
         if self.drafts_file is not None:
             try:
-                save_drafts(self.drafts_file, self.drafts)
+                keep_drafts(self.drafts_file, self.drafts, self._dropped)
             except OutputError as e:  # kept in memory; said where the window shows notes
                 self.note = f"unsaved caption drafts could not be written: {e}"
 

@@ -1,7 +1,8 @@
 """Unaccepted caption drafts on disk, so that closing the studio (or a crash) never loses what
 the annotator typed or labelled but did not accept yet: one JSON file, written whole after each
 change (`core.outputs.write_durably`) and read when the editor starts. A file that cannot be read
-is kept beside (``.unreadable``) and the editor starts without drafts."""
+is kept beside (``.unreadable``) and the editor starts without drafts. Two studios open at once
+share the file: each write takes in the other's drafts (`keep_drafts`), under a lock."""
 from __future__ import annotations
 
 import json
@@ -9,10 +10,25 @@ import math
 import os
 from pathlib import Path
 
-from ..outputs import write_durably
+from ..outputs import FileLock, write_durably
 from .sample import Captions
 
 FORMAT = 1
+
+
+def keep_drafts(path: Path, drafts: dict, dropped: set) -> None:
+    """Write ``drafts`` to ``path`` with the drafts another studio wrote there meanwhile, except
+    those ``dropped`` here (accepted, or given way to the dataset); those others join ``drafts``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(path.with_name(path.name + ".lock"), "").acquire(wait=True)
+    try:
+        there, _ = load_drafts(path) if path.is_file() else ({}, None)
+        for target, draft in there.items():
+            if target not in drafts and target not in dropped:
+                drafts[target] = draft
+        save_drafts(path, drafts)
+    finally:
+        lock.release()
 
 
 def save_drafts(path: Path, drafts: dict) -> None:

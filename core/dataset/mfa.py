@@ -229,8 +229,8 @@ def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[st
                  ) -> tuple[int, int, list[str]]:
     """Add the good rows of a JSONL file to ``store``: (added, already there, messages for bad rows
     and for rows already there with other labels, which are left as the dataset has them).
-    A row is already there when the store holds its id or, without an id, a sample of the same
-    face (video or image name, frame, face): importing a file again adds nothing. A row without
+    A row is already there when the store holds its id or a sample of the same face (video or
+    image name, frame, face): importing a file again, with ids or without, adds nothing. A row without
     landmarks has its face found in the image. Each row is checked whole before its crop is
     written, and a row the store refuses leaves no crop behind. ``read``: `read_jsonl` of ``path``
     if done already. A photo without landmarks (a row from another tool) gets its largest face
@@ -245,10 +245,8 @@ def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[st
     try:
         for row in rows:
             src = row.source
-            if row.id:
-                there = store.get(row.id, with_crop=False) if row.id in existing else None
-            else:
-                there = store.find(src["video"] or row.image.name, src["frame"], src["face"], with_crop=False)
+            there = store.get(row.id, with_crop=False) if row.id in existing else \
+                store.find(src["video"] or row.image.name, src["frame"], src["face"], with_crop=False)
             if there is not None:
                 duplicates += 1
                 if (there.emotion, there.aus, there.captions) != (row.emotion, row.aus, _row_captions(row)):
