@@ -19,8 +19,9 @@ THUMB = 56
 
 
 class DatasetBrowser(QDialog):
-    changed = Signal(str, int, int)    # a sample was edited or deleted: its video, frame, face
-    go_to = Signal(str, int, int)      # video, frame, face
+    # object, not int: Qt's int is 32 bits, and an imported sample's frame number may be larger
+    changed = Signal(str, object, object)  # a sample was edited or deleted: its video, frame, face
+    go_to = Signal(str, object, object)    # video, frame, face
 
     def __init__(self, store: DatasetStore, parent=None):
         super().__init__(parent)

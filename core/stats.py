@@ -138,8 +138,8 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
     keep = inside[positions]
     positions, rows = positions[keep], rows[keep]
     times = result.frame_times[positions]
-    limit = np.full(len(times), np.inf)  # a frame stands for the time until the next one, within its span
-    for start, end in spans:
+    limit = np.full(len(times), np.inf)  # a frame stands for the time until the next one, within its stretch
+    for start, end in _merged(spans):
         limit[(times >= start - _EPS) & (times < end - _EPS)] = end
     durations = np.minimum(result.frame_durations[positions], limit - times)
     seconds = float(durations.sum())
@@ -173,6 +173,17 @@ def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float
             stats.head_pose_range[axis] = float(np.percentile(degrees, 95) - np.percentile(degrees, 5)) \
                 if len(degrees) else None
     return stats
+
+
+def _merged(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The stretches of time the spans cover (overlapping or touching ones joined)."""
+    out: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1] + _EPS:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
 
 
 def _blocks(inside: np.ndarray) -> np.ndarray:

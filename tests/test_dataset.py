@@ -299,6 +299,13 @@ def test_caption_drafts_outlive_the_session_and_a_bad_file_is_kept_aside(tmp_pat
     on_disk = CaptionSession(None, "", drafts_file=file).drafts
     assert {t: d.captions.global_text for t, d in on_disk.items()} == {
         target: "Kept on disk, typed on.", other_target: "Typed in the second studio."}
+    second.open(target, crop, landmarks, aus, emotion)  # the second studio types on the first's face...
+    second.set_caption("global_text", "Typed on by the second studio.")
+    first.open(other_target, *clip_faces[1][1:])  # ...while the first edits another: its old copy must not win
+    first.set_caption("emotion_text", "Changed in the first.")
+    on_disk = CaptionSession(None, "", drafts_file=file).drafts
+    assert on_disk[target].captions.global_text == "Typed on by the second studio."
+    assert on_disk[other_target].captions.emotion_text == "Changed in the first."
     file.write_text("{not json")
     third = CaptionSession(None, "", drafts_file=file)
     assert third.drafts == {} and "could not be read" in third.note and (tmp_path / "drafts.json.unreadable").is_file()
@@ -317,5 +324,12 @@ def test_a_photo_row_without_landmarks_becomes_a_face_crop(tmp_path, capsys):
     assert max(sample.crop.shape[:2]) <= CROP_MAX and sample.crop.shape[0] == sample.crop.shape[1]
     inside = (sample.landmarks >= 0) & (sample.landmarks < sample.crop.shape[0])
     assert inside.all() and sample.video == "group.jpg"
+    # photos of the same file name in two folders, named by no source: two samples, not one "already there"
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        shutil.copy(SHARED_DATA / "images" / "single_face.jpg", tmp_path / folder / "face.jpg")
+    (tmp_path / "two.jsonl").write_text("".join(json.dumps({"image": f"{f}/face.jpg", "emotion": e}) + "\n"
+                                                for f, e in (("a", "happy"), ("b", "sad"))))
+    assert import_jsonl(store, tmp_path / "two.jsonl") == (2, 0, []) and len(store) == 3
     assert main(["--verbose", "dataset", "import", str(tmp_path / "new"), str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err and not (tmp_path / "new").exists()

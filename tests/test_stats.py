@@ -325,3 +325,14 @@ def test_one_photo_has_its_top_emotion(tmp_path):
     run = subprocess.run([sys.executable, "-m", "core.cli", "report", str(path), "-o", str(tmp_path / "r.html")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and run.stderr.startswith(f"mf2: {path}: one analysed frame (a photo)")
+
+
+def test_overlapping_spans_of_one_segment_name_count_their_time_once(tmp_path):
+    """A frame stands for the time until the next one, cut at the end of the stretch the name's
+    spans cover together, not at an inner span's end (ELAN tiers and the studio allow overlaps)."""
+    result = read_result(small_csv(tmp_path))
+    alone = compute_statistics(result, [Segment("task", 0.0, 1.2)]).get("face 0", "task")
+    inner = compute_statistics(result, [Segment("task", 0.0, 1.2), Segment("task", 0.25, 0.35),
+                                        Segment("task", 0.55, 0.65)]).get("face 0", "task")
+    assert inner.seconds == pytest.approx(alone.seconds) and inner.emotion_share == pytest.approx(alone.emotion_share)
+    assert inner.episodes == alone.episodes and inner.blinks_per_minute == pytest.approx(alone.blinks_per_minute)

@@ -76,7 +76,7 @@ class CaptionSession:
         self.draft: Draft | None = None
         self.drafts_file = drafts_file
         self.drafts, self.note = load_drafts(drafts_file) if drafts_file else ({}, None)  # unaccepted edits, per target
-        self._dropped: set[Target] = set()  # drafts ended here (accepted...): not taken back from the file
+        self._changed: set[Target] = set()  # drafts edited or ended here since they were last written
         self.history: list[_Step] = []
         self.position = 0                            # steps before this are done; after it, redoable
 
@@ -178,13 +178,13 @@ class CaptionSession:
 
     def _set(self, target: Target, draft: Draft) -> None:
         self.drafts[target] = draft
-        self._dropped.discard(target)
-        self._keep()
+        self._changed.add(target)
         if self.current and self.current.target == target:
             self.draft = draft
+        self._keep()
 
     def _drop_draft(self, target: Target) -> None:
-        self._dropped.add(target)
+        self._changed.add(target)
         if self.drafts.pop(target, None) is not None:
             self._keep()
 
@@ -192,8 +192,8 @@ class CaptionSession:
         """The drafts to disk, whole, after each change."""
         if self.drafts_file is not None:
             try:
-                keep_drafts(self.drafts_file, self.drafts, self._dropped)
-            except OutputError as e:  # kept in memory; said where the window shows notes
+                keep_drafts(self.drafts_file, self.drafts, self._changed)
+            except (OutputError, OSError) as e:  # kept in memory (and written with the next change); said
                 self.note = f"unsaved caption drafts could not be written: {e}"
 
     # accepting -----------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 the annotator typed or labelled but did not accept yet: one JSON file, written whole after each
 change (`core.outputs.write_durably`) and read when the editor starts. A file that cannot be read
 is kept beside (``.unreadable``) and the editor starts without drafts. Two studios open at once
-share the file: each write takes in the other's drafts (`keep_drafts`), under a lock."""
+share the file: each write takes in what the other wrote (`keep_drafts`), under a lock."""
 from __future__ import annotations
 
 import json
@@ -16,17 +16,21 @@ from .sample import Captions
 FORMAT = 1
 
 
-def keep_drafts(path: Path, drafts: dict, dropped: set) -> None:
-    """Write ``drafts`` to ``path`` with the drafts another studio wrote there meanwhile, except
-    those ``dropped`` here (accepted, or given way to the dataset); those others join ``drafts``."""
+def keep_drafts(path: Path, drafts: dict, changed: set) -> None:
+    """Write to ``path`` the drafts of the targets ``changed`` here since the last write (edited,
+    or ended: accepted, given way to the dataset) as ``drafts`` has them, and every other target
+    as the file has it (another studio may have written it since); ``drafts`` becomes that whole
+    set and ``changed`` is emptied. OSError or OutputError when it cannot be written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path.with_name(path.name + ".lock"), "").acquire(wait=True)
     try:
-        there, _ = load_drafts(path) if path.is_file() else ({}, None)
-        for target, draft in there.items():
-            if target not in drafts and target not in dropped:
-                drafts[target] = draft
-        save_drafts(path, drafts)
+        there, _ = load_drafts(path)
+        merged = {t: d for t, d in there.items() if t not in changed}
+        merged.update({t: d for t, d in drafts.items() if t in changed})
+        save_drafts(path, merged)
+        drafts.clear()
+        drafts.update(merged)
+        changed.clear()
     finally:
         lock.release()
 
@@ -63,5 +67,8 @@ def load_drafts(path: Path) -> tuple[dict, str | None]:
         return drafts, None
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
         aside = path.with_name(path.name + ".unreadable")
-        os.replace(path, aside)
+        try:
+            os.replace(path, aside)
+        except OSError as moved:
+            return {}, f"{path}: unsaved caption drafts could not be read ({e}) nor set aside ({moved.strerror})"
         return {}, f"{path}: unsaved caption drafts could not be read ({e}); kept as {aside.name}"

@@ -229,8 +229,9 @@ def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[st
                  ) -> tuple[int, int, list[str]]:
     """Add the good rows of a JSONL file to ``store``: (added, already there, messages for bad rows
     and for rows already there with other labels, which are left as the dataset has them).
-    A row is already there when the store holds its id or a sample of the same face (video or
-    image name, frame, face): importing a file again, with ids or without, adds nothing. A row without
+    A row is already there when the store holds its id or a sample of the face its source names
+    (video, frame, face): importing an export again, with ids or without, adds nothing. A row
+    without a source (a photo named by another tool) is known by its id alone. A row without
     landmarks has its face found in the image. Each row is checked whole before its crop is
     written, and a row the store refuses leaves no crop behind. ``read``: `read_jsonl` of ``path``
     if done already. A photo without landmarks (a row from another tool) gets its largest face
@@ -246,7 +247,7 @@ def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[st
         for row in rows:
             src = row.source
             there = store.get(row.id, with_crop=False) if row.id in existing else \
-                store.find(src["video"] or row.image.name, src["frame"], src["face"], with_crop=False)
+                store.find(src["video"], src["frame"], src["face"], with_crop=False) if _names_a_face(src) else None
             if there is not None:
                 duplicates += 1
                 if (there.emotion, there.aus, there.captions) != (row.emotion, row.aus, _row_captions(row)):
@@ -277,6 +278,11 @@ def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[st
         if tracker is not None:
             tracker.close()
     return added, duplicates, errors
+
+
+def _names_a_face(source: dict) -> bool:
+    """Whether a row's source names one face of one frame of a video (exports do; photos don't)."""
+    return bool(source["video"]) and source["frame"] >= 0 and source["face"] >= 0
 
 
 def _row_captions(row: Row) -> Captions:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import InputError
-from ..outputs import FileLock, OutputBusy, write_durably
+from ..outputs import FileLock, OutputBusy, OutputError, write_durably
 from ..plural import counted
 from .store import DatasetStore
 
@@ -82,6 +82,8 @@ def _run_held(folder: Path) -> bool:
         FileLock(Path(folder) / MODELS / LOCK, "").acquire().release()
     except OutputBusy:
         return True
+    except OutputError:  # a folder no run could write to holds no run
+        return False
     return False
 
 
