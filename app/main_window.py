@@ -9,6 +9,7 @@ live capture run in `core` on worker threads; the window routes their results to
 from __future__ import annotations
 
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from .player import SPEEDS, Player, clock
 from .search import Searcher
 from .statistics import StatisticsPanel
 from .timelines import Timelines
-from .workers import AnalysisJob, LoadModelJob, OpenCameraJob, OpenJob
+from .workers import AnalysisJob, CallJob, LoadModelJob, OpenCameraJob, OpenJob
 
 MEDIA_FILTER = "Videos and images (" + " ".join(f"*{s}" for s in sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES)) + ")"
 MAX_RECENT = 10
@@ -645,29 +646,30 @@ class MainWindow(QMainWindow):
 
     def _keep_live(self) -> str:
         """A live session about to give way to another source has no file of its own: its CSV
-        (names in the person column) and its segments are written to ``<cache>/live/`` first, so
-        starting again never loses it. Returns what to say ("" when there was nothing to keep)."""
+        (names in the person column, written in the background from a snapshot) and its segments
+        go to ``<cache>/live/`` first, so starting again never loses it. Returns what to say
+        ("" when there was nothing to keep)."""
         if not self.session.live or self.analysis is None or not len(self.analysis):
             return ""
         if self.live is not None:
             self.stop_camera()
-        kept = (id(self.analysis), len(self.analysis), dict(self.session.names), tuple(self.session.segments))
-        if kept == self._live_kept[0]:  # a start that failed before: this session is kept as it is
-            return self._live_kept[1]
-        stem = cache_dir() / "live" / time.strftime("live-%Y%m%d-%H%M%S")
-        for n in range(2, 1000):  # two sessions kept within one second each get their own files
-            if not stem.with_suffix(".csv").exists():
-                break
-            stem = stem.with_name(f"{time.strftime('live-%Y%m%d-%H%M%S')}-{n}")
+        kept = (len(self.analysis), self.session.names, tuple(self.session.segments))
+        before, said = self._live_kept
+        if before is not None and before[0]() is self.analysis and before[1:] == kept:
+            return said  # a start that failed before: this session is kept as it is
+        folder = cache_dir() / "live"
         try:
-            stem.parent.mkdir(parents=True, exist_ok=True)
-            self.session.write_csv(stem.with_suffix(".csv"))
+            folder.mkdir(parents=True, exist_ok=True)
+            path = _new_file(folder, time.strftime("live-%Y%m%d-%H%M%S"), ".csv")
             if self.session.segments:
-                self.session.write_segments_csv(stem.with_name(stem.name + "_segments.csv"))
+                self.session.write_segments_csv(path.with_name(path.stem + "_segments.csv"))
         except (InputError, OSError) as e:
             self._fail(f"The live session could not be kept: {e}")
             return ""
-        self._live_kept = (kept, f"The live session was kept as {stem.with_suffix('.csv')} · ")
+        snapshot = self.session.snapshot()
+        self._run(CallJob(lambda: snapshot.write_csv(path)), lambda _: None,
+                  lambda message: self._fail(f"The live session could not be kept: {message}"))
+        self._live_kept = ((weakref.ref(self.analysis), *kept), f"The live session is kept as {path} · ")
         return self._live_kept[1]
 
     def stop_live(self) -> None:
@@ -869,3 +871,15 @@ class MainWindow(QMainWindow):
         self.failed.emit(message)
         if self.interactive:
             QMessageBox.warning(self, "MF² Studio", message)
+
+
+def _new_file(folder: Path, stem: str, suffix: str) -> Path:
+    """A file made empty in ``folder``, named ``stem`` (then ``stem-2``...) as none there is yet."""
+    for n in range(1, 1000):
+        path = folder / (stem + (f"-{n}" if n > 1 else "") + suffix)
+        try:
+            with open(path, "x"):
+                return path
+        except FileExistsError:
+            continue
+    raise OSError(f"{folder}: no free name for {stem}{suffix}")
