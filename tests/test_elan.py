@@ -51,8 +51,10 @@ def test_tiers_computed_by_hand(tmp_path):
     # as ELAN writes and reads it: the path as it is, never percent-encoded (ELAN does not decode it)
     assert descriptor.get("MEDIA_URL") == f"file://{tmp_path.resolve()}/séance 1 (Ü).mp4"
     assert descriptor.get("RELATIVE_MEDIA_URL") == "./séance 1 (Ü).mp4" and descriptor.get("MIME_TYPE") == "video/mp4"
-    assert list(tiers) == ["Anna: emotion", "Anna: AU12", "Anna: AU45", "Ben: emotion", "Ben: AU12", "Ben: AU45",
-                           "segments", "segments 2"]
+    assert list(tiers) == ["Anna: emotion", "Anna: AU12", "Anna: AU45", "Anna: not readable", "Ben: emotion",
+                           "Ben: AU12", "Ben: AU45", "Ben: not readable", "segments", "segments 2"]
+    # an AU that could not be read is a gap in its own tier, as an absent one is: this tier tells them apart
+    assert tiers["Anna: not readable"] == [(400, 500, "AU12"), (900, 1000, "AU45")] and tiers["Ben: not readable"] == []
     # Anna (face 0): N H H H N . H H S - S, one frame = 100 ms; AU12 in frames 2-4 and 7; AU45 in 3, 7, 9, 11
     assert tiers["Anna: emotion"] == [(0, 100, "neutral"), (100, 400, "happy"), (400, 500, "neutral"),
                                       (600, 800, "happy"), (800, 900, "sad"), (1000, 1100, "sad")]
@@ -62,7 +64,7 @@ def test_tiers_computed_by_hand(tmp_path):
     # "overlap" crosses "task" and "rest": it goes to a second tier
     assert tiers["segments"] == [(0, 350, "task"), (400, 800, "rest"), (900, 1200, "task")]
     assert tiers["segments 2"] == [(300, 500, "overlap")]
-    assert written == {"tiers": 8, "annotations": 18}
+    assert written == {"tiers": 10, "annotations": 20}
     participants = {t.get("TIER_ID"): t.get("PARTICIPANT") for t in root.iter("TIER")}
     assert participants["Anna: AU45"] == "Anna" and participants["Ben: emotion"] == "Ben"
     assert participants["segments"] is None

@@ -1,8 +1,10 @@
 """An ELAN annotation file (``.eaf``) of a per-frame CSV, so a clinician reviews and corrects the
 readings in ELAN against the video, beside their own annotations.
 
-Per person: a tier of top-emotion intervals and one tier per AU with the intervals where it is
-present (``AUxx_c`` 1); the user's segments in a tier of their own (more when they overlap, as an
+Per person: a tier of top-emotion intervals, one tier per AU with the intervals where it is
+present (``AUxx_c`` 1), and a tier of the stretches where some AUs could not be read (covered, or
+the face too poor), valued with those AUs: in an AU's own tier such a stretch is a gap, as an
+absent one is; the user's segments in a tier of their own (more when they overlap, as an
 ELAN tier holds no overlapping annotations). An interval runs over consecutive analysed frames
 with the same reading, from its first frame's time to the next analysed frame's (the last frame
 of the recording: the median frame interval). Written with pympi-ling, the maintained EAF library,
@@ -22,7 +24,7 @@ from ..results import Result
 from ..segments import SEGMENT_TYPE, Segment, overlap_rows
 from ..video import VIDEO_SUFFIXES
 
-EMOTION_TYPE, AU_TYPE = "emotion", "action unit"
+EMOTION_TYPE, AU_TYPE, UNREAD_TYPE = "emotion", "action unit", "not readable"
 SEGMENTS_TIER = "segments"
 AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".aif", ".aiff"}
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | AUDIO_SUFFIXES  # what may be linked as the media
@@ -38,6 +40,22 @@ def emotion_tier(person: str) -> str:
 
 def au_tier(person: str, number: int) -> str:
     return f"{person}: AU{number:02d}"
+
+
+def unread_tier(person: str) -> str:
+    return f"{person}: not readable"
+
+
+def _unread(result: Result, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """(per row: an index into the values, -1 where every AU was read; the values: the AUs not
+    read, as "AU10 AU12", one per distinct set)."""
+    columns = [f"AU{n:02d}_c" for n in result.au_numbers if f"AU{n:02d}_c" in result]
+    if not columns:
+        return np.full(len(rows), -1), []
+    missing = np.column_stack([np.isnan(result.column(c)[rows]) for c in columns])
+    texts = [" ".join(c[:4] for c, m in zip(columns, row) if m) for row in missing]
+    values = sorted(set(texts) - {""})
+    return np.array([values.index(t) if t else -1 for t in texts], int), values
 
 
 def media_descriptor(media: Path, eaf_path: Path) -> dict[str, str]:
@@ -58,7 +76,7 @@ def write_elan(result: Result, path: Path, media: Path | None = None, segments: 
     eaf = Eaf(author="MF² Studio")
     eaf.remove_tier("default")
     eaf.remove_linguistic_type("default-lt")
-    for name in (EMOTION_TYPE, AU_TYPE, SEGMENT_TYPE):
+    for name in (EMOTION_TYPE, AU_TYPE, UNREAD_TYPE, SEGMENT_TYPE):
         eaf.add_linguistic_type(name)
     eaf.header = {"MEDIA_FILE": "", "TIME_UNITS": "milliseconds"}
     if media is not None:
@@ -68,6 +86,7 @@ def write_elan(result: Result, path: Path, media: Path | None = None, segments: 
         tiers = [(emotion_tier(person), EMOTION_TYPE, result.top_emotion[rows], list(result.emotions))]
         tiers += [(au_tier(person, n), AU_TYPE, np.where(result.column(f"AU{n:02d}_c")[rows] >= 0.5, 0, -1),
                    [f"AU{n:02d}"]) for n in result.au_numbers if f"AU{n:02d}_c" in result]
+        tiers.append((unread_tier(person), UNREAD_TYPE, *_unread(result, rows)))
         for tier, kind, labels, values in tiers:
             eaf.add_tier(tier, ling=kind, part=person)
             for first, last, label in _runs(positions, labels):
