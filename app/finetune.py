@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, QProcess, QProcessEnvironment, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHeaderView, QLabel, QPushButton, QTableWidget,
                                QTableWidgetItem, QVBoxLayout)
 
-from core.dataset.versions import active_model, versions
+from core.dataset.versions import UNFINISHED, active_model, versions
 
 ROOT = Path(__file__).resolve().parent.parent  # where `core` lives, for the child interpreter
 FIGURES = (("emotion_accuracy", "emotion acc"), ("au_mean_f1", "AU F1"), ("caption_r1", "caption R@1"))
@@ -149,7 +149,7 @@ class VersionsDialog(QDialog):
     def _selection(self) -> None:
         v = self._selected()
         self.use_button.setEnabled(self.table.currentRow() == 0 or (v is not None and v.usable))
-        unfinished = [u for u in self.items if u.status in ("running", "stopped", "cancelled")]
+        unfinished = [u for u in self.items if u.status in UNFINISHED]
         self.resume_button.setEnabled(v is not None and bool(unfinished) and v is unfinished[-1])  # what --resume runs
 
     def _use(self) -> None:

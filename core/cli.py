@@ -299,7 +299,7 @@ def cmd_analyze(args) -> int:
             print(f"mf2: {r.error}{kept}", file=sys.stderr)
         if r.output:
             written += 1
-            print(f"{r.output}: {r.frames} frame{'s' if r.frames != 1 else ''}, face found in {r.face_frames}")
+            print(f"{r.output}: {counted(r.frames, 'frame')}, face found in {r.face_frames}")
     if received() and not all(r.ok for r in results):  # a camera recording ended by Ctrl-C is complete
         print(f"mf2: stopped by {signal_name(received())}: {written} of {len(jobs)} inputs written", file=sys.stderr)
         return 128 + received()

@@ -11,10 +11,9 @@ No Qt, no pandas: a few numpy arrays, read in a few seconds for an hour of video
 """
 from __future__ import annotations
 
-import math
-
 import csv
 import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable

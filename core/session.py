@@ -546,20 +546,23 @@ class Session:
             return []
         return self.analysis.people() or self.analysis.track_ids()
 
+    def _names_hold(self) -> bool:
+        """Names belong to the people the user's merges and splits made: on an analysis those are
+        not made on yet (still running, or stopped before its end, where they wait), a person's
+        number may be another's, so no name holds there."""
+        return not self.work.operations or self._corrected is self.analysis
+
     @property
     def names(self) -> dict[int, str]:
-        """person -> name. Names belong to the people the user's merges and splits made: on an
-        analysis those are not made on yet (still running, or stopped before its end, where they
-        wait), a person's number may be another's, so no name is given there."""
-        holds = not self.work.operations or self._corrected is self.analysis
-        return dict(self.work.names) if holds and not self.by_track else {}
+        """person -> name, where names hold (`_names_hold`)."""
+        return dict(self.work.names) if self._names_hold() and not self.by_track else {}
 
     def label(self, key: int | None) -> str:
         if key is None:
             return ""
         if self.by_track:
             return f"face {key}"
-        return self.names.get(key) or f"person {key}"
+        return (self.work.names.get(key) if self._names_hold() else None) or f"person {key}"
 
     def key_of(self, face: FaceResult) -> int | None:
         """The person a face is (its track where `by_track`); None: not decided."""
@@ -634,7 +637,7 @@ class Session:
         """Call a person ``name`` (blank: no name again). InputError for a name that cannot be used."""
         if not self.analysis or person not in self.people() or self.by_track:
             raise InputError(f"{self.label(person) or 'nobody'}: no such person to name")
-        if self.work.operations and self._corrected is not self.analysis:  # the numbers are the tracker's here
+        if not self._names_hold():  # the numbers are the tracker's here
             raise InputError("Names wait, with your merges and splits, for a complete analysis (Ctrl+R): "
                              "a number here may be another person's there")
         name = check_name(name)

@@ -39,8 +39,8 @@ from typing import Sequence
 import numpy as np
 
 from .outputs import AtomicOutput
-from .results import Result, images_path, rate_words
 from .plural import counted
+from .results import Result, images_path, rate_words
 from .segments import WHOLE_RECORDING, Segment
 
 NEUTRAL = "neutral"
@@ -110,18 +110,16 @@ def compute_statistics(result: Result, segments: Sequence[Segment] = (), min_epi
                        max_gap: float = MAX_GAP_S) -> Statistics:
     """Every person's figures over the whole recording, then over each segment name."""
     n = len(result.frames)
+    # per range: its spans, and each frame's duration within it (NaN: the frame is not in it)
     ranges: list[tuple[str, list[tuple[float, float]], np.ndarray]] = [
         (WHOLE_RECORDING, [(float(result.frame_times[0]), float(result.frame_times[-1] + result.step))],
-         np.ones(n, bool))]
+         result.frame_durations)]
     for name in dict.fromkeys(s.name for s in segments):
         spans = [(s.start, s.end) for s in segments if s.name == name]
-        inside = np.zeros(n, bool)
-        for start, end in spans:
-            inside |= (result.frame_times >= start - _EPS) & (result.frame_times < end - _EPS)
-        ranges.append((name, spans, inside))
+        ranges.append((name, spans, _durations_within(result, spans)))
     people = result.people()
-    out = [_range_stats(result, person, name, spans, inside, min_episode, max_gap)
-           for person in people for name, spans, inside in ranges]
+    out = [_range_stats(result, person, name, spans, durations, min_episode, max_gap)
+           for person in people for name, spans, durations in ranges]
     return Statistics(str(result.path), None if math.isnan(result.fps) else result.fps, n, result.duration,
                       people, list(segments), out, result.every, is_photos(result))
 
@@ -132,16 +130,24 @@ def is_photos(result: Result) -> bool:
     return len(result.frames) == 1 or images_path(result.path).is_file()
 
 
-def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float, float]], inside: np.ndarray,
+def _durations_within(result: Result, spans: list[tuple[float, float]]) -> np.ndarray:
+    """Per analysed frame, the time it stands for (until the next one) cut at the end of the
+    stretch of ``spans`` its time lies in; NaN for a frame in none of them."""
+    out = np.full(len(result.frames), np.nan)
+    for start, end in _merged(spans):
+        here = (result.frame_times >= start - _EPS) & (result.frame_times < end - _EPS)
+        out[here] = np.minimum(result.frame_durations[here], end - result.frame_times[here])
+    return out
+
+
+def _range_stats(result: Result, person: str, name: str, spans: list[tuple[float, float]], within: np.ndarray,
                  min_episode: float, max_gap: float) -> RangeStats:
+    inside = ~np.isnan(within)
     positions, rows = result.face_rows(person)
     keep = inside[positions]
     positions, rows = positions[keep], rows[keep]
     times = result.frame_times[positions]
-    limit = np.full(len(times), np.inf)  # a frame stands for the time until the next one, within its stretch
-    for start, end in _merged(spans):
-        limit[(times >= start - _EPS) & (times < end - _EPS)] = end
-    durations = np.minimum(result.frame_durations[positions], limit - times)
+    durations = within[positions]
     seconds = float(durations.sum())
     frames = int(inside.sum())
     stats = RangeStats(person, name, spans, frames, len(rows), len(rows) / frames if frames else None, seconds)
@@ -251,7 +257,7 @@ def format_table(stats: Statistics) -> str:
         lines = [f"{stats.source}: {counted(stats.frames, 'photo')}, {counted(len(stats.people), 'face')}"]
     else:
         lines = [f"{stats.source}: {stats.frames} frames{rate_words(stats.fps, stats.every)} ({stats.seconds:.2f} s), "
-                 + f"{len(stats.people)} {'person' if len(stats.people) == 1 else 'people'}"]
+                 + counted(len(stats.people), "person", "people")]
     if not stats.ranges:
         return "\n".join(lines + ["no face in any frame"])
     header = ("person", "segment", "face frames", "seconds", "top emotions (share of time)", "episodes",

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .outputs import write_durably
+from .plural import counted
 from .taxonomy import canonical_emotion
 
 FILE = "validation.json"
@@ -59,8 +60,8 @@ class AuCheck:
         """One line for a tooltip: the rating, its figures, and resting faces where it lights up."""
         text = self.rating
         if self.f1 is not None and self.false_alarms is not None:
-            text += (f" (F1 {self.f1:.2f}, {share(self.false_alarms)} false alarms, {self.present} "
-                     f"frame{'s' if self.present != 1 else ''} showing it)")
+            text += (f" (F1 {self.f1:.2f}, {share(self.false_alarms)} false alarms, "
+                     f"{counted(self.present, 'frame')} showing it)")
         return text + (f"; read on {share(self.at_rest)} of resting faces" if self.lit_at_rest else "")
 
 

@@ -42,7 +42,6 @@ def save_drafts(path: Path, drafts: dict) -> None:
              "emotion": d.emotion, "aus": [[n, v] for n, v in d.aus],
              "captions": {level: getattr(d.captions, level) for level in Captions.LEVELS},
              "typed": sorted(d.typed)} for t, d in drafts.items()]
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_durably(path, (json.dumps({"format": FORMAT, "drafts": rows}, ensure_ascii=False) + "\n").encode())
 
 

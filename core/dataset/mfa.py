@@ -232,10 +232,9 @@ def import_jsonl(store: DatasetStore, path: Path, read: tuple[list[Row], list[st
     A row is already there when the store holds its id or a sample of the face its source names
     (video, frame, face): importing an export again, with ids or without, adds nothing. A row
     without a source (a photo named by another tool) is known by its id alone. A row without
-    landmarks has its face found in the image. Each row is checked whole before its crop is
-    written, and a row the store refuses leaves no crop behind. ``read``: `read_jsonl` of ``path``
-    if done already. A photo without landmarks (a row from another tool) gets its largest face
-    found and cropped as the studio crops faces."""
+    landmarks gets its largest face found in the image and cropped as the studio crops faces.
+    Each row is checked whole before its crop is written, and a row the store refuses leaves no
+    crop behind. ``read``: `read_jsonl` of ``path`` if done already."""
     from ..faces import FaceTracker
 
     path = Path(path)

@@ -29,6 +29,7 @@ RECORD = "run.json"
 ACTIVE = "active.json"
 LOCK = "finetune.lock"
 HELD_OUT = 0.2  # share of the samples kept out of training to measure each version
+UNFINISHED = ("running", "stopped", "cancelled", "broken")  # `--resume` finishes the last of these
 
 
 @dataclass
@@ -83,7 +84,7 @@ def _run_held(folder: Path) -> bool:
     except OutputBusy:
         return True
     except OutputError:  # a folder no run could write to holds no run
-        return False
+        pass
     return False
 
 
@@ -206,7 +207,7 @@ def run_finetune(folder: Path, base_dir: Path, settings, resume: bool = False,
     with ExitStack() as held:
         with DatasetStore(folder, create=False) as store:
             held.enter_context(_only_run(folder))  # a dataset, so its models folder may be made
-            unfinished = [v for v in versions(folder) if v.status in ("running", "stopped", "cancelled", "broken")]
+            unfinished = [v for v in versions(folder) if v.status in UNFINISHED]
             if resume and not unfinished:
                 raise InputError(f"{folder}: no unfinished fine-tuning run to resume")
             if resume:

@@ -36,7 +36,6 @@ COVERED = 0.5  # share of a region hidden from which it counts as covered (the v
 # other to read eye closure from (core.faces.hands, core.model.scorer); (right, left) as
 # core.faces.geometry.eye_openings orders them.
 EYES = ("right_eye", "left_eye")
-_EYE_PATCHES = [(REGIONS["upper_eyelids"][side], REGIONS["lower_eyelids"][side]) for side in (0, 1)]
 
 
 def region_polygons(points: np.ndarray, region: str) -> list[np.ndarray]:
@@ -52,10 +51,10 @@ def region_cover(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def eye_cover(mask: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """(2,) share of each eye's (`EYES`) eyelid patches that ``mask`` covers, as `region_cover`."""
-    xy = np.ascontiguousarray(points[:, :2], dtype=np.float32)
-    return np.array([_share(mask, [cv2.convexHull(xy[list(patch)]).reshape(-1, 2) for patch in patches])
-                     for patches in _EYE_PATCHES])
+    """(2,) share of each eye's (`EYES`) eyelid patches that ``mask`` covers, as `region_cover`:
+    the eyelid regions' patches, one per side."""
+    upper, lower = region_polygons(points, "upper_eyelids"), region_polygons(points, "lower_eyelids")
+    return np.array([_share(mask, [upper[side], lower[side]]) for side in (0, 1)])
 
 
 def _share(mask: np.ndarray, polygons: list[np.ndarray]) -> float:
