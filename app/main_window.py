@@ -477,7 +477,6 @@ class MainWindow(QMainWindow):
             return
         kept = self._keep_live()
         self.stop_live()
-        self.cancel_analysis()
         self.statusBar().showMessage(kept + f"Opening {spec}…")
         self._run(OpenJob(spec, self.player.callbacks()), lambda reader: self._opened(spec, reader),
                   lambda message: self._open_failed(spec, message))
@@ -626,12 +625,13 @@ class MainWindow(QMainWindow):
             return
         kept = self._keep_live()
         self.stop_live()
-        self.cancel_analysis()
         self.statusBar().showMessage(kept + f"Opening {spec}…")
         self._run(OpenCameraJob(spec, paced), lambda source: self._live_opened(spec, source), self._fail)
 
     def _live_opened(self, spec: str, source) -> None:
-        self.player.close()  # only now: a camera that cannot be opened leaves the video on show as it was
+        # only now: a camera that cannot be opened leaves the video on show, and its analysis running
+        self.cancel_analysis()
+        self.player.close()
         self._enable_transport(False)  # a live view has no timeline to move in
         self.session.open_source(spec, live=True)
         self.session.start_analysis(Analysis.for_scorer(self.scorer, None, source.name))

@@ -296,6 +296,18 @@ def test_a_camera_that_cannot_open_leaves_the_video_playable(window, qtbot, face
     qtbot.waitUntil(lambda: window.frame is not None and window.frame.index == 5, timeout=10000)
 
 
+@pytest.mark.parametrize("other", ["camera", "file"])
+def test_what_cannot_open_leaves_the_analysis_running(window, qtbot, face_clip, tmp_path, other):
+    errors = []
+    window.failed.connect(errors.append)
+    with qtbot.waitSignal(window.analysis_done, timeout=SLOW) as blocker:
+        window.open(str(face_clip))
+        qtbot.waitUntil(lambda: window.analysis_job is not None, timeout=SLOW)
+        window.open_live("cam:9") if other == "camera" else window.open(str(tmp_path / "gone.mp4"))
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert blocker.args == [""] and window.analysis.complete and len(window.analysis) == 12
+
+
 class UnpluggedCamera(Source):
     """A real clip's frames that stop with the error a camera gives when it is pulled out."""
 
