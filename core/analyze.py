@@ -143,8 +143,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
     stopped = damaged = False
     last_time = 0.0
     try:
-        with source, (FaceTracker(max_faces=options.max_faces, static=source.static, detect_every=options.detect_every)
-                      if chunks is None else nullcontext()) as tracker:
+        with source, (FaceTracker(max_faces=options.max_faces, static=source.static, detect_every=options.detect_every,
+                                  threads=options.threads) if chunks is None else nullcontext()) as tracker:
             frames = analysed_frames(source, tracker, scorer, options.every, options.threads) if chunks is None \
                 else chunks.frames(scorer)
             try:

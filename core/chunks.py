@@ -133,8 +133,8 @@ def analyze_chunk(spec: str, chunk: Chunk, options, progress=None, deliver=None)
         key = (options.model, options.device)
         scorer = _scorers.get(key) or _scorers.setdefault(key, scorer_for(options.model, options.device))
     out, reported = ChunkResult(), 0
-    with VideoFile(Path(spec)) as video, FaceTracker(max_faces=options.max_faces,
-                                                     detect_every=options.detect_every) as tracker:
+    with VideoFile(Path(spec)) as video, FaceTracker(max_faces=options.max_faces, detect_every=options.detect_every,
+                                                     threads=options.threads) as tracker:
         try:
             for item in read_frames(_Span(video, chunk), tracker, scorer, options.every, options.threads):
                 out.frames.append(item)

@@ -107,3 +107,16 @@ def test_eye_closure_is_read_from_the_eye_no_hand_hides(scorer):
     assert scorer.score(rgb, [replace(guessed, covered=("right_eye",))])[0].au[45] < 0.5
     both = scorer.score(rgb, [replace(guessed, covered=("right_eye", "left_eye"))])[0]
     assert np.isnan(both.au[45]) and np.isnan(both.au[43]) and not np.isnan(both.au[12])
+
+
+def test_hands_found_on_one_thread_are_those_found_beside_the_faces():
+    """`mf2 analyze --threads 1` looks for hands on the tracker's own thread: the same regions
+    are covered on every frame of her hand over her mouth (frames 60-129)."""
+    covered = {}
+    for threads in (1, 2):
+        with open_source(str(VIDEOS / "WolfgangLanger_Pexels.mp4")) as source, \
+                FaceTracker(max_faces=1, threads=threads) as tracker:
+            assert (tracker._hand_thread is None) == (threads == 1)
+            covered[threads] = [[f.covered for f in tracker.process(frame.rgb)] for frame in source if frame.index < 130]
+    assert covered[1] == covered[2]
+    assert sum(bool(faces and faces[0]) for faces in covered[1][60:]) > 30

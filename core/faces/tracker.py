@@ -65,14 +65,17 @@ class FaceTracker:
     """Finds and tracks faces frame after frame. Not thread-safe; one per worker."""
 
     def __init__(self, max_faces: int = 8, static: bool = False, min_confidence: float = 0.5,
-                 start_confidence: float = 0.7, detect_every: int = DETECT_EVERY, hands: bool = True):
+                 start_confidence: float = 0.7, detect_every: int = DETECT_EVERY, hands: bool = True,
+                 threads: int = 2):
         """``static=True`` treats every frame as an unrelated photo (image folders, stills): each
         face found is a track of its own, numbered on from the photos before, left to right. In
         video the detectors run every ``detect_every`` frames; in between each tracked face is
         followed by its own mesh in a crop moved with its landmarks (as MediaPipe's face mesh
         does), and a new face is picked up at the next detection (1: detect on every frame).
         ``hands``: say which regions of each face a hand covers (`Face.covered`); training data,
-        which never reads that, leaves it out."""
+        which never reads that, leaves it out. ``threads`` 1: in video the hands are looked for on
+        the calling thread too (one thread in all, as `mf2 analyze --threads 1` asks), not beside
+        the faces; the same hands either way."""
         import mediapipe as mp  # heavy import kept out of `core` import time
 
         self._mp = mp
@@ -92,7 +95,7 @@ class FaceTracker:
         self._hands = HandFinder(static) if hands else None
         # video: a frame's hands are looked for on a thread of their own while its faces are found
         # (MediaPipe lets go of Python's lock), next to the faces of the frame before
-        self._hand_thread = ThreadPoolExecutor(1, "hands") if hands and not static else None
+        self._hand_thread = ThreadPoolExecutor(1, "hands") if hands and not static and threads > 1 else None
         self._boxes: list[np.ndarray] = []  # the faces of the frame before
         self._photo_faces = 0  # static: faces numbered so far
 
@@ -110,7 +113,11 @@ class FaceTracker:
         if self.static:
             faces = self._found(rgb)
             return self._with_hands(faces, self._hands.find(rgb, [f.box for f in faces]) if self._hands else [])
-        hands = self._hand_thread.submit(self._hands.find, rgb, self._boxes) if self._hands else None
+        # hands next to the faces of the frame before (`_boxes`): found beside this frame's faces, or after them
+        if self._hand_thread is not None:
+            hands = self._hand_thread.submit(self._hands.find, rgb, self._boxes).result
+        else:
+            hands = functools.partial(self._hands.find, rgb, self._boxes) if self._hands else list
         if self._cuts.cut(rgb):
             self._end(self._ids.active_ids)
         faces = [replace(f, appearance=appearance(rgb, f.landmarks)) for f in self._found(rgb)]
@@ -120,7 +127,7 @@ class FaceTracker:
                 faces[i] = replace(face, track_id=self._renew(face.track_id))
             self._colours[faces[i].track_id] = faces[i].appearance.colours
         self._boxes = [f.box for f in faces]
-        return sorted(self._with_hands(faces, hands.result() if hands else []), key=lambda f: f.track_id)
+        return sorted(self._with_hands(faces, hands()), key=lambda f: f.track_id)
 
     @staticmethod
     def _with_hands(faces: list[Face], hands: list[np.ndarray]) -> list[Face]:
