@@ -303,9 +303,24 @@ def cmd_analyze(args) -> int:
     if received() and not all(r.ok for r in results):  # a camera recording ended by Ctrl-C is complete
         print(f"mf2: stopped by {signal_name(received())}: {written} of {len(jobs)} inputs written", file=sys.stderr)
         return 128 + received()
+    if len(jobs) + len(errors) + done > 1:  # a long batch ends with its count, not only a line per input
+        print(f"mf2: {_batch_count(results, len(errors), done)}", file=sys.stderr)
     if written == 0 and not done:
         return 2
     return 0 if all(r.ok for r in results) and not errors else 1
+
+
+def _batch_count(results: list, unreadable: int, done: int) -> str:
+    """What a run of several inputs did, in one line: written (of which cut short by damage),
+    failed (``unreadable``: refused before the run), and left as written before or by another run
+    (``done``)."""
+    written = sum(1 for r in results if r.output)
+    damaged = sum(1 for r in results if r.output and r.error)
+    failed = unreadable + sum(1 for r in results if r.error and not r.output)
+    parts = [f"{written + failed + done} inputs: {written} written" + (f" ({damaged} cut short by damage)" if damaged else "")]
+    parts += [f"{failed} failed"] if failed else []
+    parts += [f"{done} already written (skipped)"] if done else []
+    return ", ".join(parts)
 
 
 def load_training_samples(args) -> list:

@@ -66,6 +66,7 @@ def test_a_batch_run_again_skips_what_it_wrote_with_the_same_model_and_baseline(
     version = read_rows(out / "first.csv")[1][0]["model"]
     assert run.stdout.splitlines() == [f"1 of 2 inputs already written to {out} by model {version} with baseline auto: "
                                        "skipped", f"{out / 'second.csv'}: 12 frames, face found in 12"]
+    assert run.stderr == "mf2: 2 inputs: 1 written, 1 already written (skipped)\n"
     assert (out / "first.csv").stat().st_mtime_ns == written
     # the same file through a linked folder (a share's mount), and named twice: one input, written already
     (tmp_path / "link").symlink_to(tmp_path)
@@ -199,7 +200,7 @@ def test_bad_inputs_get_one_line_each_and_good_ones_still_run(tmp_path, face_cli
     for needle in ("missing.mp4: no such file", "notes.mp4: not a readable video", "cut.mp4:",
                    "readme.txt: not a video or image file", "camera 57: no camera found"):
         assert sum(needle in line for line in lines) == 1, (needle, lines)
-    assert len(lines) == 5
+    assert len(lines) == 6 and lines[-1] == "mf2: 6 inputs: 2 written, 4 failed"  # readme.txt is no input
     assert (out / "face.csv").is_file() and (out / "inside.csv").is_file()
     assert not list(out.glob("*.part"))
 
