@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -38,7 +38,8 @@ class AnalyzeOptions:
     detect_every: int = DETECT_EVERY  # video: run the face detectors every Nth frame, follow faces between
     chunk_s: float = CHUNK_S        # spare workers: long videos in chunks of about this many seconds (0: never)
     shared_model: bool = False      # several workers: one process reads all their faces (core.model_server)
-    threads: int = 2                # per worker: faces and model side by side (2) or on one thread (1)
+    threads: int | None = None      # per worker: faces and model side by side (2) or on one thread (1);
+    # None: `with_threads` decides (2 for a lone worker, 1 each where several share the cores)
     embeddings: bool = False        # also write each face's embedding beside the CSV (core.search)
     skip_done: bool = False         # leave an input to another run that wrote it or is writing it (`--skip-done`)
 
@@ -57,6 +58,17 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def with_threads(options: AnalyzeOptions, workers: int) -> AnalyzeOptions:
+    """``options`` with its threads per worker set, where the user left them to the run: one each
+    where ``workers`` share the cores and read faces with the model on the CPU (the model's thread
+    would only take turns with the faces'; measured in the README, "Long videos"), else two (a
+    lone worker, or a model on a GPU or in a shared process, whose wait the faces fill)."""
+    if options.threads is not None:
+        return options
+    shares_cores = workers > 1 and options.device == "cpu" and not options.shared_model
+    return replace(options, threads=1 if shares_cores else 2)
 
 
 def join_chunks(spec: str, out_path: Path, options: AnalyzeOptions, chunks: ChunkFeed) -> JobResult:
@@ -88,7 +100,8 @@ def analyze_input(spec: str, out_path: Path, options: AnalyzeOptions, progress: 
     them in the result. The CSV appears only when the input was read to its end (a camera: until
     stopped); an input cut short by a signal leaves no CSV, and a damaged one replaces no earlier CSV.
     ``chunks``: the video's faces come from workers analysing it in chunks (core.chunks), and are
-    scored and written here."""
+    scored and written here. Threads left to the run are those of a lone worker (`with_threads`)."""
+    options = with_threads(options, 1)
     result = JobResult(spec)
     try:
         source = open_source(spec, options.duration)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks
+from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks, with_threads
 from .chunks import CHUNKS_PER_PROCESS, Chunk, ChunkFeed, WorkerLost, analyze_chunk, video_chunks
 from .outputs import remove_leftovers
 from .progress import ProgressLine
@@ -42,9 +42,11 @@ def run_jobs(jobs: list[str], outputs: list[Path], options: AnalyzeOptions, work
     workers = max(1, workers or os.cpu_count() or 1)
     with stop_on_signals():
         tasks, feeds = plan_tasks(jobs, options, workers)
-        if min(workers, len(tasks)) == 1:
+        size = min(workers, len(tasks))
+        options = with_threads(options, size)
+        if size == 1:
             return _run_here(jobs, outputs, options, display)
-        return _Pool(jobs, outputs, options, min(workers, len(tasks)), display, tasks, feeds).run()
+        return _Pool(jobs, outputs, options, size, display, tasks, feeds).run()
 
 
 def plan_tasks(jobs: list[str], options: AnalyzeOptions, workers: int

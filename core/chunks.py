@@ -121,11 +121,15 @@ def analyze_chunk(spec: str, chunk: Chunk, options, progress=None, deliver=None)
     ``progress``: called with the frames reported so far). ``deliver``: called with the frames in
     order, PART at a time, as they are read (the result then holds only the last ones), so a
     worker does not hold a whole chunk (120 s of faces: about 40 MB) until its end.
-    Damage in the video ends the chunk with ``error`` set; the frames before it are kept."""
+    Damage in the video ends the chunk with ``error`` set; the frames before it are kept. Threads
+    left to the run are those of workers side by side (core.analyze.with_threads)."""
     from .faces import FaceTracker
     from .pipeline import read_frames
     from .video import VideoFile
 
+    from .analyze import with_threads
+
+    options = with_threads(options, 2)
     scorer = None
     if options.model:
         from .model_server import scorer_for

@@ -68,9 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--chunk", type=_not_negative_float, default=CHUNK_S, metavar="SECONDS",
                    help="with more workers than inputs, analyse each long video in time chunks of about this "
                         f"many seconds side by side, joined into the same CSV (default {CHUNK_S:g}; 0: never)")
-    a.add_argument("--threads", type=int, choices=(1, 2), default=2,
-                   help="threads per worker: faces found while the model reads earlier ones (2, default), or "
-                        "one thread (the same figures; for machines shared with other jobs)")
+    a.add_argument("--threads", type=int, choices=(1, 2), default=None,
+                   help="threads per worker: faces found while the model reads earlier ones (2), or one thread "
+                        "(the same figures; for machines shared with other jobs). Default: 2 for a lone worker, "
+                        "1 each where several workers share the cores")
     a.add_argument("--shared-model", action=argparse.BooleanOptionalAction, default=None,
                    help="one process holds the model and reads the faces of all workers, batched (default: on "
                         "with a GPU and several workers, so they share it; off on the CPU)")

@@ -53,7 +53,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks, write_listing
+from .analyze import AnalyzeOptions, JobResult, analyze_input, join_chunks, with_threads, write_listing
 from .chunks import CHUNKS_PER_PROCESS
 from .errors import InputError
 from .outputs import AtomicOutput, OutputError
@@ -278,6 +278,7 @@ def run_jobs_ray(jobs: list[str], outputs: list[Path], options: AnalyzeOptions, 
             if kind is WHOLE and share >= 2:
                 kind = chunked(share, options)
             limit = max(1, workers or slots or len(jobs))
+            options = with_threads(options, limit)
             task = dict(num_cpus=1, num_gpus=GPU_SHARE if on_gpu else 0, max_retries=MAX_RETRIES,
                         retry_exceptions=False)
             remote = task_functions(ray, task)
