@@ -5,18 +5,20 @@ Training data: FER2013 train with FER+ majority labels (8 emotions; emotion-only
 CK+ (AU and emotion descriptions; each AU's region aligned with paraphrases of that AU). The
 encoder and every head stay as they are (core.training.text_align), so no CSV reading changes.
 
-The emotion texts are generated (core.wording) and, in the rows that say so, also hand-written
-(scripts/written_descriptions.json: 150 per emotion and 30 per AU, written by someone who saw
-neither the generator's wording nor any prompt set). Each row trains the text projection of
-``--base`` further; ``--base`` as it is is a row too.
+The emotion texts are generated (core.wording) and hand-written: scripts/written_descriptions.json
+(150 per emotion and 30 per AU, written by someone who saw neither the generator's wording nor any
+prompt set), and in the rows that say so also scripts/written_descriptions_2.json (a second round,
+300 per emotion and 60 per AU by two more writers, each seeing none of that). Each row trains the
+text projection of ``--base`` further; ``--base`` as it is is a row too. (Rows on the generated
+texts alone lost to every row with the written ones in the first round and were dropped.)
 
 Settings are chosen on a 10% hold-out of the FER2013 *training* images: the mean accuracy with the
 default prompts and with the choice prompts (scripts/dev_prompts.json, written blind to the
 training wording). Reported: FER+ majority accuracy on FER2013 PublicTest (``val``, 8 emotions)
 and original-label accuracy (7 emotions), with the default prompts (core/model/default_prompts.json)
-and two blind sets (scripts/blind_prompts.json and blind2_prompts.json, each written by someone who
-never saw the training wording; blind2 also without the items it shares word for word with the
-choice prompts), and AU zero-shot F1 on the REPORT clips' frames labelled by eye (nothing trained
+and three blind sets (scripts/blind_prompts.json, blind2_prompts.json and blind3_prompts.json, each
+written by someone who never saw the training wording; blind2 also without the items it shares
+word for word with the choice prompts), and AU zero-shot F1 on the REPORT clips' frames labelled by eye (nothing trained
 on them). The same figures for ``--base`` come first.
 
     .venv/bin/python scripts/train_text.py [--base DIR] [-o DIR] [--json OUT]
@@ -55,8 +57,10 @@ HERE = Path(__file__).resolve().parent
 SHARED = HERE.parent.parent / "shared" / "data"
 BLIND = HERE / "blind_prompts.json"
 BLIND2 = HERE / "blind2_prompts.json"
+BLIND3 = HERE / "blind3_prompts.json"
 DEV = HERE / "dev_prompts.json"
-WRITTEN = HERE / "written_descriptions.json"
+WRITTEN = (HERE / "written_descriptions.json",)
+WRITTEN2 = (*WRITTEN, HERE / "written_descriptions_2.json")
 sys.path.insert(0, str(HERE))
 from video_au_check import REPORT  # noqa: E402
 
@@ -84,21 +88,21 @@ def features(model: MF2, base: Path, images: np.ndarray, centers: np.ndarray, na
 
 
 def build(model: MF2, encoder: TextEncoder, fer, fer_labels: np.ndarray, ck, ck_faces, ck_regions,
-          written: Path | None = None) -> TextData:
+          written: tuple[Path, ...]) -> TextData:
     """The training data: FER faces with paraphrases of their emotion, CK+ faces with paraphrases of
     their AUs and emotion, and paraphrases of each AU for the regions, with the hand-written
-    descriptions of ``written`` among the emotions' and AUs' paraphrases; no text holds an
+    descriptions of the files ``written`` among the emotions' and AUs' paraphrases; no text holds an
     evaluation prompt (default, blind or choice)."""
-    table = TextTable(evaluation_prompts(BLIND, BLIND2, DEV))
+    table = TextTable(evaluation_prompts(BLIND, BLIND2, BLIND3, DEV))
     rng = np.random.default_rng(0)
     pools = {e: table.paraphrases(None, EMOTIONS[e], POOL, seed=e) for e in range(len(EMOTIONS))}
     au_choices = [table.au_paraphrases(n, PARAPHRASES, seed=1000 + n) for n in model.cfg.aus]
-    if written is not None:
-        for e, name in enumerate(EMOTIONS):
-            pools[e] += table.written(load_prompts(written, "emotions").get(name, []))
-        by_au = load_prompts(written, "aus")
-        au_choices = [list(rng.choice(ids + table.written(by_au.get(n, [])), 2 * PARAPHRASES))
-                      for n, ids in zip(model.cfg.aus, au_choices)]
+    by_emotion = [load_prompts(path, "emotions") for path in written]
+    by_au = [load_prompts(path, "aus") for path in written]
+    for e, name in enumerate(EMOTIONS):
+        pools[e] += table.written([t for texts in by_emotion for t in texts.get(name, [])])
+    au_choices = [list(rng.choice(ids + table.written([t for texts in by_au for t in texts.get(n, [])]),
+                                  2 * PARAPHRASES)) for n, ids in zip(model.cfg.aus, au_choices)]
     fer_choices = np.stack([rng.choice(pools[e], PARAPHRASES, replace=False) for e in fer_labels])
     keys, ck_choices, family = [], [], {}
     for i in range(len(ck)):
@@ -172,7 +176,8 @@ def blind2_apart(kind: str) -> dict:
 
 def prompt_sets(kind: str) -> dict:
     return {"default": load_prompts(None, kind), "blind": load_prompts(BLIND, kind),
-            "blind2": load_prompts(BLIND2, kind), "blind2 apart from choice": blind2_apart(kind)}
+            "blind2": load_prompts(BLIND2, kind), "blind2 apart from choice": blind2_apart(kind),
+            "blind3": load_prompts(BLIND3, kind)}
 
 
 def measure(model, encoder, sets: dict, clips) -> dict:
@@ -197,6 +202,7 @@ def main() -> int:
     p.add_argument("--base", type=Path, default=default_model_dir())
     p.add_argument("-o", "--out", type=Path)
     p.add_argument("--json", type=Path)
+    p.add_argument("--version", help="the trained model's version (default: the base's with .text added)")
     args = p.parse_args()
     silence_native_stderr()
     torch.manual_seed(0)
@@ -222,11 +228,11 @@ def main() -> int:
     report_sets = {"FER+ val": (val_faces, val_top), "FER2013 val original": (val_faces, val.emotions)}
     report = {"base": measure(model, encoder, report_sets, clips), "choice": []}
     print(json.dumps(report["base"], indent=1), flush=True)
-    data = {False: build(model, encoder, fer_faces, fer_top, ck, ck_faces, ck_regions),
-            True: build(model, encoder, fer_faces, fer_top, ck, ck_faces, ck_regions, WRITTEN)}
+    data = {name: build(model, encoder, fer_faces, fer_top, ck, ck_faces, ck_regions, files)
+            for name, files in (("written", WRITTEN), ("written, both rounds", WRITTEN2))}
     train_rows = np.concatenate([~hold, np.ones(len(ck), dtype=bool)])
 
-    def fitted(settings: TextSettings, written: bool, rows) -> MF2:
+    def fitted(settings: TextSettings, written: str, rows) -> MF2:
         m = with_text_adapter(load_model(args.base), settings.hidden)
         losses = train_text(m, data[written].subset(rows), settings)
         print(f"  losses {losses[0]:.3f} -> {losses[-1]:.3f}", flush=True)
@@ -235,7 +241,7 @@ def main() -> int:
     best, best_score = None, choice_score(model, encoder, hold_out)
     report["choice"].append({"settings": "base as it is", **best_score})
     print(f"base as it is: {best_score}", flush=True)
-    for written in (False, True):
+    for written in data:
         for s in [TextSettings(epochs=e, lr=lr) for e in (2, 4) for lr in (3e-4, 1e-3)]:
             score = choice_score(fitted(s, written, train_rows), encoder, hold_out)
             report["choice"].append({"settings": {**s.__dict__, "written": written}, **score})
@@ -250,7 +256,7 @@ def main() -> int:
         report["trained"] = measure(final, encoder, report_sets, clips)
         print(json.dumps(report["trained"], indent=1), flush=True)
     if args.out and best is not None:
-        final.cfg = replace(final.cfg, version=final.cfg.version.split(".")[0] + ".2")
+        final.cfg = replace(final.cfg, version=args.version or final.cfg.version + ".text")
         save_model(final, args.out)
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
