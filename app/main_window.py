@@ -556,6 +556,15 @@ class MainWindow(QMainWindow):
         elif self.analysis_job is not None:
             self.analysis_job.cancel()
 
+    def _drop_analysis_job(self) -> None:
+        """A file's analysis gives way to a camera: stopped, and detached, so that what it still
+        sends (each signal checks that its job is `analysis_job`) never reaches the live session."""
+        if self.analysis_job is not None:
+            self.analysis_job.cancel()
+            self.analysis_job, self._analysis_notes = None, None
+            self.progress.setVisible(False)
+            self.cancel_button.setVisible(False)
+
     def stop_camera(self) -> None:
         name = self.live.source.name
         self._add_live_results()
@@ -630,7 +639,9 @@ class MainWindow(QMainWindow):
 
     def _live_opened(self, spec: str, source) -> None:
         # only now: a camera that cannot be opened leaves the video on show, and its analysis running
-        self.cancel_analysis()
+        kept = self._keep_live()  # a camera that opened meanwhile (two opened in a row) gives way as in open_live
+        self.stop_live()
+        self._drop_analysis_job()
         self.player.close()
         self._enable_transport(False)  # a live view has no timeline to move in
         self.session.open_source(spec, live=True)
@@ -642,7 +653,7 @@ class MainWindow(QMainWindow):
         self._live_shown = (-1, -1)
         self._live_counts = []
         self._live_timer.start()
-        self.statusBar().showMessage(f"Live: {source.name}")
+        self.statusBar().showMessage(kept + f"Live: {source.name}")
 
     def _keep_live(self) -> str:
         """A live session about to give way to another source has no file of its own: its CSV

@@ -60,15 +60,16 @@ class JobResult:
         return self.error is None
 
 
-def with_threads(options: AnalyzeOptions, workers: int) -> AnalyzeOptions:
+def with_threads(options: AnalyzeOptions, workers: int, cores: int | None = None) -> AnalyzeOptions:
     """``options`` with its threads per worker set, where the user left them to the run: one each
-    where ``workers`` share the cores and read faces with the model on the CPU (the model's thread
-    would only take turns with the faces'; measured in the README, "Long videos"), else two (a
-    lone worker, or a model on a GPU or in a shared process, whose wait the faces fill)."""
+    where ``workers`` with two threads would outnumber the ``cores`` (default: this machine's)
+    and read faces with the model on the CPU (the model's thread would only take turns with the
+    faces'; measured in the README, "Long videos"), else two (a worker with cores to spare, or a
+    model on a GPU or in a shared process, whose wait the faces fill)."""
     if options.threads is not None:
         return options
-    shares_cores = workers > 1 and options.device == "cpu" and not options.shared_model
-    return replace(options, threads=1 if shares_cores else 2)
+    crowded = 2 * workers > (cores or os.cpu_count() or 1)
+    return replace(options, threads=1 if crowded and options.device == "cpu" and not options.shared_model else 2)
 
 
 def join_chunks(spec: str, out_path: Path, options: AnalyzeOptions, chunks: ChunkFeed) -> JobResult:

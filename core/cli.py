@@ -70,8 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"many seconds side by side, joined into the same CSV (default {CHUNK_S:g}; 0: never)")
     a.add_argument("--threads", type=int, choices=(1, 2), default=None,
                    help="threads per worker: faces found while the model reads earlier ones (2), or one thread "
-                        "(the same figures; for machines shared with other jobs). Default: 2 for a lone worker, "
-                        "1 each where several workers share the cores")
+                        "(the same figures; for machines shared with other jobs). Default: 1 each where the "
+                        "workers' two threads would outnumber the cores and the model runs on the CPU in each "
+                        "worker, else 2")
     a.add_argument("--shared-model", action=argparse.BooleanOptionalAction, default=None,
                    help="one process holds the model and reads the faces of all workers, batched (default: on "
                         "with a GPU and several workers, so they share it; off on the CPU)")
@@ -288,7 +289,7 @@ def cmd_analyze(args) -> int:
         results = run_jobs(jobs, paths, options, args.workers, display)
     display.clear()
     record_inputs(args.output, {Path(r.output).name: r.input for r in results if r.output})
-    written = 0
+    written, done_before = 0, done
     for r in results:
         for note in r.notes:
             print(f"mf2: {note}", file=sys.stderr)
@@ -304,7 +305,7 @@ def cmd_analyze(args) -> int:
     if received() and not all(r.ok for r in results):  # a camera recording ended by Ctrl-C is complete
         print(f"mf2: stopped by {signal_name(received())}: {written} of {len(jobs)} inputs written", file=sys.stderr)
         return 128 + received()
-    if len(jobs) + len(errors) + done > 1:  # a long batch ends with its count, not only a line per input
+    if len(jobs) + len(errors) + done_before > 1:  # a long batch ends with its count, not only a line per input
         print(f"mf2: {_batch_count(results, len(errors), done)}", file=sys.stderr)
     if written == 0 and not done:
         return 2
@@ -313,14 +314,14 @@ def cmd_analyze(args) -> int:
 
 def _batch_count(results: list, unreadable: int, done: int) -> str:
     """What a run of several inputs did, in one line: written (of which cut short by damage),
-    failed (``unreadable``: refused before the run), and left as written before or by another run
-    (``done``)."""
+    failed (``unreadable``: refused before the run), and skipped as written before or being written
+    by another run (``done``)."""
     written = sum(1 for r in results if r.output)
     damaged = sum(1 for r in results if r.output and r.error)
     failed = unreadable + sum(1 for r in results if r.error and not r.output)
     parts = [f"{written + failed + done} inputs: {written} written" + (f" ({damaged} cut short by damage)" if damaged else "")]
     parts += [f"{failed} failed"] if failed else []
-    parts += [f"{done} already written (skipped)"] if done else []
+    parts += [f"{done} skipped (written before, or being written by another run)"] if done else []
     return ", ".join(parts)
 
 

@@ -278,7 +278,7 @@ def run_jobs_ray(jobs: list[str], outputs: list[Path], options: AnalyzeOptions, 
             if kind is WHOLE and share >= 2:
                 kind = chunked(share, options)
             limit = max(1, workers or slots or len(jobs))
-            options = with_threads(options, limit)
+            options = with_threads(replace(options, shared_model=False), limit, cores=limit)  # a task has one CPU
             task = dict(num_cpus=1, num_gpus=GPU_SHARE if on_gpu else 0, max_retries=MAX_RETRIES,
                         retry_exceptions=False)
             remote = task_functions(ray, task)

@@ -167,17 +167,17 @@ def report_clips(model: MF2) -> tuple[np.ndarray, dict]:
     return torch.cat(regions).numpy(), labels
 
 
-def blind2_apart(kind: str) -> dict:
-    """The second blind set without the items it shares word for word with the choice prompts."""
+def apart_from_choice(path: Path, kind: str) -> dict:
+    """A blind set without the items it shares word for word with the choice prompts."""
     chosen_on = {t.lower() for texts in load_prompts(DEV, kind).values() for t in texts}
-    return {k: kept for k, texts in load_prompts(BLIND2, kind).items()
+    return {k: kept for k, texts in load_prompts(path, kind).items()
             if (kept := [t for t in texts if t.lower() not in chosen_on])}
 
 
 def prompt_sets(kind: str) -> dict:
     return {"default": load_prompts(None, kind), "blind": load_prompts(BLIND, kind),
-            "blind2": load_prompts(BLIND2, kind), "blind2 apart from choice": blind2_apart(kind),
-            "blind3": load_prompts(BLIND3, kind)}
+            "blind2": load_prompts(BLIND2, kind), "blind2 apart from choice": apart_from_choice(BLIND2, kind),
+            "blind3": load_prompts(BLIND3, kind), "blind3 apart from choice": apart_from_choice(BLIND3, kind)}
 
 
 def measure(model, encoder, sets: dict, clips) -> dict:

@@ -308,6 +308,25 @@ def test_what_cannot_open_leaves_the_analysis_running(window, qtbot, face_clip, 
     assert blocker.args == [""] and window.analysis.complete and len(window.analysis) == 12
 
 
+def test_a_camera_opened_while_a_video_is_analysed_keeps_its_own_session(window, qtbot, face_crop, tmp_path):
+    """The video's analysis stops once the camera has opened, and what its job still sends (its end
+    among it) never becomes the live session's analysis."""
+    from .conftest import moving_face_frames, write_clip
+
+    clip = write_clip(tmp_path / "long.mp4", moving_face_frames(face_crop, 150))
+    window.open(str(clip))
+    qtbot.waitUntil(lambda: window.analysis_job is not None, timeout=SLOW)
+    job, ended = window.analysis_job, []
+    job.signals.finished.connect(lambda analysis, stopped: ended.append(stopped))
+    window.open_live(str(clip), paced=True)
+    qtbot.waitUntil(lambda: window.live is not None, timeout=SLOW)
+    live = window.analysis
+    qtbot.waitUntil(lambda: bool(ended), timeout=SLOW)
+    qtbot.wait(100)  # the job's queued signals reach the window
+    assert ended[0] and window.session.live and window.analysis is live and window.session.analysis is live
+    window.stop_camera()
+
+
 class UnpluggedCamera(Source):
     """A real clip's frames that stop with the error a camera gives when it is pulled out."""
 

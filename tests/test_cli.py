@@ -66,7 +66,7 @@ def test_a_batch_run_again_skips_what_it_wrote_with_the_same_model_and_baseline(
     version = read_rows(out / "first.csv")[1][0]["model"]
     assert run.stdout.splitlines() == [f"1 of 2 inputs already written to {out} by model {version} with baseline auto: "
                                        "skipped", f"{out / 'second.csv'}: 12 frames, face found in 12"]
-    assert run.stderr == "mf2: 2 inputs: 1 written, 1 already written (skipped)\n"
+    assert run.stderr == "mf2: 2 inputs: 1 written, 1 skipped (written before, or being written by another run)\n"
     assert (out / "first.csv").stat().st_mtime_ns == written
     # the same file through a linked folder (a share's mount), and named twice: one input, written already
     (tmp_path / "link").symlink_to(tmp_path)

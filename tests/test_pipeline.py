@@ -130,10 +130,10 @@ def test_the_frames_before_damage_come_out_settled(face_clip):
 def test_threads_left_to_the_run_are_one_each_where_workers_share_the_cores():
     from core.analyze import AnalyzeOptions, with_threads
 
-    def threads(workers, **given):
-        return with_threads(AnalyzeOptions(**given), workers).threads
+    def threads(workers, cores=2, **given):
+        return with_threads(AnalyzeOptions(**given), workers, cores).threads
 
-    assert threads(1) == 2  # a lone worker: faces and model side by side
-    assert threads(2) == threads(16) == 1  # workers on the CPU: the model's thread would take turns
+    assert threads(1) == 2 and threads(2, cores=8) == 2  # cores to spare: faces and model side by side
+    assert threads(2) == threads(16, cores=16) == threads(1, cores=1) == 1  # the model's thread would take turns
     assert threads(2, device="cuda") == threads(2, shared_model=True) == 2  # the faces fill the model's wait
     assert threads(1, threads=1) == 1 and threads(2, threads=2) == 2  # what the user asked for

@@ -93,8 +93,8 @@ class FaceTracker:
         self._cuts = CutDetector()
         self._colours: dict[int, np.ndarray] = {}  # track id -> its face's colours when last seen
         self._hands = HandFinder(static) if hands else None
-        # video: a frame's hands are looked for on a thread of their own while its faces are found
-        # (MediaPipe lets go of Python's lock), next to the faces of the frame before
+        # video, two threads: a frame's hands are looked for on a thread of their own while its faces
+        # are found (MediaPipe lets go of Python's lock), next to the faces of the frame before
         self._hand_thread = ThreadPoolExecutor(1, "hands") if hands and not static and threads > 1 else None
         self._boxes: list[np.ndarray] = []  # the faces of the frame before
         self._photo_faces = 0  # static: faces numbered so far
