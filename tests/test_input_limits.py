@@ -52,6 +52,7 @@ def test_bad_inputs_are_one_line_each_and_the_others_are_analysed(tmp_path, face
     assert run.returncode == 1 and "Traceback" not in run.stderr
     lines = sorted(run.stderr.strip().splitlines())
     assert lines == sorted([
+        "mf2: 5 inputs: 2 written, 3 failed",
         "mf2: '': an empty input name",
         f"mf2: {photos / 'more'}: a subfolder (not searched: pass it as an input of its own) (skipped)",
         f"mf2: {photos / 'c.png'}: a broken symbolic link (skipped)",

@@ -183,7 +183,9 @@ def test_a_locked_output_is_one_line_and_the_next_input_goes_on(tmp_path, face_c
     finally:
         lock.release()
     assert run.returncode == 1
-    assert run.stderr.strip() == f"mf2: {out / 'face.csv'}: another mf2 run is writing it (pid {os.getpid()}); not written"
+    assert run.stderr.strip().splitlines() == [
+        f"mf2: {out / 'face.csv'}: another mf2 run is writing it (pid {os.getpid()}); not written",
+        "mf2: 2 inputs: 1 written, 1 failed"]
     assert sorted(p.name for p in out.iterdir()) == [".mf2-inputs.json", "first.csv"]
 
 
@@ -201,7 +203,8 @@ def test_write_failures_are_one_line_each_then_the_next_input(tmp_path, face_cli
     assert run.returncode == 1
     assert "Traceback" not in run.stderr
     assert run.stderr.strip().splitlines() == [f"mf2: {out / 'face.csv'}: is a folder; not written",
-                                              f"mf2: {out / 'first.csv'}: is a symbolic link; not written through it"]
+                                              f"mf2: {out / 'first.csv'}: is a symbolic link; not written through it",
+                                              "mf2: 4 inputs: 2 written, 2 failed"]
     assert victim.read_text() == "not yours"
     assert (out / ("n" * 251 + ".csv")).is_file()
     shortened = [p.name for p in out.glob("lll*.csv")]  # its start and a hash of the whole name
