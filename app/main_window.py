@@ -561,9 +561,13 @@ class MainWindow(QMainWindow):
         sends (each signal checks that its job is `analysis_job`) never reaches the live session."""
         if self.analysis_job is not None:
             self.analysis_job.cancel()
-            self.analysis_job, self._analysis_notes = None, None
-            self.progress.setVisible(False)
-            self.cancel_button.setVisible(False)
+            self._detach_analysis_job()
+
+    def _detach_analysis_job(self) -> None:
+        """No analysis job any more: its notes and progress go, and its signals are dropped."""
+        self.analysis_job, self._analysis_notes = None, None
+        self.progress.setVisible(False)
+        self.cancel_button.setVisible(False)
 
     def stop_camera(self) -> None:
         name = self.live.source.name
@@ -608,10 +612,7 @@ class MainWindow(QMainWindow):
             self._analysis_notes.append(line)
 
     def _analysis_failed(self, message: str) -> None:
-        self.analysis_job = None
-        self._analysis_notes = None
-        self.progress.setVisible(False)
-        self.cancel_button.setVisible(False)
+        self._detach_analysis_job()
         self._fail(message)
         self.analysis_done.emit(message)
 
