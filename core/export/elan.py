@@ -55,7 +55,8 @@ def _unread(result: Result, rows: np.ndarray) -> tuple[np.ndarray, list[str]]:
     missing = np.column_stack([np.isnan(result.column(c)[rows]) for c in columns])
     texts = [" ".join(c[:4] for c, m in zip(columns, row) if m) for row in missing]
     values = sorted(set(texts) - {""})
-    return np.array([values.index(t) if t else -1 for t in texts], int), values
+    index = {text: i for i, text in enumerate(values)}
+    return np.array([index.get(t, -1) for t in texts], int), values
 
 
 def media_descriptor(media: Path, eaf_path: Path) -> dict[str, str]:
